@@ -1,0 +1,82 @@
+"""Keras model -> ONNX graph with tf2onnx, with fixed tensor names.
+
+We convert a `tf.function` with a named input signature rather than call
+`tf2onnx.convert.from_keras`, which with Keras 3 needs the signature anyway
+and guesses output names. Returning a dict names the ONNX outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import onnx
+import tensorflow as tf
+import tf2onnx
+
+from vae_gen.errors import VaeGenError
+
+#: The ONNX opset of every exported graph (recorded in model.json).
+OPSET = 17
+#: Op types that draw random numbers; none may appear in an exported graph.
+RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"})
+
+
+class ExportError(VaeGenError):
+    """A model that cannot be exported as the runtime needs it."""
+
+
+def to_onnx(
+    model: keras.Model, input_name: str, input_shape: Sequence[int], output_names: Sequence[str]
+) -> onnx.ModelProto:
+    """Convert `model` (one input, outputs in `output_names` order) with a dynamic batch dimension."""
+    signature = [tf.TensorSpec([None, *input_shape], tf.float32, name=input_name)]
+
+    @tf.function(input_signature=signature)
+    def forward(x):
+        outputs = model(x, training=False)
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        return dict(zip(output_names, outputs))
+
+    proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
+    # Outputs of a dict come back in key order; put them in the order we promise.
+    by_name = {output.name: output for output in proto.graph.output}
+    if sorted(by_name) != sorted(output_names):
+        raise ExportError(f"tf2onnx produced outputs {sorted(by_name)}, expected {list(output_names)}")
+    ordered = [by_name[name] for name in output_names]
+    del proto.graph.output[:]
+    proto.graph.output.extend(ordered)
+    check_graph(proto, input_name)
+    return proto
+
+
+def graph_op_types(proto: onnx.ModelProto) -> set[str]:
+    """Every op type in the graph, subgraphs included."""
+    types: set[str] = set()
+
+    def walk(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            types.add(node.op_type)
+            for attribute in node.attribute:
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    walk(attribute.g)
+                for subgraph in attribute.graphs:
+                    walk(subgraph)
+
+    walk(proto.graph)
+    return types
+
+
+def check_graph(proto: onnx.ModelProto, input_name: str) -> None:
+    """Refuse graphs with random ops, a wrong input, or a fixed batch size."""
+    onnx.checker.check_model(proto)
+    random_ops = graph_op_types(proto) & RANDOM_OPS
+    if random_ops:
+        raise ExportError(f"exported graph contains random ops {sorted(random_ops)}; sampling belongs in numpy")
+    inputs = [i.name for i in proto.graph.input]
+    if inputs != [input_name]:
+        raise ExportError(f"exported graph has inputs {inputs}, expected [{input_name!r}]")
+    batch = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    if batch.HasField("dim_value"):
+        raise ExportError(f"exported graph has a fixed batch size {batch.dim_value}; it must be dynamic")

@@ -1,0 +1,48 @@
+"""All-or-nothing writes: build under a temporary name beside the target, then rename.
+
+A crash, Ctrl-C or full disk leaves at most a hidden temporary entry, never a
+half-written file under its real name, and never damages what was there.
+Temporary entries get the normal permissions (umask applies), unlike
+tempfile's private 0600/0700 ones, so what we publish is readable as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _temporary_name(final: Path) -> Path:
+    return final.parent / f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+@contextmanager
+def atomic_file(final: Path) -> Iterator[Path]:
+    """Yield an empty temporary file beside `final`; rename it onto `final` only on success."""
+    final = Path(final)
+    tmp = _temporary_name(final)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_folder(final: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `final` (which must not exist); rename it on success."""
+    final = Path(final)
+    tmp = _temporary_name(final)
+    os.mkdir(tmp, 0o777)
+    try:
+        yield tmp
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

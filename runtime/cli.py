@@ -1,0 +1,251 @@
+"""The `vae-gen` command: a thin argparse layer over the public API.
+
+User errors print one line to stderr and exit 1 (argparse's own usage
+errors exit 2); a traceback means a bug. The train, export and parity
+commands import the `train` extra only when they run, so the generation
+commands never load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import InvalidArgumentError, VaeGenError
+from .extras import require_train_extra
+from .generator import Generator
+from .images import ARRAY_SUFFIXES, prepare_png_folder, save_grid, write_array, write_png_folder
+from .latents import MAX_SEED
+from .model_card import ModelCard
+from .model_store import DEFAULT_MODEL, list_models, resolve_model
+
+log = logging.getLogger("vae_gen")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vae-gen",
+        description="Generate Fashion-MNIST-like images with a VAE decoder on CPU (onnxruntime).",
+    )
+    parser.add_argument("--version", action="version", version=f"vae-gen {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    model_help = f"a shipped model name or a model folder path (default: {DEFAULT_MODEL})"
+
+    sample = commands.add_parser("sample", help="generate images from random latents")
+    sample.add_argument("-n", "--count", type=_positive_int, default=16, help="number of images (default 16)")
+    sample.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**64-1 (default 0)")
+    sample.add_argument("--temperature", type=_positive_float, default=1.0, help="scale of the N(0, I) noise (default 1)")
+    sample.add_argument("--model", help=model_help)
+    sample.add_argument("--out", type=Path, help="a folder for PNG files, or a .npy / .npz file")
+    sample.add_argument("--grid", type=Path, help="also write all images as one contact-sheet PNG")
+    sample.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling of the grid (default 1)")
+    sample.add_argument("--threads", type=_positive_int, help="onnxruntime threads (default: onnxruntime's choice)")
+    sample.add_argument("--overwrite", action="store_true", help="replace PNGs already in the output folder")
+    sample.set_defaults(run=_cmd_sample)
+
+    info = commands.add_parser("info", help="print a model's card")
+    info.add_argument("--model", help=model_help)
+    info.add_argument("--json", action="store_true", help="print the whole model.json")
+    info.set_defaults(run=_cmd_info)
+
+    models = commands.add_parser("models", help="list the shipped models")
+    models.set_defaults(run=_cmd_models)
+
+    selftest = commands.add_parser("selftest", help="check the model against the golden outputs in its model.json")
+    selftest.add_argument("--model", help=model_help)
+    selftest.set_defaults(run=_cmd_selftest)
+
+    train = commands.add_parser("train", help="train a VAE on Fashion-MNIST (needs vae-gen[train])")
+    train.add_argument("--arch", choices=["dense"], default="dense", help="model architecture (default dense)")
+    train.add_argument("--latent-dim", type=_positive_int, default=2, help="latent size (default 2)")
+    train.add_argument("--epochs", type=_positive_int, default=30, help="training epochs (default 30)")
+    train.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default 128)")
+    train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    train.add_argument("--seed", type=_seed, default=0, help="seed of weights, shuffling and sampling (default 0)")
+    train.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
+    train.add_argument("--train-limit", type=_positive_int, help="use only the first N training images")
+    train.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
+    train.add_argument("--out", type=Path, required=True, help="run folder to create")
+    train.set_defaults(run=_cmd_train)
+
+    export = commands.add_parser("export", help="export a training run to an ONNX model folder (needs vae-gen[train])")
+    export.add_argument("run_dir", type=Path, help="a folder written by `vae-gen train`")
+    export.add_argument("--out", type=Path, required=True, help="model folder to create (must not exist)")
+    export.add_argument("--name", help="model name (default: the --out folder's name)")
+    export.add_argument("--description", default="", help="one line for the model card")
+    export.set_defaults(run=_cmd_export)
+
+    parity = commands.add_parser("parity", help="re-check a model folder's ONNX files against its Keras models")
+    parity.add_argument("model_dir", type=Path, help="a model folder holding decoder.keras and encoder.keras")
+    parity.set_defaults(run=_cmd_parity)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return args.run(args)
+    except VaeGenError as exc:
+        print(f"vae-gen {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"vae-gen {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    if args.out is None and args.grid is None:
+        raise InvalidArgumentError("nothing to write: give --out (a folder, .npy or .npz) and/or --grid FILE.png")
+    generator = Generator(args.model, threads=args.threads)
+    to_array = args.out is not None and args.out.suffix in ARRAY_SUFFIXES
+    if args.out is not None and not to_array:
+        prepare_png_folder(args.out, overwrite=args.overwrite)
+    if args.grid is not None or args.out is None:
+        images = generator.generate(args.count, args.seed, temperature=args.temperature)
+        batches = [(0, images)]
+    else:
+        images = None
+        batches = generator.iter_batches(args.count, args.seed, temperature=args.temperature)
+    if args.out is not None:
+        if to_array:
+            shape = (args.count, *generator.image_shape)
+            write_array(batches, args.out, shape, start=0)
+        else:
+            write_png_folder(batches, args.out)
+        log.info("wrote %d images to %s", args.count, args.out)
+    if args.grid is not None:
+        save_grid(images, args.grid, scale=args.scale)
+        log.info("wrote a grid of %d images to %s", args.count, args.grid)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    folder = resolve_model(args.model)
+    card = ModelCard.load(folder)
+    if args.json:
+        print(json.dumps(card.to_dict(), indent=2))
+        return 0
+    metrics = ", ".join(f"{k} {v:.2f}" for k, v in card.test_metrics.items())
+    lines = [
+        f"name:          {card.name}",
+        f"description:   {card.description}",
+        f"folder:        {folder}",
+        f"architecture:  {card.architecture}, latent_dim {card.latent_dim}",
+        f"images:        {'x'.join(map(str, card.image_shape))}, values {card.value_range[0]:g}..{card.value_range[1]:g}",
+        f"decoder:       {card.decoder.file} ({', '.join(card.decoder.inputs)} -> {', '.join(card.decoder.outputs)})",
+        f"encoder:       {card.encoder.file} ({', '.join(card.encoder.inputs)} -> {', '.join(card.encoder.outputs)})",
+        f"opset:         {card.opset}",
+        f"test metrics:  {metrics} (nats per image)",
+        f"parity:        max |keras - onnx| {card.parity.get('max_abs_diff', float('nan')):.3g} "
+        f"(tolerance {card.parity.get('tolerance', float('nan')):g})",
+        f"trained with:  {', '.join(f'{k}={v}' for k, v in card.training.items())}",
+        f"exported with: {', '.join(f'{k} {v}' for k, v in card.versions.items())}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    for name in list_models():
+        card = ModelCard.load(resolve_model(name))
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        elbo = card.test_metrics.get("neg_elbo")
+        elbo_text = f"test -ELBO {elbo:.1f}" if elbo is not None else ""
+        print(f"{name}{default}\t{card.architecture}, latent {card.latent_dim}\t{elbo_text}")
+    return 0
+
+
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    generator = Generator(args.model)
+    result = generator.selftest()
+    verdict = "pass" if result.passed else "FAIL"
+    print(
+        f"{generator.name}: {verdict}: {result.checks} golden latents, "
+        f"max abs difference {result.max_abs_diff:.3g} (tolerance {result.tolerance:g})"
+    )
+    return 0 if result.passed else 1
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    require_train_extra("train")
+    from .train.fit import TrainSettings, train
+
+    logging.getLogger("vae_gen").setLevel(logging.INFO)  # one line per epoch is the point of this command
+
+    settings = TrainSettings(
+        arch=args.arch,
+        latent_dim=args.latent_dim,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+    )
+    result = train(settings, args.out, data_dir=args.data_dir)
+    m = result["test_metrics"]
+    print(
+        f"trained {args.arch} VAE, latent {args.latent_dim}, {args.epochs} epochs -> {args.out}: "
+        f"test -ELBO {m['neg_elbo']:.2f} (reconstruction {m['reconstruction']:.2f} + KL {m['kl']:.2f}) nats per image"
+    )
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    require_train_extra("export")
+    from .export.exporter import export_run
+
+    card = export_run(args.run_dir, args.out, name=args.name, description=args.description)
+    print(
+        f"exported {card.name} -> {args.out}: parity max abs difference {card.parity['max_abs_diff']:.3g} "
+        f"(tolerance {card.parity['tolerance']:g})"
+    )
+    return 0
+
+
+def _cmd_parity(args: argparse.Namespace) -> int:
+    require_train_extra("parity")
+    from .export.parity import check_model_folder
+
+    report = check_model_folder(args.model_dir)
+    print(report.summary())
+    return 0

@@ -1,0 +1,35 @@
+"""The exceptions vae_gen raises on purpose.
+
+Every error a user can cause is one of these, with a one-line message that
+names the bad value and what is allowed. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+
+class VaeGenError(Exception):
+    """Base class of every error vae_gen raises on purpose."""
+
+
+class ModelNotFoundError(VaeGenError):
+    """A model name or folder that does not exist."""
+
+
+class ModelCardError(VaeGenError):
+    """model.json is missing, unreadable, incomplete or of an unknown format."""
+
+
+class ModelIntegrityError(VaeGenError):
+    """A model file whose checksum, inputs or outputs disagree with model.json."""
+
+
+class InvalidArgumentError(VaeGenError, ValueError):
+    """An argument outside its allowed range (count, seed, temperature, ...)."""
+
+
+class OutputError(VaeGenError):
+    """An output path that cannot be written as asked."""
+
+
+class MissingExtraError(VaeGenError):
+    """A command that needs the optional `train` extra (TensorFlow, tf2onnx)."""

@@ -1,0 +1,298 @@
+"""Generator: one loaded model folder, turning seeds and latents into images.
+
+Loading validates the folder before any ONNX file is handed to onnxruntime:
+model.json must be complete, and each file's sha256 must match it. The
+onnxruntime session is then checked against the card (names, latent size,
+image shape). All randomness lives here in numpy, never inside a graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InvalidArgumentError, ModelIntegrityError
+from .latents import block_ranges, check_seed, sample_latents
+from .model_card import ModelCard, OnnxFile, sha256_of
+from .model_store import resolve_model
+
+log = logging.getLogger(__name__)
+
+#: The upper bound of counts and indices; sizes beyond it are surely mistakes.
+MAX_IMAGES = 2**40
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SelfTestResult:
+    passed: bool
+    max_abs_diff: float
+    tolerance: float
+    checks: int
+
+
+class Generator:
+    """Decode latents of one model folder into images, on CPU by default.
+
+    Load once, call many times; every method may be called from several
+    threads at once (onnxruntime's `run` is thread-safe, and the lazy
+    session creation is guarded by a lock).
+
+    Args:
+        model: a shipped model name, a model folder path, or None for the default.
+        threads: onnxruntime intra-op threads; None lets onnxruntime choose.
+        providers: onnxruntime execution providers, in order of preference.
+            Each must be in `onnxruntime.get_available_providers()`.
+        lazy: create the onnxruntime session on first use instead of now.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+        lazy: bool = False,
+    ) -> None:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InvalidArgumentError(f"threads must be an integer >= 1 or None, got {threads!r}")
+        self.folder = resolve_model(model)
+        self.card = ModelCard.load(self.folder)
+        self._threads = threads
+        self._providers = tuple(providers)
+        self._check_providers()
+        self._verify_checksum(self.card.decoder)
+        self._verify_checksum(self.card.encoder)
+        self._decoder = None
+        self._encoder = None
+        self._lock = threading.Lock()
+        if not lazy:
+            self._decoder_session()
+
+    # -- properties -----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def latent_dim(self) -> int:
+        return self.card.latent_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(height, width) of each generated image."""
+        return self.card.image_shape[0], self.card.image_shape[1]
+
+    # -- generation -----------------------------------------------------------------
+
+    def latents(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> np.ndarray:
+        """The latents of images [start, start + n) for `seed`: float32 [n, latent_dim]."""
+        n, start = _check_count(n), _check_start(start)
+        return sample_latents(seed, start, start + n, self.latent_dim, temperature)
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """Decode latents float32 [n, latent_dim] to images float32 [n, H, W, C] in [0, 1]."""
+        z = self._check_latents(z)
+        if len(z) == 0:
+            return np.zeros((0, *self.card.image_shape), np.float32)
+        session = self._decoder_session()
+        (image,) = session.run([self.card.decoder.outputs[0]], {self.card.decoder.inputs[0]: z})
+        return image
+
+    def decode_uint8(self, z: np.ndarray) -> np.ndarray:
+        """Decode latents to uint8 images [n, H, W] (grayscale) or [n, H, W, C]."""
+        return self.to_uint8(self.decode(z))
+
+    def iter_batches(
+        self,
+        n: int,
+        seed: int = 0,
+        *,
+        temperature: float = 1.0,
+        start: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Stream images [start, start + n) as (first_index, uint8 batch) pairs.
+
+        Batches break at multiples of LATENT_BLOCK, by index rather than by
+        where the run started, so an image is decoded in the same batch
+        however a job is split. Memory stays bounded whatever n is.
+        """
+        n, start = _check_count(n), _check_start(start)
+        seed = check_seed(seed)
+        done = 0
+        for lo, hi in block_ranges(start, start + n):
+            z = sample_latents(seed, lo, hi, self.latent_dim, temperature)
+            yield lo, self.decode_uint8(z)
+            done += hi - lo
+            if progress is not None:
+                progress(done, n)
+
+    def generate(
+        self,
+        n: int,
+        seed: int = 0,
+        *,
+        temperature: float = 1.0,
+        start: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Images [start, start + n) for `seed`: uint8 [n, H, W], 0 black to 255 white."""
+        n = _check_count(n)
+        out = np.empty((n, *self._uint8_shape()), np.uint8)
+        for lo, batch in self.iter_batches(n, seed, temperature=temperature, start=start, progress=progress):
+            out[lo - start : lo - start + len(batch)] = batch
+        return out
+
+    def generate_pil(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> list:
+        """The same images as `generate`, as a list of PIL images (mode "L")."""
+        from PIL import Image
+
+        return [Image.fromarray(image) for image in self.generate(n, seed, temperature=temperature, start=start)]
+
+    def to_uint8(self, images: np.ndarray) -> np.ndarray:
+        """Map decoder output in value_range to uint8 (round half to even, clip), dropping a single channel."""
+        low, high = self.card.value_range
+        scaled = (images - np.float32(low)) * np.float32(255.0 / (high - low))
+        out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        return out[..., 0] if out.shape[-1] == 1 else out
+
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Encode images float [n, H, W] or [n, H, W, C] in value_range to (z_mean, z_log_var).
+
+        Both are float32 [n, latent_dim]: the posterior N(z_mean, exp(z_log_var)).
+        """
+        array = np.asarray(images)
+        if array.ndim == 3 and self.card.image_shape[2] == 1:
+            array = array[..., None]
+        if array.ndim != 4 or tuple(array.shape[1:]) != self.card.image_shape:
+            raise InvalidArgumentError(
+                f"images must have shape [n, {', '.join(map(str, self.card.image_shape))}], got {list(array.shape)}"
+            )
+        if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
+            raise InvalidArgumentError(f"images must be finite floating point values, got dtype {array.dtype}")
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    self._encoder = self._open_session(self.card.encoder)
+        entry = self.card.encoder
+        z_mean, z_log_var = self._encoder.run(list(entry.outputs), {entry.inputs[0]: array})
+        return z_mean, z_log_var
+
+    # -- self test ------------------------------------------------------------------
+
+    def selftest(self) -> SelfTestResult:
+        """Decode the golden latents of model.json and compare with the recorded outputs."""
+        golden = self.card.golden
+        z = np.asarray(golden.latents, np.float32)
+        expected = np.asarray(golden.images, np.float32)
+        got = self.decode(z).reshape(len(z), -1)
+        diff = float(np.max(np.abs(got - expected))) if len(z) else 0.0
+        return SelfTestResult(diff <= golden.tolerance, diff, golden.tolerance, len(z))
+
+    # -- internals ------------------------------------------------------------------
+
+    def _uint8_shape(self) -> tuple[int, ...]:
+        h, w, c = self.card.image_shape
+        return (h, w) if c == 1 else (h, w, c)
+
+    def _check_latents(self, z: object) -> np.ndarray:
+        array = np.asarray(z)
+        if array.ndim != 2 or array.shape[1] != self.latent_dim:
+            raise InvalidArgumentError(
+                f"latents must have shape [n, {self.latent_dim}] for model {self.name!r}, got {list(array.shape)}"
+            )
+        if not np.issubdtype(array.dtype, np.floating):
+            raise InvalidArgumentError(f"latents must be floating point, got dtype {array.dtype}")
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        if not np.all(np.isfinite(array)):
+            raise InvalidArgumentError("latents must be finite: found NaN or inf")
+        return array
+
+    def _check_providers(self) -> None:
+        import onnxruntime
+
+        available = onnxruntime.get_available_providers()
+        if not self._providers:
+            raise InvalidArgumentError(f"providers is empty; available: {', '.join(available)}")
+        for provider in self._providers:
+            if provider not in available:
+                raise InvalidArgumentError(
+                    f"execution provider {provider!r} is not available; available: {', '.join(available)}"
+                )
+
+    def _verify_checksum(self, entry: OnnxFile) -> Path:
+        path = self.folder / entry.file
+        if not path.is_file():
+            raise ModelIntegrityError(f"{path}: missing (named in model.json)")
+        actual = sha256_of(path)
+        if actual != entry.sha256:
+            raise ModelIntegrityError(
+                f"{path}: sha256 {actual[:16]}... does not match model.json ({entry.sha256[:16]}...); "
+                "the file is corrupt or was replaced"
+            )
+        return path
+
+    def _decoder_session(self):
+        if self._decoder is None:
+            with self._lock:
+                if self._decoder is None:
+                    self._decoder = self._open_session(self.card.decoder)
+                    self._check_decoder_signature(self._decoder)
+        return self._decoder
+
+    def _open_session(self, entry: OnnxFile):
+        import onnxruntime
+
+        path = self.folder / entry.file
+        options = onnxruntime.SessionOptions()
+        if self._threads is not None:
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=list(self._providers))
+        except Exception as exc:  # onnxruntime raises its own, untyped, errors for bad graphs
+            raise ModelIntegrityError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
+        inputs = tuple(i.name for i in session.get_inputs())
+        outputs = tuple(o.name for o in session.get_outputs())
+        if inputs != entry.inputs or outputs != entry.outputs:
+            raise ModelIntegrityError(
+                f"{path}: graph inputs {list(inputs)} and outputs {list(outputs)} disagree with model.json "
+                f"(inputs {list(entry.inputs)}, outputs {list(entry.outputs)})"
+            )
+        log.debug("loaded %s with providers %s", path, session.get_providers())
+        return session
+
+    def _check_decoder_signature(self, session) -> None:
+        path = self.folder / self.card.decoder.file
+        z_shape = session.get_inputs()[0].shape
+        image_shape = session.get_outputs()[0].shape
+        if len(z_shape) != 2 or z_shape[1] != self.latent_dim:
+            raise ModelIntegrityError(
+                f"{path}: input shape {z_shape} disagrees with model.json latent_dim {self.latent_dim}"
+            )
+        if list(image_shape[1:]) != list(self.card.image_shape):
+            raise ModelIntegrityError(
+                f"{path}: output shape {image_shape} disagrees with model.json image_shape {list(self.card.image_shape)}"
+            )
+
+
+def _check_count(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= int(n) <= MAX_IMAGES:
+        raise InvalidArgumentError(f"number of images must be an integer from 1 to {MAX_IMAGES}, got {n!r}")
+    return int(n)
+
+
+def _check_start(start: object) -> int:
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= int(start) <= MAX_IMAGES:
+        raise InvalidArgumentError(f"start index must be an integer from 0 to {MAX_IMAGES}, got {start!r}")
+    return int(start)

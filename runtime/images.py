@@ -1,0 +1,118 @@
+"""Writing generated uint8 images: PNG folders, .npy/.npz arrays, contact sheets.
+
+Every file is written through `atomic_file`: a crash or a full disk never
+leaves a half-written file under a real name.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_file
+from .errors import InvalidArgumentError, OutputError
+
+ARRAY_SUFFIXES = (".npy", ".npz")
+#: Zero-padded width of PNG file names: 000000.png ... 999999.png.
+NAME_DIGITS = 6
+
+
+def png_name(index: int) -> str:
+    return f"{index:0{NAME_DIGITS}d}.png"
+
+
+def save_png(image: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    with atomic_file(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def prepare_png_folder(folder: Path, overwrite: bool) -> None:
+    """Create `folder`, refusing one that already holds PNGs unless overwriting."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{folder}: the output folder is not writable")
+    if not overwrite and any(folder.glob("*.png")):
+        raise OutputError(f"{folder}: already holds PNG images; pass --overwrite to replace them")
+
+
+def write_png_folder(batches: Iterable[tuple[int, np.ndarray]], folder: Path) -> int:
+    """Write each image of (first_index, batch) pairs to folder/NNNNNN.png; returns the count."""
+    count = 0
+    for first, batch in batches:
+        for offset, image in enumerate(batch):
+            save_png(image, Path(folder) / png_name(first + offset))
+        count += len(batch)
+    return count
+
+
+def write_array(batches: Iterable[tuple[int, np.ndarray]], path: Path, shape: tuple[int, ...], start: int) -> None:
+    """Stream batches into one uint8 array file of `shape` (.npy via memmap; .npz compressed in memory)."""
+    path = Path(path)
+    check_array_path(path)
+    with atomic_file(path) as tmp:
+        if path.suffix == ".npy":
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            for first, batch in batches:
+                out[first - start : first - start + len(batch)] = batch
+            out.flush()
+            del out
+        else:
+            images = np.empty(shape, np.uint8)
+            for first, batch in batches:
+                images[first - start : first - start + len(batch)] = batch
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, images=images)
+
+
+def check_array_path(path: Path) -> None:
+    path = Path(path)
+    if path.suffix not in ARRAY_SUFFIXES:
+        raise InvalidArgumentError(f"array output must end in {' or '.join(ARRAY_SUFFIXES)}, got {str(path)!r}")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder, expected a file name")
+    if not path.parent.is_dir():
+        raise OutputError(f"{path.parent}: folder does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{path.parent}: folder is not writable")
+
+
+def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, scale: int = 1):
+    """One PIL image with `images` (uint8 [n, H, W]) tiled row by row on a black background."""
+    from PIL import Image
+
+    n, h, w = images.shape[:3]
+    if n == 0:
+        raise InvalidArgumentError("a grid needs at least one image")
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    sheet = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, *images.shape[3:]), np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        y, x = padding + r * (h + padding), padding + c * (w + padding)
+        sheet[y : y + h, x : x + w] = image
+    picture = Image.fromarray(sheet)
+    if scale != 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    return picture
+
+
+def save_grid(images: np.ndarray, path: Path, scale: int = 1) -> None:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise InvalidArgumentError(f"grid output must be a .png file, got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise OutputError(f"{path.parent}: folder does not exist")
+    with atomic_file(path) as tmp:
+        grid(images, scale=scale).save(tmp, format="PNG")

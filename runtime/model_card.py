@@ -1,0 +1,177 @@
+"""model.json: the contract between the exporter and the runtime.
+
+The exporter writes it and the runtime reads it, both through `ModelCard`.
+The runtime trusts nothing else about a model folder: latent size, tensor
+names, checksums and the golden checks all come from here, and a card that
+is missing anything is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelCardError
+
+#: Bump when the meaning of a field changes; the runtime refuses other versions.
+FORMAT_VERSION = 1
+CARD_FILENAME = "model.json"
+
+
+@dataclass(frozen=True)
+class OnnxFile:
+    """One ONNX graph of the folder, with its tensor names and checksum."""
+
+    file: str
+    sha256: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GoldenCheck:
+    """Fixed latents and the decoder outputs they gave at export time.
+
+    Lets a user's machine check its onnxruntime against the exporter's
+    without TensorFlow: `images` are float32 [n, *image_shape], flattened.
+    """
+
+    latents: tuple[tuple[float, ...], ...]
+    images: tuple[tuple[float, ...], ...]
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Typed, frozen view of one model.json. See `from_dict` for validation."""
+
+    format_version: int
+    name: str
+    description: str
+    architecture: str
+    latent_dim: int
+    image_shape: tuple[int, int, int]
+    value_range: tuple[float, float]
+    opset: int
+    decoder: OnnxFile
+    encoder: OnnxFile
+    keras_files: dict[str, str]
+    versions: dict[str, str]
+    training: dict[str, Any]
+    test_metrics: dict[str, float]
+    parity: dict[str, Any]
+    golden: GoldenCheck
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = CARD_FILENAME) -> "ModelCard":
+        """Build a card from parsed JSON; ModelCardError names `source` and the bad field."""
+        if not isinstance(data, dict):
+            raise ModelCardError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        version = _require(data, "format_version", int, source)
+        if version != FORMAT_VERSION:
+            raise ModelCardError(
+                f"{source}: format_version {version!r} is not supported (this vae-gen reads {FORMAT_VERSION})"
+            )
+        latent_dim = _require(data, "latent_dim", int, source)
+        if latent_dim < 1:
+            raise ModelCardError(f"{source}: latent_dim must be >= 1, got {latent_dim}")
+        image_shape = tuple(_require(data, "image_shape", list, source))
+        if len(image_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in image_shape):
+            raise ModelCardError(f"{source}: image_shape must be 3 positive integers [H, W, C], got {list(image_shape)}")
+        value_range = tuple(_require(data, "value_range", list, source))
+        if len(value_range) != 2 or not all(isinstance(v, (int, float)) for v in value_range):
+            raise ModelCardError(f"{source}: value_range must be [low, high], got {list(value_range)}")
+        golden = _require(data, "golden", dict, source)
+        return cls(
+            format_version=version,
+            name=_require(data, "name", str, source),
+            description=_require(data, "description", str, source),
+            architecture=_require(data, "architecture", str, source),
+            latent_dim=latent_dim,
+            image_shape=image_shape,  # type: ignore[arg-type]
+            value_range=(float(value_range[0]), float(value_range[1])),
+            opset=_require(data, "opset", int, source),
+            decoder=_onnx_file(_require(data, "decoder", dict, source), "decoder", source),
+            encoder=_onnx_file(_require(data, "encoder", dict, source), "encoder", source),
+            keras_files=_require(data, "keras_files", dict, source),
+            versions=_require(data, "versions", dict, source),
+            training=_require(data, "training", dict, source),
+            test_metrics=_require(data, "test_metrics", dict, source),
+            parity=_require(data, "parity", dict, source),
+            golden=GoldenCheck(
+                latents=tuple(tuple(float(v) for v in row) for row in _require(golden, "latents", list, source, "golden.")),
+                images=tuple(tuple(float(v) for v in row) for row in _require(golden, "images", list, source, "golden.")),
+                tolerance=float(_require(golden, "tolerance", float, source, "golden.")),
+            ),
+            extra=data.get("extra", {}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict; `from_dict(to_dict())` gives the same card."""
+        out = dataclasses.asdict(self)
+        # asdict keeps tuples; JSON has only lists, and round trips should compare equal.
+        return json.loads(json.dumps(out))
+
+    @classmethod
+    def load(cls, folder: Path) -> "ModelCard":
+        """Read and validate FOLDER/model.json."""
+        path = Path(folder) / CARD_FILENAME
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ModelCardError(f"{path}: missing; a model folder needs its model.json") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelCardError(f"{path}: cannot be read ({exc})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelCardError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+    def save(self, folder: Path) -> Path:
+        path = Path(folder) / CARD_FILENAME
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _require(data: dict, key: str, kind: type, source: str, prefix: str = "") -> Any:
+    if key not in data:
+        raise ModelCardError(f"{source}: missing field {prefix}{key!r}")
+    value = data[key]
+    # bool is an int in Python; a card saying `"latent_dim": true` is still wrong.
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok:
+        raise ModelCardError(
+            f"{source}: field {prefix}{key!r} must be {kind.__name__}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _onnx_file(data: dict, key: str, source: str) -> OnnxFile:
+    prefix = f"{key}."
+    names = {}
+    for part in ("inputs", "outputs"):
+        values = _require(data, part, list, source, prefix)
+        if not values or not all(isinstance(v, str) for v in values):
+            raise ModelCardError(f"{source}: field {prefix}{part!r} must be a non-empty list of names")
+        names[part] = tuple(values)
+    file = _require(data, "file", str, source, prefix)
+    # The runtime only ever opens files inside the model folder.
+    if Path(file).name != file:
+        raise ModelCardError(f"{source}: field {prefix}'file' must be a plain file name, got {file!r}")
+    return OnnxFile(file=file, sha256=_require(data, "sha256", str, source, prefix), **names)

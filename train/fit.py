@@ -1,0 +1,138 @@
+"""Train a VAE and write its run folder.
+
+A run folder holds what export needs and what a person needs to trust it:
+encoder.keras and decoder.keras, settings.json (every setting, so the run
+can be repeated), history.json (per-epoch train and test metrics) and
+metrics.json (the final test metrics, scored in numpy over the test set).
+It is built in a temporary folder and renamed into place at the end, so an
+interrupted run leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from vae_gen.atomic import atomic_folder
+from vae_gen.errors import OutputError
+
+from .data import load_fashion_mnist, to_float_images
+from .metrics import neg_elbo
+from .model import ARCHITECTURES, build_vae
+
+log = logging.getLogger(__name__)
+
+#: Seed of the single posterior sample used to score the final test -ELBO.
+EVAL_SEED = 0
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    arch: str = "dense"
+    latent_dim: int = 2
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    train_limit: int | None = None
+    test_limit: int | None = None
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Logs one line per epoch (library code never prints)."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        nan = float("nan")
+        log.info(
+            "epoch %d/%d: train -ELBO %.2f (rec %.2f, KL %.2f), test -ELBO %.2f (rec %.2f, KL %.2f), %.1fs",
+            epoch + 1, self.epochs, logs.get("neg_elbo", nan), logs.get("reconstruction", nan), logs.get("kl", nan),
+            logs.get("val_neg_elbo", nan), logs.get("val_reconstruction", nan), logs.get("val_kl", nan),
+            time.perf_counter() - self.started,
+        )  # fmt: skip
+
+
+def _prepare_out(out_dir: Path) -> None:
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise OutputError(f"{out_dir}: already exists and is not an empty folder; choose a new run folder")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir.parent}: folder does not exist")
+
+
+def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
+    """Train per `settings` and write the run folder `out_dir`; returns the run summary."""
+    out_dir = Path(out_dir)
+    _prepare_out(out_dir)
+    if settings.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {settings.arch!r}; known: {', '.join(ARCHITECTURES)}")
+
+    data = load_fashion_mnist(data_dir)
+    x_train = to_float_images(data.train_images[: settings.train_limit])
+    x_test = to_float_images(data.test_images[: settings.test_limit])
+    log.info("training on %d images, testing on %d", len(x_train), len(x_test))
+
+    keras.utils.set_random_seed(settings.seed)
+    tf.config.experimental.enable_op_determinism()
+    vae = build_vae(settings.arch, settings.latent_dim, seed=settings.seed)
+    vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
+    train_set = (
+        tf.data.Dataset.from_tensor_slices(x_train)
+        .shuffle(len(x_train), seed=settings.seed, reshuffle_each_iteration=True)
+        .batch(settings.batch_size)
+    )
+    test_set = tf.data.Dataset.from_tensor_slices(x_test).batch(settings.batch_size)
+
+    started = time.perf_counter()
+    history = vae.fit(
+        train_set, validation_data=test_set, epochs=settings.epochs, verbose=0, callbacks=[EpochLog(settings.epochs)]
+    )
+    seconds = time.perf_counter() - started
+
+    test_metrics = neg_elbo(
+        x_test,
+        encode=lambda x: tuple(t.numpy() for t in vae.encoder(x, training=False)),
+        decode=lambda z: vae.decoder(z, training=False).numpy(),
+        seed=EVAL_SEED,
+    )
+    summary = {
+        "settings": dataclasses.asdict(settings),
+        "data": {"source": str(data.source), "train_images": len(x_train), "test_images": len(x_test)},
+        "test_metrics": test_metrics,
+        "train_seconds": round(seconds, 1),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
+    epochs = [
+        {key: float(values[i]) for key, values in history.history.items()} | {"epoch": i + 1}
+        for i in range(len(history.history["neg_elbo"]))
+    ]
+
+    if out_dir.exists():
+        out_dir.rmdir()  # empty, checked above
+    with atomic_folder(out_dir) as staging:
+        vae.encoder.save(staging / "encoder.keras")
+        vae.decoder.save(staging / "decoder.keras")
+        _write_json(staging / "settings.json", dataclasses.asdict(settings))
+        _write_json(staging / "history.json", epochs)
+        _write_json(staging / "metrics.json", summary)
+    log.info("test -ELBO %.2f nats per image; run folder %s", test_metrics["neg_elbo"], out_dir)
+    return summary
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,124 @@
+"""The VAE, read top to bottom: sampling layer, encoder, decoder, and the
+model that joins them with its loss.
+
+The encoder outputs only (z_mean, z_log_var) and the decoder is
+deterministic; the one random op, the Sampling layer, lives in the VAE
+wrapper, so neither exported graph ever contains randomness.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+class Sampling(layers.Layer):
+    """z = mu + exp(0.5 * log_var) * eps, eps ~ N(0, I): the reparameterization trick."""
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        epsilon = keras.random.normal(shape=ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+
+def build_dense_encoder(latent_dim: int) -> keras.Model:
+    """The seeds' encoder: Flatten -> Dense(128, relu) -> Dense(latent) twice."""
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    x = layers.Flatten()(image)
+    x = layers.Dense(128, activation="relu")(x)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    return keras.Model(image, [z_mean, z_log_var], name="encoder")
+
+
+def build_dense_decoder(latent_dim: int) -> keras.Model:
+    """The seeds' decoder: Dense(128, relu) -> Dense(784, sigmoid) -> Reshape(28, 28, 1)."""
+    z = keras.Input(shape=(latent_dim,), name="z")
+    x = layers.Dense(128, activation="relu")(z)
+    x = layers.Dense(28 * 28, activation="sigmoid")(x)
+    image = layers.Reshape(IMAGE_SHAPE, name="image")(x)
+    return keras.Model(z, image, name="decoder")
+
+
+ARCHITECTURES = {
+    "dense": (build_dense_encoder, build_dense_decoder),
+}
+
+
+def vae_losses(images, reconstruction, z_mean, z_log_var):
+    """(-ELBO, reconstruction, KL), each in nats per image, averaged over the batch.
+
+    The ELBO of one image is log p(x|z) - KL(q(z|x) || p(z)): the Bernoulli
+    log-likelihood *summed* over its 784 pixels, minus the KL *summed* over
+    the latent dimensions. Averaging the BCE over pixels instead (as the seed
+    text did) shrinks the reconstruction term 784-fold, and summing the KL
+    over the batch grows the KL term with the batch size: together they
+    weigh KL hundreds to thousands of times too heavily, the optimum moves
+    with the batch size, and the samples collapse to blurry averages.
+    """
+    bce = ops.binary_crossentropy(images, reconstruction)
+    reconstruction_loss = ops.mean(ops.sum(bce, axis=(1, 2, 3)))
+    kl = -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+    kl_loss = ops.mean(ops.sum(kl, axis=1))
+    return reconstruction_loss + kl_loss, reconstruction_loss, kl_loss
+
+
+class VAE(keras.Model):
+    """Encoder + Sampling + decoder, trained on the negative ELBO.
+
+    Metrics are `keras.metrics.Mean` trackers, so what Keras logs per epoch
+    is the mean over all batches (all test images, for validation), not the
+    value of the last batch.
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.sampling = Sampling(seed=seed)
+        self.neg_elbo_tracker = keras.metrics.Mean(name="neg_elbo")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    @property
+    def metrics(self):
+        return [self.neg_elbo_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    def call(self, images, training=False):
+        z_mean, z_log_var = self.encoder(images, training=training)
+        return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+
+    def elbo_terms(self, images, training):
+        z_mean, z_log_var = self.encoder(images, training=training)
+        reconstruction = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+        return vae_losses(images, reconstruction, z_mean, z_log_var)
+
+    def update_metrics(self, neg_elbo, reconstruction, kl, batch_size):
+        # Weight by batch size so a short last batch counts for what it holds.
+        self.neg_elbo_tracker.update_state(neg_elbo, sample_weight=batch_size)
+        self.reconstruction_tracker.update_state(reconstruction, sample_weight=batch_size)
+        self.kl_tracker.update_state(kl, sample_weight=batch_size)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, images):
+        with tf.GradientTape() as tape:
+            neg_elbo, reconstruction, kl = self.elbo_terms(images, training=True)
+        gradients = tape.gradient(neg_elbo, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        return self.update_metrics(neg_elbo, reconstruction, kl, ops.cast(ops.shape(images)[0], "float32"))
+
+    def test_step(self, images):
+        neg_elbo, reconstruction, kl = self.elbo_terms(images, training=False)
+        return self.update_metrics(neg_elbo, reconstruction, kl, ops.cast(ops.shape(images)[0], "float32"))
+
+
+def build_vae(arch: str, latent_dim: int, seed: int) -> VAE:
+    build_encoder, build_decoder = ARCHITECTURES[arch]
+    return VAE(build_encoder(latent_dim), build_decoder(latent_dim), seed=seed, name=f"vae_{arch}")
