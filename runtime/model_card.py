@@ -149,7 +149,7 @@ def sha256_of(path: Path) -> str:
 
 def _require(data: dict, key: str, kind: type, source: str, prefix: str = "") -> Any:
     if key not in data:
-        raise ModelCardError(f"{source}: missing field {prefix}{key!r}")
+        raise ModelCardError(f"{source}: missing field '{prefix}{key}'")
     value = data[key]
     # bool is an int in Python; a card saying `"latent_dim": true` is still wrong.
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
@@ -157,7 +157,7 @@ def _require(data: dict, key: str, kind: type, source: str, prefix: str = "") ->
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok:
         raise ModelCardError(
-            f"{source}: field {prefix}{key!r} must be {kind.__name__}, got {type(value).__name__}"
+            f"{source}: field '{prefix}{key}' must be {kind.__name__}, got {type(value).__name__}"
         )
     return value
 
@@ -168,10 +168,10 @@ def _onnx_file(data: dict, key: str, source: str) -> OnnxFile:
     for part in ("inputs", "outputs"):
         values = _require(data, part, list, source, prefix)
         if not values or not all(isinstance(v, str) for v in values):
-            raise ModelCardError(f"{source}: field {prefix}{part!r} must be a non-empty list of names")
+            raise ModelCardError(f"{source}: field '{prefix}{part}' must be a non-empty list of names")
         names[part] = tuple(values)
     file = _require(data, "file", str, source, prefix)
     # The runtime only ever opens files inside the model folder.
     if Path(file).name != file:
-        raise ModelCardError(f"{source}: field {prefix}'file' must be a plain file name, got {file!r}")
+        raise ModelCardError(f"{source}: field '{prefix}file' must be a plain file name, got {file!r}")
     return OnnxFile(file=file, sha256=_require(data, "sha256", str, source, prefix), **names)

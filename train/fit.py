@@ -100,7 +100,12 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
 
     started = time.perf_counter()
     history = vae.fit(
-        train_set, validation_data=test_set, epochs=settings.epochs, verbose=0, callbacks=[EpochLog(settings.epochs)]
+        train_set,
+        validation_data=test_set,
+        epochs=settings.epochs,
+        shuffle=False,  # the tf.data pipeline shuffles, seeded
+        verbose=0,
+        callbacks=[EpochLog(settings.epochs)],
     )
     seconds = time.perf_counter() - started
 

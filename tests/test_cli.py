@@ -1,0 +1,179 @@
+"""The vae-gen command, called in-process through main(argv)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vae_gen
+from vae_gen.cli import main
+
+
+def _digest(paths) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode() + Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def test_sample_png_folder(tmp_path):
+    out = tmp_path / "samples"
+    assert main(["sample", "-n", "16", "--seed", "0", "--out", str(out)]) == 0
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == [f"{i:06d}.png" for i in range(16)]
+    with Image.open(files[0]) as picture:
+        assert picture.size == (28, 28) and picture.mode == "L"
+    expected = vae_gen.load().generate(16, seed=0)
+    assert all(np.array_equal(np.asarray(Image.open(f)), expected[i]) for i, f in enumerate(files))
+
+
+def test_same_seed_gives_identical_bytes(tmp_path):
+    for run in ("a", "b"):
+        assert main(["sample", "-n", "20", "--seed", "42", "--out", str(tmp_path / run)]) == 0
+        assert main(["sample", "-n", "20", "--seed", "42", "--grid", str(tmp_path / f"{run}.png")]) == 0
+    assert _digest((tmp_path / "a").iterdir()) == _digest((tmp_path / "b").iterdir())
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_sample_grid(tmp_path):
+    grid = tmp_path / "grid.png"
+    assert main(["sample", "-n", "16", "--seed", "0", "--grid", str(grid), "--scale", "2"]) == 0
+    with Image.open(grid) as picture:
+        # 4 x 4 tiles of 28 px with 2 px padding, upscaled 2x.
+        assert picture.size == (2 * (4 * 30 + 2), 2 * (4 * 30 + 2))
+
+
+def test_sample_npy(tmp_path):
+    out = tmp_path / "images.npy"
+    assert main(["sample", "-n", "1000", "--seed", "0", "--out", str(out)]) == 0
+    images = np.load(out)
+    assert images.shape == (1000, 28, 28) and images.dtype == np.uint8
+    assert np.array_equal(images, vae_gen.load().generate(1000, seed=0))
+
+
+def test_sample_npz(tmp_path):
+    out = tmp_path / "images.npz"
+    assert main(["sample", "-n", "10", "--seed", "1", "--out", str(out)]) == 0
+    with np.load(out) as archive:
+        assert np.array_equal(archive["images"], vae_gen.load().generate(10, seed=1))
+
+
+def test_sample_model_by_path(tmp_path):
+    folder = vae_gen.resolve_model(None)
+    assert main(["sample", "-n", "2", "--model", str(folder), "--out", str(tmp_path / "x.npy")]) == 0
+    assert np.load(tmp_path / "x.npy").shape == (2, 28, 28)
+
+
+def test_sample_refuses_folder_with_images(tmp_path, capsys):
+    out = tmp_path / "samples"
+    assert main(["sample", "-n", "3", "--out", str(out)]) == 0
+    before = _digest(out.iterdir())
+    assert main(["sample", "-n", "3", "--seed", "9", "--out", str(out)]) == 1
+    assert "already holds PNG images" in capsys.readouterr().err
+    assert _digest(out.iterdir()) == before
+    assert main(["sample", "-n", "3", "--seed", "9", "--out", str(out), "--overwrite"]) == 0
+    assert _digest(out.iterdir()) != before
+
+
+def test_no_temporary_files_left(tmp_path):
+    assert main(["sample", "-n", "5", "--out", str(tmp_path / "s"), "--grid", str(tmp_path / "g.png")]) == 0
+    assert main(["sample", "-n", "5", "--out", str(tmp_path / "a.npy")]) == 0
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "-n", "0", "--grid", "g.png"], "--count: must be an integer >= 1, got '0'"),
+        (["sample", "-n", "x", "--grid", "g.png"], "--count: must be an integer >= 1"),
+        (["sample", "--seed", "-1", "--grid", "g.png"], "--seed: must be an integer from 0 to"),
+        (["sample", "--seed", str(2**64), "--grid", "g.png"], "--seed: must be an integer from 0 to"),
+        (["sample", "--temperature", "0", "--grid", "g.png"], "--temperature: must be a finite number > 0"),
+        (["sample", "--temperature", "nan", "--grid", "g.png"], "--temperature: must be a finite number > 0"),
+        (["sample", "--threads", "0", "--grid", "g.png"], "--threads: must be an integer >= 1"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "-n", "2"], "nothing to write"),
+        (["sample", "-n", "2", "--model", "nope", "--grid", "g.png"], "no model 'nope'"),
+        (["sample", "-n", "2", "--out", "out.txt.npy/x.npy"], "folder does not exist"),
+        (["sample", "-n", "2", "--grid", "g.jpg"], "grid output must be a .png"),
+        (["info", "--model", "nope"], "fashion-mnist-dense2"),
+    ],
+)
+def test_user_errors_exit_1_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_out_is_an_existing_file(tmp_path, capsys):
+    existing = tmp_path / "file"
+    existing.write_text("keep me")
+    assert main(["sample", "-n", "2", "--out", str(existing)]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+    assert existing.read_text() == "keep me"
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "fashion-mnist-dense2" in out and "latent_dim 2" in out and "neg_elbo" in out
+
+
+def test_info_json(capsys):
+    import json
+
+    assert main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == vae_gen.DEFAULT_MODEL
+
+
+def test_models(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert f"{vae_gen.DEFAULT_MODEL} (default)" in out
+
+
+def test_selftest(capsys):
+    assert main(["selftest"]) == 0
+    assert ": pass:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["train", "--out", "r"], ["export", "r", "--out", "m"], ["parity", "m"]])
+def test_train_commands_without_the_extra(command, capsys, monkeypatch):
+    # Make one extra module look absent, as in the runtime-only install.
+    monkeypatch.setattr("vae_gen.extras.TRAIN_EXTRA_MODULES", ("tensorflow_is_not_installed_here",))
+    assert main(command) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "pip install 'vae-gen[train]'" in err
+
+
+def test_python_dash_m(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "vae_gen", "sample", "-n", "4", "--out", str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "x.npy").shape == (4, 28, 28)

@@ -1,0 +1,161 @@
+"""The runtime with the shipped default model: onnxruntime and numpy only."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import vae_gen
+from vae_gen import InvalidArgumentError, ModelNotFoundError
+
+
+@pytest.fixture(scope="module")
+def generator() -> vae_gen.Generator:
+    return vae_gen.load()
+
+
+def test_default_model_is_shipped_and_listed():
+    assert vae_gen.DEFAULT_MODEL in vae_gen.list_models()
+    assert (vae_gen.resolve_model(None) / "model.json").is_file()
+
+
+def test_shipped_model_passes_its_golden_checks(generator):
+    result = generator.selftest()
+    assert result.checks >= 4
+    assert result.passed, result
+    assert result.max_abs_diff <= result.tolerance
+
+
+def test_generate_shape_dtype_and_range(generator):
+    images = generator.generate(16, seed=0)
+    assert images.shape == (16, 28, 28)
+    assert images.dtype == np.uint8
+    # Real garments: not all black, not all one value.
+    assert images.max() > 128 and images.std() > 20
+
+
+def test_same_seed_same_images_different_seed_different(generator):
+    a = generator.generate(32, seed=7)
+    assert np.array_equal(a, generator.generate(32, seed=7))
+    assert np.array_equal(a, vae_gen.load().generate(32, seed=7))  # a fresh session too
+    assert not np.array_equal(a, generator.generate(32, seed=8))
+
+
+def test_image_depends_only_on_seed_and_index(generator):
+    full = generator.generate(600, seed=3)  # spans three latent blocks
+    assert np.array_equal(generator.generate(100, seed=3, start=250), full[250:350])
+    assert np.array_equal(generator.generate(1, seed=3, start=599), full[599:])
+    assert np.array_equal(generator.generate(10, seed=3), full[:10])
+
+
+def test_latents_are_standard_normal(generator):
+    z = generator.latents(20000, seed=0)
+    assert z.shape == (20000, generator.latent_dim) and z.dtype == np.float32
+    assert abs(float(z.mean())) < 0.03 and abs(float(z.std()) - 1) < 0.03
+
+
+def test_temperature_scales_latents(generator):
+    z1 = generator.latents(8, seed=5)
+    assert np.allclose(generator.latents(8, seed=5, temperature=0.5), 0.5 * z1)
+
+
+def test_decode_matches_generate(generator):
+    z = generator.latents(5, seed=11)
+    assert np.array_equal(generator.decode_uint8(z), generator.generate(5, seed=11))
+    floats = generator.decode(z)
+    assert floats.shape == (5, 28, 28, 1) and floats.dtype == np.float32
+    assert 0.0 <= floats.min() and floats.max() <= 1.0
+
+
+def test_pil_images(generator):
+    pictures = generator.generate_pil(3, seed=0)
+    assert [p.size for p in pictures] == [(28, 28)] * 3
+    assert all(p.mode == "L" for p in pictures)
+    assert np.array_equal(np.asarray(pictures[1]), generator.generate(3, seed=0)[1])
+
+
+def test_encode_outputs_posterior(generator):
+    images = generator.decode(generator.latents(4, seed=2))
+    z_mean, z_log_var = generator.encode(images)
+    assert z_mean.shape == z_log_var.shape == (4, generator.latent_dim)
+    assert np.all(np.isfinite(z_mean)) and np.all(np.isfinite(z_log_var))
+
+
+def test_threads_give_identical_results(generator):
+    expected = {seed: generator.generate(40, seed=seed) for seed in range(8)}
+    results: dict[int, np.ndarray] = {}
+
+    def work(seed: int) -> None:
+        results[seed] = generator.generate(40, seed=seed)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(results[s], expected[s]) for s in expected)
+
+
+def test_lazy_session_is_created_on_first_use():
+    lazy = vae_gen.load(lazy=True, threads=1)
+    assert lazy._decoder is None
+    assert lazy.generate(2, seed=0).shape == (2, 28, 28)
+
+
+def test_progress_callback(generator):
+    calls = []
+    generator.generate(600, seed=0, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(256, 600), (512, 600), (600, 600)]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": 0}, "number of images"),
+        ({"n": -3}, "number of images"),
+        ({"n": 2.5}, "number of images"),
+        ({"n": 4, "seed": -1}, "seed"),
+        ({"n": 4, "seed": 2**64}, "seed"),
+        ({"n": 4, "seed": "1"}, "seed"),
+        ({"n": 4, "temperature": 0}, "temperature"),
+        ({"n": 4, "temperature": float("nan")}, "temperature"),
+        ({"n": 4, "temperature": float("inf")}, "temperature"),
+        ({"n": 4, "start": -1}, "start"),
+    ],
+)
+def test_bad_generate_arguments(generator, kwargs, message):
+    with pytest.raises(InvalidArgumentError, match=message):
+        generator.generate(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "z, message",
+    [
+        (np.zeros((3, 5), np.float32), r"shape \[n, 2\]"),
+        (np.zeros(2, np.float32), r"shape \[n, 2\]"),
+        (np.array([[0.0, np.nan]], np.float32), "finite"),
+        (np.array([[0.0, np.inf]], np.float32), "finite"),
+        (np.zeros((1, 2), np.int64), "floating"),
+    ],
+)
+def test_bad_latents(generator, z, message):
+    with pytest.raises(InvalidArgumentError, match=message):
+        generator.decode(z)
+
+
+def test_unknown_model_lists_shipped_ones():
+    with pytest.raises(ModelNotFoundError, match=vae_gen.DEFAULT_MODEL):
+        vae_gen.load("no-such-model")
+
+
+def test_unknown_provider_lists_available_ones():
+    with pytest.raises(InvalidArgumentError, match="CPUExecutionProvider"):
+        vae_gen.load(providers=["NoSuchExecutionProvider"])
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_bad_thread_count(threads):
+    with pytest.raises(InvalidArgumentError, match="threads"):
+        vae_gen.load(threads=threads)
