@@ -12,14 +12,26 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 from .errors import InvalidArgumentError, VaeGenError
 from .extras import require_train_extra
 from .generator import Generator
-from .images import ARRAY_SUFFIXES, prepare_png_folder, save_grid, write_array, write_png_folder
+from .images import (
+    ARRAY_SUFFIXES,
+    IMAGE_SUFFIXES,
+    MAX_GRID_IMAGES,
+    check_array_path,
+    check_grid_path,
+    prepare_png_folder,
+    save_grid,
+    write_array,
+    write_png_folder,
+)
 from .latents import MAX_SEED
 from .model_card import ModelCard
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
@@ -135,27 +147,45 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     if args.out is None and args.grid is None:
         raise InvalidArgumentError("nothing to write: give --out (a folder, .npy or .npz) and/or --grid FILE.png")
-    generator = Generator(args.model, threads=args.threads)
+    if args.grid is not None and args.count > MAX_GRID_IMAGES:
+        raise InvalidArgumentError(f"--grid holds at most {MAX_GRID_IMAGES} images, got -n {args.count}")
     to_array = args.out is not None and args.out.suffix in ARRAY_SUFFIXES
     if args.out is not None and not to_array:
+        if args.out.suffix.lower() in IMAGE_SUFFIXES:
+            raise InvalidArgumentError(
+                f"--out {args.out}: PNG output is a folder of files; use --grid for one picture, or .npy/.npz"
+            )
         prepare_png_folder(args.out, overwrite=args.overwrite)
-    if args.grid is not None or args.out is None:
-        images = generator.generate(args.count, args.seed, temperature=args.temperature)
-        batches = [(0, images)]
+    elif to_array:
+        check_array_path(args.out)
+    if args.grid is not None:
+        check_grid_path(args.grid)
+
+    generator = Generator(args.model, threads=args.threads)
+    batches = generator.iter_batches(args.count, args.seed, temperature=args.temperature)
+    grid_parts: list = []
+    if args.grid is not None:
+        batches = _keeping(batches, grid_parts)
+    if args.out is None:
+        for _ in batches:
+            pass
+    elif to_array:
+        write_array(batches, args.out, (args.count, *generator.image_shape), start=0)
     else:
-        images = None
-        batches = generator.iter_batches(args.count, args.seed, temperature=args.temperature)
+        write_png_folder(batches, args.out)
     if args.out is not None:
-        if to_array:
-            shape = (args.count, *generator.image_shape)
-            write_array(batches, args.out, shape, start=0)
-        else:
-            write_png_folder(batches, args.out)
         log.info("wrote %d images to %s", args.count, args.out)
     if args.grid is not None:
-        save_grid(images, args.grid, scale=args.scale)
+        save_grid(np.concatenate(grid_parts), args.grid, scale=args.scale)
         log.info("wrote a grid of %d images to %s", args.count, args.grid)
     return 0
+
+
+def _keeping(batches: Iterator[tuple[int, np.ndarray]], kept: list) -> Iterator[tuple[int, np.ndarray]]:
+    """Pass batches through, keeping each one (for the grid) on the way."""
+    for first, batch in batches:
+        kept.append(batch)
+        yield first, batch
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

@@ -17,6 +17,10 @@ from .atomic import atomic_file
 from .errors import InvalidArgumentError, OutputError
 
 ARRAY_SUFFIXES = (".npy", ".npz")
+#: Suffixes that name one picture file: never a folder of PNGs.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+#: A contact sheet of more would be over 100 megapixels at scale 1; nobody looks at that.
+MAX_GRID_IMAGES = 10_000
 #: Zero-padded width of PNG file names: 000000.png ... 999999.png.
 NAME_DIGITS = 6
 
@@ -108,11 +112,19 @@ def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, scale
     return picture
 
 
-def save_grid(images: np.ndarray, path: Path, scale: int = 1) -> None:
+def check_grid_path(path: Path) -> None:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise InvalidArgumentError(f"grid output must be a .png file, got {str(path)!r}")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder, expected a file name")
     if not path.parent.is_dir():
         raise OutputError(f"{path.parent}: folder does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{path.parent}: folder is not writable")
+
+
+def save_grid(images: np.ndarray, path: Path, scale: int = 1) -> None:
+    check_grid_path(path)
     with atomic_file(path) as tmp:
         grid(images, scale=scale).save(tmp, format="PNG")

@@ -177,3 +177,24 @@ def test_python_dash_m(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "x.npy").shape == (4, 28, 28)
+
+
+def test_out_with_an_image_suffix_is_refused(tmp_path, capsys):
+    assert main(["sample", "-n", "2", "--out", str(tmp_path / "one.png")]) == 1
+    assert "use --grid" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_grid_size_is_bounded(tmp_path, capsys):
+    assert main(["sample", "-n", "10001", "--grid", str(tmp_path / "g.png")]) == 1
+    assert "at most 10000 images" in capsys.readouterr().err
+
+
+def test_grid_and_folder_together_hold_the_same_images(tmp_path):
+    assert main(["sample", "-n", "300", "--seed", "4", "--out", str(tmp_path / "s"), "--grid", str(tmp_path / "g.png")]) == 0
+    assert len(list((tmp_path / "s").iterdir())) == 300
+    images = vae_gen.load().generate(300, seed=4)
+    from vae_gen.images import grid
+
+    with Image.open(tmp_path / "g.png") as picture:
+        assert np.array_equal(np.asarray(picture), np.asarray(grid(images)))
