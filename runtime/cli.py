@@ -1,7 +1,7 @@
 """The `vae-gen` command: a thin argparse layer over the public API.
 
-User errors print one line to stderr and exit 1 (argparse's own usage
-errors exit 2); a traceback means a bug. The train, export and parity
+User errors print one line to stderr and exit 2, like argparse's own usage
+errors; exit 1 means a check ran and failed (selftest). A traceback means a bug. The train, export and parity
 commands import the `train` extra only when they run, so the generation
 commands never load TensorFlow.
 """
@@ -38,6 +38,9 @@ from .model_store import DEFAULT_MODEL, list_models, resolve_model
 
 log = logging.getLogger("vae_gen")
 
+#: Exit code of every user error, the same as argparse's usage errors.
+USER_ERROR = 2
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -46,6 +49,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
     return value
 
 
@@ -105,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.set_defaults(run=_cmd_selftest)
 
     train = commands.add_parser("train", help="train a VAE on Fashion-MNIST (needs vae-gen[train])")
-    train.add_argument("--arch", choices=["dense"], default="dense", help="model architecture (default dense)")
+    train.add_argument("--arch", choices=["dense", "conv"], default="dense", help="model architecture (default dense)")
     train.add_argument("--latent-dim", type=_positive_int, default=2, help="latent size (default 2)")
     train.add_argument("--epochs", type=_positive_int, default=30, help="training epochs (default 30)")
     train.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default 128)")
@@ -114,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
     train.add_argument("--train-limit", type=_positive_int, help="use only the first N training images")
     train.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
+    train.add_argument("--kl-warmup", type=_non_negative_int, default=0, metavar="EPOCHS",
+                       help="raise the KL weight linearly to 1 over this many epochs (default 0: off)")
+    train.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                       help="learning-rate schedule (default constant)")
+    train.add_argument("--keep-best", action="store_true",
+                       help="keep the weights of the epoch with the lowest test -ELBO")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.set_defaults(run=_cmd_train)
 
@@ -138,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except VaeGenError as exc:
         print(f"vae-gen {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return USER_ERROR
     except KeyboardInterrupt:
         print(f"vae-gen {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -250,6 +269,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         train_limit=args.train_limit,
         test_limit=args.test_limit,
+        kl_warmup_epochs=args.kl_warmup,
+        lr_schedule=args.lr_schedule,
+        keep_best=args.keep_best,
     )
     result = train(settings, args.out, data_dir=args.data_dir)
     m = result["test_metrics"]

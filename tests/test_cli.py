@@ -74,7 +74,7 @@ def test_sample_refuses_folder_with_images(tmp_path, capsys):
     out = tmp_path / "samples"
     assert main(["sample", "-n", "3", "--out", str(out)]) == 0
     before = _digest(out.iterdir())
-    assert main(["sample", "-n", "3", "--seed", "9", "--out", str(out)]) == 1
+    assert main(["sample", "-n", "3", "--seed", "9", "--out", str(out)]) == 2
     assert "already holds PNG images" in capsys.readouterr().err
     assert _digest(out.iterdir()) == before
     assert main(["sample", "-n", "3", "--seed", "9", "--out", str(out), "--overwrite"]) == 0
@@ -119,9 +119,9 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path, mon
         (["info", "--model", "nope"], "fashion-mnist-dense2"),
     ],
 )
-def test_user_errors_exit_1_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+def test_user_errors_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
@@ -130,7 +130,7 @@ def test_user_errors_exit_1_with_one_line(argv, message, capsys, tmp_path, monke
 def test_out_is_an_existing_file(tmp_path, capsys):
     existing = tmp_path / "file"
     existing.write_text("keep me")
-    assert main(["sample", "-n", "2", "--out", str(existing)]) == 1
+    assert main(["sample", "-n", "2", "--out", str(existing)]) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert existing.read_text() == "keep me"
 
@@ -163,7 +163,7 @@ def test_selftest(capsys):
 def test_train_commands_without_the_extra(command, capsys, monkeypatch):
     # Make one extra module look absent, as in the runtime-only install.
     monkeypatch.setattr("vae_gen.extras.TRAIN_EXTRA_MODULES", ("tensorflow_is_not_installed_here",))
-    assert main(command) == 1
+    assert main(command) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "pip install 'vae-gen[train]'" in err
@@ -180,13 +180,13 @@ def test_python_dash_m(tmp_path):
 
 
 def test_out_with_an_image_suffix_is_refused(tmp_path, capsys):
-    assert main(["sample", "-n", "2", "--out", str(tmp_path / "one.png")]) == 1
+    assert main(["sample", "-n", "2", "--out", str(tmp_path / "one.png")]) == 2
     assert "use --grid" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_grid_size_is_bounded(tmp_path, capsys):
-    assert main(["sample", "-n", "10001", "--grid", str(tmp_path / "g.png")]) == 1
+    assert main(["sample", "-n", "10001", "--grid", str(tmp_path / "g.png")]) == 2
     assert "at most 10000 images" in capsys.readouterr().err
 
 

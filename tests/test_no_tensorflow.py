@@ -46,6 +46,6 @@ def test_train_command_says_to_install_the_extra(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "vae_gen", "train", "--out", str(tmp_path / "run")], capture_output=True, text=True
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "pip install 'vae-gen[train]'" in result.stderr

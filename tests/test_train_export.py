@@ -122,26 +122,26 @@ def test_parity_command_catches_a_changed_keras_model(tiny_model, tmp_path, caps
     weights[-1] = weights[-1] + 0.01  # nudge the last bias
     decoder.set_weights(weights)
     decoder.save(folder / "decoder.keras")
-    assert main(["parity", str(folder)]) == 1
+    assert main(["parity", str(folder)]) == 2
     assert "exceeds the tolerance 1e-05" in capsys.readouterr().err
 
 
 def test_failed_parity_leaves_no_folder(tiny_run, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("vae_gen.export.parity.PARITY_TOLERANCE", 0.0)
     out = tmp_path / "model"
-    assert main(["export", str(tiny_run), "--out", str(out)]) == 1
+    assert main(["export", str(tiny_run), "--out", str(out)]) == 2
     assert "exceeds the tolerance 0" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
 def test_export_refuses_existing_folder(tiny_run, tmp_path, capsys):
     (tmp_path / "model").mkdir()
-    assert main(["export", str(tiny_run), "--out", str(tmp_path / "model")]) == 1
+    assert main(["export", str(tiny_run), "--out", str(tmp_path / "model")]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
 def test_export_of_a_folder_that_is_not_a_run(tmp_path, capsys):
-    assert main(["export", str(tmp_path), "--out", str(tmp_path / "model")]) == 1
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "model")]) == 2
     assert "settings.json: missing" in capsys.readouterr().err
 
 
@@ -151,5 +151,5 @@ def test_train_command(tmp_path, capsys):
     assert main(argv) == 0
     assert "test -ELBO" in capsys.readouterr().out
     assert (out / "decoder.keras").is_file()
-    assert main(argv) == 1  # never overwrites a run
+    assert main(argv) == 2  # never overwrites a run
     assert "already exists" in capsys.readouterr().err

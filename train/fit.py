@@ -44,6 +44,15 @@ class TrainSettings:
     seed: int = 0
     train_limit: int | None = None
     test_limit: int | None = None
+    #: Epochs over which the KL weight of the training objective rises linearly to 1 (0: off).
+    kl_warmup_epochs: int = 0
+    #: "constant", or "cosine": decay from learning_rate to 1% of it over all steps.
+    lr_schedule: str = "constant"
+    #: Restore the weights of the epoch with the lowest test -ELBO (among full-KL epochs).
+    keep_best: bool = False
+
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -68,6 +77,39 @@ class EpochLog(keras.callbacks.Callback):
         )  # fmt: skip
 
 
+class KlWarmup(keras.callbacks.Callback):
+    """Sets the VAE's KL weight to min(1, (epoch + 1) / warmup_epochs) before each epoch."""
+
+    def __init__(self, warmup_epochs: int):
+        super().__init__()
+        self.warmup_epochs = warmup_epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight.assign(min(1.0, (epoch + 1) / self.warmup_epochs))
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Remembers the weights of the epoch with the lowest test -ELBO, once the KL weight is 1."""
+
+    def __init__(self, first_eligible_epoch: int):
+        super().__init__()
+        self.first_eligible_epoch = first_eligible_epoch
+        self.best_epoch: int | None = None
+        self.best_value = float("inf")
+        self.best_weights = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get("val_neg_elbo", float("inf"))
+        if epoch >= self.first_eligible_epoch and value < self.best_value:
+            self.best_epoch, self.best_value = epoch + 1, value
+            self.best_weights = self.model.get_weights()
+
+    def restore(self) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+            log.info("restored the weights of epoch %d (test -ELBO %.2f)", self.best_epoch, self.best_value)
+
+
 def _prepare_out(out_dir: Path) -> None:
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise OutputError(f"{out_dir}: already exists and is not an empty folder; choose a new run folder")
@@ -90,7 +132,19 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     keras.utils.set_random_seed(settings.seed)
     tf.config.experimental.enable_op_determinism()
     vae = build_vae(settings.arch, settings.latent_dim, seed=settings.seed)
-    vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
+    if settings.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
+    learning_rate = settings.learning_rate
+    if settings.lr_schedule == "cosine":
+        steps = settings.epochs * -(-len(x_train) // settings.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps, alpha=0.01)
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    callbacks: list[keras.callbacks.Callback] = [EpochLog(settings.epochs)]
+    if settings.kl_warmup_epochs:
+        callbacks.append(KlWarmup(settings.kl_warmup_epochs))
+    keep_best = KeepBest(first_eligible_epoch=max(0, settings.kl_warmup_epochs - 1))
+    if settings.keep_best:
+        callbacks.append(keep_best)
     train_set = (
         tf.data.Dataset.from_tensor_slices(x_train)
         .shuffle(len(x_train), seed=settings.seed, reshuffle_each_iteration=True)
@@ -105,9 +159,11 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         epochs=settings.epochs,
         shuffle=False,  # the tf.data pipeline shuffles, seeded
         verbose=0,
-        callbacks=[EpochLog(settings.epochs)],
+        callbacks=callbacks,
     )
     seconds = time.perf_counter() - started
+    if settings.keep_best:
+        keep_best.restore()
 
     test_metrics = neg_elbo(
         x_test,
@@ -120,6 +176,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         "data": {"source": str(data.source), "train_images": len(x_train), "test_images": len(x_test)},
         "test_metrics": test_metrics,
         "train_seconds": round(seconds, 1),
+        "best_epoch": keep_best.best_epoch if settings.keep_best else settings.epochs,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
     epochs = [

@@ -47,8 +47,39 @@ def build_dense_decoder(latent_dim: int) -> keras.Model:
     return keras.Model(z, image, name="decoder")
 
 
+def build_conv_encoder(latent_dim: int) -> keras.Model:
+    """Two stride-2 convolutions (28 -> 14 -> 7), then Dense(256) -> z_mean, z_log_var."""
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256, activation="relu")(x)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    return keras.Model(image, [z_mean, z_log_var], name="encoder")
+
+
+def build_conv_decoder(latent_dim: int) -> keras.Model:
+    """keras.io's conv decoder with a 3x3 convolution after each upsampling.
+
+    The extra stride-1 convolutions let each upsampled pixel see its
+    neighbours, which sharpens edges and textures for few parameters
+    (the decoder stays far under 2 MB).
+    """
+    z = keras.Input(shape=(latent_dim,), name="z")
+    x = layers.Dense(7 * 7 * 64, activation="relu")(z)
+    x = layers.Reshape((7, 7, 64))(x)
+    x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    image = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="image")(x)
+    return keras.Model(z, image, name="decoder")
+
+
 ARCHITECTURES = {
     "dense": (build_dense_encoder, build_dense_decoder),
+    "conv": (build_conv_encoder, build_conv_decoder),
 }
 
 
@@ -83,6 +114,9 @@ class VAE(keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self.sampling = Sampling(seed=seed)
+        # KL warm-up scales the KL term of the *training* objective only;
+        # every reported -ELBO uses the full KL.
+        self.kl_weight = keras.Variable(1.0, trainable=False, name="kl_weight")
         self.neg_elbo_tracker = keras.metrics.Mean(name="neg_elbo")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -110,7 +144,8 @@ class VAE(keras.Model):
     def train_step(self, images):
         with tf.GradientTape() as tape:
             neg_elbo, reconstruction, kl = self.elbo_terms(images, training=True)
-        gradients = tape.gradient(neg_elbo, self.trainable_weights)
+            objective = reconstruction + self.kl_weight * kl
+        gradients = tape.gradient(objective, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self.update_metrics(neg_elbo, reconstruction, kl, ops.cast(ops.shape(images)[0], "float32"))
 

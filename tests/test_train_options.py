@@ -1,0 +1,85 @@
+"""The conv architecture and the training options: KL warm-up, cosine schedule, keeping the best epoch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import vae_gen
+
+pytestmark = pytest.mark.tensorflow
+
+
+@pytest.fixture(scope="module")
+def tiny_conv_run(tmp_path_factory):
+    from vae_gen.train.fit import TrainSettings, train
+
+    out = tmp_path_factory.mktemp("conv") / "run"
+    settings = TrainSettings(
+        arch="conv", latent_dim=8, epochs=2, train_limit=1000, test_limit=300,
+        kl_warmup_epochs=2, lr_schedule="cosine", keep_best=True,
+    )  # fmt: skip
+    train(settings, out)
+    return out
+
+
+def test_conv_run_records_its_options(tiny_conv_run):
+    settings = json.loads((tiny_conv_run / "settings.json").read_text())
+    assert settings["arch"] == "conv" and settings["kl_warmup_epochs"] == 2
+    assert settings["lr_schedule"] == "cosine" and settings["keep_best"] is True
+    summary = json.loads((tiny_conv_run / "metrics.json").read_text())
+    history = json.loads((tiny_conv_run / "history.json").read_text())
+    # Warm-up of 2 epochs: only the last epoch trains on the full KL, so it is the one kept.
+    assert summary["best_epoch"] == 2
+    assert len(history) == 2
+
+
+def test_conv_export_passes_parity(tiny_conv_run, tmp_path):
+    from vae_gen.export.exporter import export_run
+
+    card = export_run(tiny_conv_run, tmp_path / "conv", name="conv")
+    assert card.architecture == "conv" and card.latent_dim == 8
+    assert card.parity["max_abs_diff"] <= 1e-5
+    generator = vae_gen.load(tmp_path / "conv")
+    assert generator.selftest().passed
+    assert generator.generate(5, seed=0).shape == (5, 28, 28)
+
+
+def test_kl_warmup_weights():
+    from vae_gen.train.fit import KlWarmup
+    from vae_gen.train.model import build_vae
+
+    vae = build_vae("dense", 2, seed=0)
+    warmup = KlWarmup(4)
+    warmup.set_model(vae)
+    seen = []
+    for epoch in range(6):
+        warmup.on_epoch_begin(epoch)
+        seen.append(float(vae.kl_weight.numpy()))
+    assert seen == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+
+
+def test_keep_best_restores_the_best_eligible_epoch():
+    from vae_gen.train.fit import KeepBest
+    from vae_gen.train.model import build_vae
+
+    vae = build_vae("dense", 2, seed=0)
+    keep = KeepBest(first_eligible_epoch=1)
+    keep.set_model(vae)
+    snapshots = []
+    for epoch, value in enumerate([100.0, 300.0, 250.0, 260.0]):  # epoch 0 is in warm-up: not eligible
+        vae.set_weights([w + 1.0 for w in vae.get_weights()])  # stands in for one epoch of training
+        snapshots.append([w.copy() for w in vae.get_weights()])
+        keep.on_epoch_end(epoch, {"val_neg_elbo": value})
+    keep.restore()
+    assert keep.best_epoch == 3 and keep.best_value == 250.0
+    assert all(np.array_equal(a, b) for a, b in zip(vae.get_weights(), snapshots[2]))
+
+
+def test_unknown_schedule_is_refused(tmp_path):
+    from vae_gen.train.fit import TrainSettings, train
+
+    with pytest.raises(ValueError, match="unknown learning-rate schedule 'linear'"):
+        train(TrainSettings(lr_schedule="linear", train_limit=10, test_limit=10), tmp_path / "run")
