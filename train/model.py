@@ -28,14 +28,17 @@ class Sampling(layers.Layer):
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
 
+def posterior_heads(features, latent_dim: int):
+    """The encoder's two linear heads: z_mean and z_log_var of q(z|x)."""
+    return layers.Dense(latent_dim, name="z_mean")(features), layers.Dense(latent_dim, name="z_log_var")(features)
+
+
 def build_dense_encoder(latent_dim: int) -> keras.Model:
     """The seeds' encoder: Flatten -> Dense(128, relu) -> Dense(latent) twice."""
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
     x = layers.Flatten()(image)
     x = layers.Dense(128, activation="relu")(x)
-    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
-    return keras.Model(image, [z_mean, z_log_var], name="encoder")
+    return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
 
 
 def build_dense_decoder(latent_dim: int) -> keras.Model:
@@ -54,9 +57,7 @@ def build_conv_encoder(latent_dim: int) -> keras.Model:
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(256, activation="relu")(x)
-    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
-    return keras.Model(image, [z_mean, z_log_var], name="encoder")
+    return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
 
 
 def build_conv_decoder(latent_dim: int) -> keras.Model:
