@@ -26,15 +26,19 @@ from .images import (
     IMAGE_SUFFIXES,
     MAX_GRID_IMAGES,
     check_array_path,
-    check_grid_path,
+    check_picture_path,
+    save_animation,
     prepare_png_folder,
     save_grid,
     write_array,
     write_png_folder,
 )
+from .latent_paths import METHODS, interpolate, manifold, random_walk
 from .latents import MAX_SEED
 from .model_card import ModelCard
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
+from .reconstruct import reconstruct_rows
+from .user_inputs import INVERT_CHOICES, load_image, load_latent
 
 log = logging.getLogger("vae_gen")
 
@@ -116,6 +120,52 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--model", help=model_help)
     selftest.set_defaults(run=_cmd_selftest)
 
+    interpolate = commands.add_parser("interpolate", help="decode a path between two latents (strip PNG or GIF)")
+    interpolate.add_argument("--from-seed", type=_seed, default=0, help="start at image 0 of this seed (default 0)")
+    interpolate.add_argument("--to-seed", type=_seed, default=1, help="end at image 0 of this seed (default 1)")
+    interpolate.add_argument("--from", dest="from_file", type=Path, help="start at this latent (.npy), instead of a seed")
+    interpolate.add_argument("--to", dest="to_file", type=Path, help="end at this latent (.npy), instead of a seed")
+    interpolate.add_argument("--steps", type=_int_at_least(2), default=10, help="images on the path, ends included (default 10)")
+    interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
+    interpolate.add_argument("--out", type=Path, required=True, help="a .png strip or a .gif animation")
+    interpolate.add_argument("--fps", type=_positive_float, default=8.0, help="GIF frames per second (default 8)")
+    interpolate.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    interpolate.add_argument("--model", help=model_help)
+    interpolate.set_defaults(run=_cmd_interpolate)
+
+    manifold_cmd = commands.add_parser("manifold", help="decode a grid over two latent dimensions (others at 0)")
+    manifold_cmd.add_argument("--size", type=_int_at_least(2), default=15, help="images per side (default 15)")
+    manifold_cmd.add_argument("--extent", type=_positive_float, default=2.0, help="grid spans [-extent, extent] (default 2)")
+    manifold_cmd.add_argument("--dims", type=_non_negative_int, nargs=2, default=[0, 1], metavar=("X", "Y"),
+                              help="the two latent dimensions to vary (default 0 1)")
+    manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
+    manifold_cmd.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    manifold_cmd.add_argument("--model", help=model_help)
+    manifold_cmd.set_defaults(run=_cmd_manifold)
+
+    walk = commands.add_parser("walk", help="an animated GIF of a smooth seeded random walk in the latent space")
+    walk.add_argument("--seed", type=_seed, default=0, help="random seed of the waypoints (default 0)")
+    walk.add_argument("--legs", type=_int_at_least(2), default=6, help="waypoints on the loop (default 6)")
+    walk.add_argument("--frames-per-leg", type=_int_at_least(2), default=15, help="frames between waypoints (default 15)")
+    walk.add_argument("--fps", type=_positive_float, default=15.0, help="frames per second (default 15)")
+    walk.add_argument("--out", type=Path, required=True, help="the .gif file")
+    walk.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    walk.add_argument("--model", help=model_help)
+    walk.set_defaults(run=_cmd_walk)
+
+    reconstruct = commands.add_parser("reconstruct", help="encode your images and decode them again")
+    reconstruct.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files, any size or mode")
+    reconstruct.add_argument("--variations", type=_non_negative_int, default=0,
+                             help="also decode K samples of each image's posterior (default 0)")
+    reconstruct.add_argument("--seed", type=_seed, default=0, help="random seed of the variations (default 0)")
+    reconstruct.add_argument("--invert", choices=INVERT_CHOICES, default="auto",
+                             help="make dark-on-light pictures light-on-dark like Fashion-MNIST (default auto)")
+    reconstruct.add_argument("--out", type=Path, required=True,
+                             help="a PNG grid: one row per image: input, reconstruction, variations")
+    reconstruct.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    reconstruct.add_argument("--model", help=model_help)
+    reconstruct.set_defaults(run=_cmd_reconstruct)
+
     train = commands.add_parser("train", help="train a VAE on Fashion-MNIST (needs vae-gen[train])")
     train.add_argument("--arch", choices=["dense", "conv"], default="dense", help="model architecture (default dense)")
     train.add_argument("--latent-dim", type=_positive_int, default=2, help="latent size (default 2)")
@@ -177,7 +227,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     elif to_array:
         check_array_path(args.out)
     if args.grid is not None:
-        check_grid_path(args.grid)
+        check_picture_path(args.grid)
 
     generator = Generator(args.model, threads=args.threads)
     batches = generator.iter_batches(args.count, args.seed, temperature=args.temperature)
@@ -251,6 +301,46 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
         f"max abs difference {result.max_abs_diff:.3g} (tolerance {result.tolerance:g})"
     )
     return 0 if result.passed else 1
+
+
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    suffixes = (".png", ".gif")
+    check_picture_path(args.out, suffixes, "interpolate")
+    generator = Generator(args.model)
+    ends = []
+    for file, seed in ((args.from_file, args.from_seed), (args.to_file, args.to_seed)):
+        ends.append(load_latent(file, generator.latent_dim) if file else generator.latents(1, seed)[0])
+    frames = generator.decode_uint8(interpolate(ends[0], ends[1], args.steps, args.method))
+    if args.out.suffix.lower() == ".gif":
+        save_animation(frames, args.out, fps=args.fps, scale=args.scale)
+    else:
+        save_grid(frames, args.out, scale=args.scale, columns=len(frames))
+    return 0
+
+
+def _cmd_manifold(args: argparse.Namespace) -> int:
+    check_picture_path(args.out)
+    generator = Generator(args.model)
+    z = manifold(generator.latent_dim, args.size, args.extent, tuple(args.dims))
+    save_grid(generator.decode_uint8(z), args.out, scale=args.scale, columns=args.size)
+    return 0
+
+
+def _cmd_walk(args: argparse.Namespace) -> int:
+    check_picture_path(args.out, (".gif",), "walk")
+    generator = Generator(args.model)
+    z = random_walk(generator.latent_dim, args.seed, args.legs, args.frames_per_leg)
+    save_animation(generator.decode_uint8(z), args.out, fps=args.fps, scale=args.scale)
+    return 0
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    check_picture_path(args.out)
+    generator = Generator(args.model)
+    inputs = np.stack([load_image(path, generator.image_shape, args.invert) for path in args.images])
+    rows = reconstruct_rows(generator, inputs, args.variations, args.seed)
+    save_grid(rows.reshape(-1, *generator.image_shape), args.out, scale=args.scale, columns=rows.shape[1])
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -112,10 +112,11 @@ def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, scale
     return picture
 
 
-def check_grid_path(path: Path) -> None:
+def check_picture_path(path: Path, suffixes: tuple[str, ...] = (".png",), what: str = "grid") -> None:
+    """An output picture path: an allowed suffix, and a writable existing folder."""
     path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise InvalidArgumentError(f"grid output must be a .png file, got {str(path)!r}")
+    if path.suffix.lower() not in suffixes:
+        raise InvalidArgumentError(f"{what} output must be a {' or '.join(suffixes)} file, got {str(path)!r}")
     if path.is_dir():
         raise OutputError(f"{path}: is a folder, expected a file name")
     if not path.parent.is_dir():
@@ -124,7 +125,21 @@ def check_grid_path(path: Path) -> None:
         raise OutputError(f"{path.parent}: folder is not writable")
 
 
-def save_grid(images: np.ndarray, path: Path, scale: int = 1) -> None:
-    check_grid_path(path)
+def save_grid(images: np.ndarray, path: Path, scale: int = 1, columns: int | None = None) -> None:
+    check_picture_path(path)
     with atomic_file(path) as tmp:
-        grid(images, scale=scale).save(tmp, format="PNG")
+        grid(images, columns=columns, scale=scale).save(tmp, format="PNG")
+
+
+def save_animation(frames: np.ndarray, path: Path, fps: float, scale: int = 1) -> None:
+    """Frames uint8 [n, H, W] as a looping GIF."""
+    from PIL import Image
+
+    check_picture_path(path, (".gif",), "animation")
+    pictures = [Image.fromarray(frame) for frame in frames]
+    if scale != 1:
+        pictures = [p.resize((p.width * scale, p.height * scale), Image.NEAREST) for p in pictures]
+    with atomic_file(path) as tmp:
+        pictures[0].save(
+            tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0
+        )

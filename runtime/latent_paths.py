@@ -1,0 +1,82 @@
+"""Paths through the latent space: interpolation, the manifold grid, a seeded walk.
+
+Pure numpy; every function returns float32 latents [n, latent_dim] for the
+decoder. Spherical interpolation follows the shell where N(0, I) samples
+live in more than a few dimensions; linear interpolation cuts through the
+low-density centre and gives washed-out middles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidArgumentError
+from .latents import check_seed, sample_latents
+
+METHODS = ("linear", "spherical")
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "spherical") -> np.ndarray:
+    """`steps` latents from a to b inclusive, by straight line or great circle."""
+    if method not in METHODS:
+        raise InvalidArgumentError(f"interpolation method must be one of {', '.join(METHODS)}, got {method!r}")
+    if steps < 2:
+        raise InvalidArgumentError(f"interpolation needs at least 2 steps, got {steps}")
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if method == "linear":
+        return ((1 - t) * a + t * b).astype(np.float32)
+    return _slerp(a, b, t).astype(np.float32)
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+    if norm_a == 0 or norm_b == 0:
+        return (1 - t) * a + t * b
+    cos_omega = np.clip(np.dot(a / norm_a, b / norm_b), -1.0, 1.0)
+    omega = np.arccos(cos_omega)
+    if np.sin(omega) < 1e-6:  # (anti)parallel: the great circle is undefined, the line is fine
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def manifold(latent_dim: int, size: int, extent: float, dims: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """A size x size grid over [-extent, extent]^2 in latent dimensions `dims`, others 0.
+
+    Row-major, top row first; x grows to the right and y grows upwards, as
+    keras.io's VAE example plots the 2-D latent plane.
+    """
+    x_dim, y_dim = dims
+    for d in dims:
+        if not 0 <= d < latent_dim:
+            raise InvalidArgumentError(f"latent dimension must be from 0 to {latent_dim - 1}, got {d}")
+    if x_dim == y_dim:
+        raise InvalidArgumentError(f"the two manifold dimensions must differ, got {x_dim} twice")
+    if size < 2:
+        raise InvalidArgumentError(f"manifold size must be at least 2, got {size}")
+    if not (np.isfinite(extent) and extent > 0):
+        raise InvalidArgumentError(f"manifold extent must be a finite number > 0, got {extent}")
+    values = np.linspace(-extent, extent, size)
+    z = np.zeros((size * size, latent_dim), np.float32)
+    for row, y in enumerate(values[::-1]):
+        for col, x in enumerate(values):
+            z[row * size + col, x_dim] = x
+            z[row * size + col, y_dim] = y
+    return z
+
+
+def random_walk(latent_dim: int, seed: int, legs: int, frames_per_leg: int) -> np.ndarray:
+    """A smooth loop of legs * frames_per_leg latents through `legs` seeded N(0, I) waypoints.
+
+    Each leg follows the great circle between two waypoints with smoothstep
+    easing (slow into and out of each waypoint, so legs join without a jolt),
+    and the last leg returns to the first waypoint, so an animation loops.
+    """
+    seed = check_seed(seed)
+    if legs < 2 or frames_per_leg < 2:
+        raise InvalidArgumentError(f"a walk needs legs >= 2 and frames per leg >= 2, got {legs} and {frames_per_leg}")
+    waypoints = sample_latents(seed, 0, legs, latent_dim).astype(np.float64)
+    waypoints = np.concatenate([waypoints, waypoints[:1]])
+    t = np.linspace(0.0, 1.0, frames_per_leg, endpoint=False)
+    eased = (t * t * (3 - 2 * t))[:, None]
+    return np.concatenate([_slerp(waypoints[i], waypoints[i + 1], eased) for i in range(legs)]).astype(np.float32)

@@ -1,0 +1,24 @@
+"""Reconstructions and posterior variations of users' images."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .generator import Generator
+from .latents import check_seed
+
+
+def reconstruct_rows(generator: Generator, images: np.ndarray, variations: int = 0, seed: int = 0) -> np.ndarray:
+    """One row per image, uint8 [n, 2 + variations, H, W]: the input, its reconstruction, then variations.
+
+    The reconstruction decodes the posterior mean; variation k decodes
+    z ~ N(z_mean, exp(z_log_var)), drawn with numpy from `seed`.
+    """
+    seed = check_seed(seed)
+    z_mean, z_log_var = generator.encode(images)
+    rng = np.random.default_rng(seed)
+    columns = [generator.to_uint8(images[..., None]), generator.decode_uint8(z_mean)]
+    for _ in range(variations):
+        eps = rng.standard_normal(z_mean.shape).astype(np.float32)
+        columns.append(generator.decode_uint8(z_mean + np.exp(0.5 * z_log_var) * eps))
+    return np.stack(columns, axis=1)
