@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +22,9 @@ import numpy as np
 from . import __version__
 from .errors import InvalidArgumentError, VaeGenError
 from .extras import require_train_extra
-from .generator import Generator
-from .images import (
-    ARRAY_SUFFIXES,
-    IMAGE_SUFFIXES,
-    MAX_GRID_IMAGES,
-    check_array_path,
-    check_picture_path,
-    save_animation,
-    prepare_png_folder,
-    save_grid,
-    write_array,
-    write_png_folder,
-)
+from .bulk import RunSpec, generate_to_array, generate_to_folder, is_array_path, parse_shard, shard_range
+from .generator import DEFAULT_BATCH_SIZE, Generator, check_batch_size
+from .images import IMAGE_SUFFIXES, MAX_GRID_IMAGES, check_picture_path, save_animation, save_grid
 from .latent_paths import METHODS, interpolate, manifold, random_walk
 from .latents import MAX_SEED
 from .model_card import ModelCard
@@ -97,15 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
     model_help = f"a shipped model name or a model folder path (default: {DEFAULT_MODEL})"
 
     sample = commands.add_parser("sample", help="generate images from random latents")
-    sample.add_argument("-n", "--count", type=_positive_int, default=16, help="number of images (default 16)")
+    sample.add_argument("-n", "--count", type=_positive_int, default=16,
+                        help="images in the run, indices 0 to N-1 (default 16)")
     sample.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**64-1 (default 0)")
     sample.add_argument("--temperature", type=_positive_float, default=1.0, help="scale of the N(0, I) noise (default 1)")
     sample.add_argument("--model", help=model_help)
     sample.add_argument("--out", type=Path, help="a folder for PNG files, or a .npy / .npz file")
-    sample.add_argument("--grid", type=Path, help="also write all images as one contact-sheet PNG")
+    sample.add_argument("--grid", type=Path, help=f"also write the images as one contact-sheet PNG (at most {MAX_GRID_IMAGES})")
     sample.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling of the grid (default 1)")
+    part = sample.add_mutually_exclusive_group()
+    part.add_argument("--start", type=_non_negative_int, default=0, help="write only images START to N-1 of the run")
+    part.add_argument("--shard", metavar="K/N", help="write only shard K of N (0 <= K < N), whole batches of the run")
+    sample.add_argument("--batch-size", type=_int_at_least(1), default=DEFAULT_BATCH_SIZE,
+                        help=f"images per decoder call (default {DEFAULT_BATCH_SIZE}); keep it the same across shards")
     sample.add_argument("--threads", type=_positive_int, help="onnxruntime threads (default: onnxruntime's choice)")
-    sample.add_argument("--overwrite", action="store_true", help="replace PNGs already in the output folder")
+    sample.add_argument("--workers", type=_non_negative_int,
+                        help="processes encoding PNGs (default: one per core for 2,000 images or more, else 0: in-process)")
+    again = sample.add_mutually_exclusive_group()
+    again.add_argument("--overwrite", action="store_true", help="replace images already in the output")
+    again.add_argument("--resume", action="store_true", help="finish an interrupted run into the same folder")
+    sample.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sample.set_defaults(run=_cmd_sample)
 
     info = commands.add_parser("info", help="print a model's card")
@@ -215,45 +218,57 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     if args.out is None and args.grid is None:
         raise InvalidArgumentError("nothing to write: give --out (a folder, .npy or .npz) and/or --grid FILE.png")
-    if args.grid is not None and args.count > MAX_GRID_IMAGES:
-        raise InvalidArgumentError(f"--grid holds at most {MAX_GRID_IMAGES} images, got -n {args.count}")
-    to_array = args.out is not None and args.out.suffix in ARRAY_SUFFIXES
-    if args.out is not None and not to_array:
-        if args.out.suffix.lower() in IMAGE_SUFFIXES:
-            raise InvalidArgumentError(
-                f"--out {args.out}: PNG output is a folder of files; use --grid for one picture, or .npy/.npz"
-            )
-        prepare_png_folder(args.out, overwrite=args.overwrite)
-    elif to_array:
-        check_array_path(args.out)
+    check_batch_size(args.batch_size)
+    lo, hi = 0, args.count
+    if args.shard is not None:
+        lo, hi = shard_range(args.count, *parse_shard(args.shard), args.batch_size)
+    elif args.start:
+        if args.start >= args.count:
+            raise InvalidArgumentError(f"--start must be below -n {args.count}, got {args.start}")
+        lo = args.start
     if args.grid is not None:
+        if hi - lo > MAX_GRID_IMAGES:
+            raise InvalidArgumentError(f"--grid holds at most {MAX_GRID_IMAGES} images, got {hi - lo}")
         check_picture_path(args.grid)
+    to_array = args.out is not None and is_array_path(args.out)
+    if args.out is not None and not to_array and args.out.suffix.lower() in IMAGE_SUFFIXES:
+        raise InvalidArgumentError(f"--out {args.out}: PNG output is a folder of files; use --grid for one picture, or .npy/.npz")
+    if to_array and args.resume:
+        raise InvalidArgumentError("--resume finishes PNG folders; an array file is written whole or not at all")
 
     generator = Generator(args.model, threads=args.threads)
-    batches = generator.iter_batches(args.count, args.seed, temperature=args.temperature)
-    grid_parts: list = []
+    spec = RunSpec.for_generator(generator, args.seed, args.count, args.temperature, args.batch_size)
+    kept: list[np.ndarray] = []
+    keep = (lambda first, batch: kept.append(batch)) if args.grid is not None else None
+    with _progress_bar(hi - lo, enabled=not args.quiet) as progress:
+        if args.out is None:
+            kept.append(generator.generate(hi - lo, args.seed, temperature=args.temperature, start=lo,
+                                           batch_size=args.batch_size, progress=progress))  # fmt: skip
+        elif to_array:
+            generate_to_array(generator, args.out, spec, lo, hi, overwrite=args.overwrite, progress=progress, on_batch=keep)
+        else:
+            workers = args.workers if args.workers is not None else (os.cpu_count() or 1) if hi - lo >= 2000 else 0
+            mode = "overwrite" if args.overwrite else "resume" if args.resume else "new"
+            written = generate_to_folder(
+                generator, args.out, spec, lo, hi, mode=mode, workers=workers, progress=progress, on_batch=keep
+            )
+            log.info("wrote %d images to %s", written, args.out)
     if args.grid is not None:
-        batches = _keeping(batches, grid_parts)
-    if args.out is None:
-        for _ in batches:
-            pass
-    elif to_array:
-        write_array(batches, args.out, (args.count, *generator.image_shape), start=0)
-    else:
-        write_png_folder(batches, args.out)
-    if args.out is not None:
-        log.info("wrote %d images to %s", args.count, args.out)
-    if args.grid is not None:
-        save_grid(np.concatenate(grid_parts), args.grid, scale=args.scale)
-        log.info("wrote a grid of %d images to %s", args.count, args.grid)
+        save_grid(np.concatenate(kept), args.grid, scale=args.scale)
+        log.info("wrote a grid of %d images to %s", hi - lo, args.grid)
     return 0
 
 
-def _keeping(batches: Iterator[tuple[int, np.ndarray]], kept: list) -> Iterator[tuple[int, np.ndarray]]:
-    """Pass batches through, keeping each one (for the grid) on the way."""
-    for first, batch in batches:
-        kept.append(batch)
-        yield first, batch
+@contextmanager
+def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A tqdm bar on an interactive terminal only; elsewhere no callback at all."""
+    if not (enabled and sys.stderr.isatty()):
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True) as bar:
+        yield lambda done, _total: bar.update(done - bar.n)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

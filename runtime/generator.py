@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InvalidArgumentError, ModelIntegrityError
-from .latents import block_ranges, check_seed, sample_latents
+from .latents import LATENT_BLOCK, block_ranges, check_seed, sample_latents
 from .model_card import ModelCard, OnnxFile, sha256_of
 from .model_store import resolve_model
 
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 #: The upper bound of counts and indices; sizes beyond it are surely mistakes.
 MAX_IMAGES = 2**40
+#: Images decoded per onnxruntime call unless the caller says otherwise.
+DEFAULT_BATCH_SIZE = LATENT_BLOCK
+#: Larger batches only cost memory (a float32 batch of 65,536 images is 205 MB).
+MAX_BATCH_SIZE = 65_536
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -117,20 +121,24 @@ class Generator:
         *,
         temperature: float = 1.0,
         start: int = 0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Stream images [start, start + n) as (first_index, uint8 batch) pairs.
 
-        Batches break at multiples of LATENT_BLOCK, by index rather than by
-        where the run started, so an image is decoded in the same batch
-        however a job is split. Memory stays bounded whatever n is.
+        Batches break at multiples of `batch_size` counted from index 0, and
+        a first batch that starts mid-way is decoded whole and trimmed: so an
+        image is decoded in the same batch however a job is split or resumed
+        (with the same batch size), even on a backend whose results depended
+        on the batch. Memory stays bounded whatever n is.
         """
         n, start = _check_count(n), _check_start(start)
-        seed = check_seed(seed)
+        seed, batch_size = check_seed(seed), check_batch_size(batch_size)
         done = 0
-        for lo, hi in block_ranges(start, start + n):
-            z = sample_latents(seed, lo, hi, self.latent_dim, temperature)
-            yield lo, self.decode_uint8(z)
+        for lo, hi in block_ranges(start, start + n, batch_size):
+            aligned = lo - lo % batch_size
+            z = sample_latents(seed, aligned, hi, self.latent_dim, temperature)
+            yield lo, self.decode_uint8(z)[lo - aligned :]
             done += hi - lo
             if progress is not None:
                 progress(done, n)
@@ -142,12 +150,14 @@ class Generator:
         *,
         temperature: float = 1.0,
         start: int = 0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray:
         """Images [start, start + n) for `seed`: uint8 [n, H, W], 0 black to 255 white."""
         n = _check_count(n)
         out = np.empty((n, *self._uint8_shape()), np.uint8)
-        for lo, batch in self.iter_batches(n, seed, temperature=temperature, start=start, progress=progress):
+        batches = self.iter_batches(n, seed, temperature=temperature, start=start, batch_size=batch_size, progress=progress)
+        for lo, batch in batches:
             out[lo - start : lo - start + len(batch)] = batch
         return out
 
@@ -284,6 +294,16 @@ class Generator:
             raise ModelIntegrityError(
                 f"{path}: output shape {image_shape} disagrees with model.json image_shape {list(self.card.image_shape)}"
             )
+
+
+def check_batch_size(batch_size: object) -> int:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or not 1 <= int(batch_size) <= MAX_BATCH_SIZE
+    ):
+        raise InvalidArgumentError(f"batch size must be an integer from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
+    return int(batch_size)
 
 
 def _check_count(n: object) -> int:

@@ -1,4 +1,4 @@
-"""Writing generated uint8 images: PNG folders, .npy/.npz arrays, contact sheets.
+"""Pictures of generated uint8 images: single PNGs, contact sheets, GIFs, and output path checks.
 
 Every file is written through `atomic_file`: a crash or a full disk never
 leaves a half-written file under a real name.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,6 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 #: A contact sheet of more would be over 100 megapixels at scale 1; nobody looks at that.
 MAX_GRID_IMAGES = 10_000
-#: Zero-padded width of PNG file names: 000000.png ... 999999.png.
-NAME_DIGITS = 6
-
-
-def png_name(index: int) -> str:
-    return f"{index:0{NAME_DIGITS}d}.png"
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
@@ -34,50 +27,6 @@ def save_png(image: np.ndarray, path: Path) -> None:
 
     with atomic_file(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
-
-
-def prepare_png_folder(folder: Path, overwrite: bool) -> None:
-    """Create `folder`, refusing one that already holds PNGs unless overwriting."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"{folder}: the output folder is not writable")
-    if not overwrite and any(folder.glob("*.png")):
-        raise OutputError(f"{folder}: already holds PNG images; pass --overwrite to replace them")
-
-
-def write_png_folder(batches: Iterable[tuple[int, np.ndarray]], folder: Path) -> int:
-    """Write each image of (first_index, batch) pairs to folder/NNNNNN.png; returns the count."""
-    count = 0
-    for first, batch in batches:
-        for offset, image in enumerate(batch):
-            save_png(image, Path(folder) / png_name(first + offset))
-        count += len(batch)
-    return count
-
-
-def write_array(batches: Iterable[tuple[int, np.ndarray]], path: Path, shape: tuple[int, ...], start: int) -> None:
-    """Stream batches into one uint8 array file of `shape` (.npy via memmap; .npz compressed in memory)."""
-    path = Path(path)
-    check_array_path(path)
-    with atomic_file(path) as tmp:
-        if path.suffix == ".npy":
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-            for first, batch in batches:
-                out[first - start : first - start + len(batch)] = batch
-            out.flush()
-            del out
-        else:
-            images = np.empty(shape, np.uint8)
-            for first, batch in batches:
-                images[first - start : first - start + len(batch)] = batch
-            with open(tmp, "wb") as handle:
-                np.savez_compressed(handle, images=images)
 
 
 def check_array_path(path: Path) -> None:

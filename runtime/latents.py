@@ -45,11 +45,11 @@ def latent_block(seed: int, block: int, latent_dim: int) -> np.ndarray:
     return np.random.Generator(bit_generator).standard_normal((LATENT_BLOCK, latent_dim), dtype=np.float32)
 
 
-def block_ranges(start: int, stop: int) -> Iterator[tuple[int, int]]:
-    """Split [start, stop) at multiples of LATENT_BLOCK."""
+def block_ranges(start: int, stop: int, block: int = LATENT_BLOCK) -> Iterator[tuple[int, int]]:
+    """Split [start, stop) at multiples of `block` counted from index 0."""
     lo = start
     while lo < stop:
-        hi = min(stop, (lo // LATENT_BLOCK + 1) * LATENT_BLOCK)
+        hi = min(stop, (lo // block + 1) * block)
         yield lo, hi
         lo = hi
 

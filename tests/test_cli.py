@@ -16,8 +16,9 @@ from vae_gen.cli import main
 
 
 def _digest(paths) -> str:
+    """One hash over the names and bytes of the PNGs among `paths`."""
     digest = hashlib.sha256()
-    for path in sorted(paths):
+    for path in sorted(p for p in paths if p.suffix == ".png"):
         digest.update(path.name.encode() + Path(path).read_bytes())
     return digest.hexdigest()
 
@@ -25,7 +26,7 @@ def _digest(paths) -> str:
 def test_sample_png_folder(tmp_path):
     out = tmp_path / "samples"
     assert main(["sample", "-n", "16", "--seed", "0", "--out", str(out)]) == 0
-    files = sorted(out.iterdir())
+    files = sorted(out.glob("*.png"))
     assert [f.name for f in files] == [f"{i:06d}.png" for i in range(16)]
     with Image.open(files[0]) as picture:
         assert picture.size == (28, 28) and picture.mode == "L"
@@ -75,7 +76,7 @@ def test_sample_refuses_folder_with_images(tmp_path, capsys):
     assert main(["sample", "-n", "3", "--out", str(out)]) == 0
     before = _digest(out.iterdir())
     assert main(["sample", "-n", "3", "--seed", "9", "--out", str(out)]) == 2
-    assert "already holds PNG images" in capsys.readouterr().err
+    assert "holds a run with a different seed" in capsys.readouterr().err
     assert _digest(out.iterdir()) == before
     assert main(["sample", "-n", "3", "--seed", "9", "--out", str(out), "--overwrite"]) == 0
     assert _digest(out.iterdir()) != before
@@ -84,7 +85,7 @@ def test_sample_refuses_folder_with_images(tmp_path, capsys):
 def test_no_temporary_files_left(tmp_path):
     assert main(["sample", "-n", "5", "--out", str(tmp_path / "s"), "--grid", str(tmp_path / "g.png")]) == 0
     assert main(["sample", "-n", "5", "--out", str(tmp_path / "a.npy")]) == 0
-    leftovers = [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
 
 
@@ -192,7 +193,7 @@ def test_grid_size_is_bounded(tmp_path, capsys):
 
 def test_grid_and_folder_together_hold_the_same_images(tmp_path):
     assert main(["sample", "-n", "300", "--seed", "4", "--out", str(tmp_path / "s"), "--grid", str(tmp_path / "g.png")]) == 0
-    assert len(list((tmp_path / "s").iterdir())) == 300
+    assert len(list((tmp_path / "s").glob("*.png"))) == 300
     images = vae_gen.load().generate(300, seed=4)
     from vae_gen.images import grid
 

@@ -175,7 +175,7 @@ def test_reconstruct_rows(generator):
 
 def test_reconstruct_command(tmp_path):
     assert main(["sample", "-n", "2", "--seed", "5", "--out", str(tmp_path / "in")]) == 0
-    pictures = sorted(str(p) for p in (tmp_path / "in").iterdir())
+    pictures = sorted(str(p) for p in (tmp_path / "in").glob("*.png"))
     out = tmp_path / "r.png"
     assert main(["reconstruct", *pictures, "--variations", "3", "--out", str(out)]) == 0
     assert Image.open(out).size == (5 * 30 + 2, 2 * 30 + 2)

@@ -1,0 +1,326 @@
+"""Bulk generation to disk: PNG folders and .npy/.npz files, streamed, shardable, resumable.
+
+A run is defined by its RunSpec (model, seed, count, temperature, batch
+size); image i of a run depends only on that and i. A run, or a shard or
+tail of it, writes the images of an index range:
+- PNG folders hold NNNNNN.png, in subfolders of FILES_PER_FOLDER files when
+  the run is larger, a record of the run (for --resume and for shards that
+  share the folder), a lock against a second writer of the same range, and,
+  once the range is complete, manifest.jsonl (index, file, seed).
+- Arrays are written sequentially, header then batches, never held whole:
+  memory stays bounded whatever the count. (A memmap would be simpler, but
+  its dirty pages count as resident memory and grow with the file.)
+PNG encoding runs in worker processes when asked: decoding stays in this
+process, so both cores work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zipfile
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_file
+from .errors import InvalidArgumentError, OutputError
+from .generator import Generator, check_batch_size
+from .images import ARRAY_SUFFIXES, check_array_path, save_png
+from .locks import FolderLock
+
+log = logging.getLogger(__name__)
+
+FILES_PER_FOLDER = 10_000
+RUN_RECORD = "vae-gen-run.json"
+#: In-flight PNG batches per worker: enough to keep workers busy, few enough to bound memory.
+BATCHES_IN_FLIGHT_PER_WORKER = 2
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What determines every image of a run."""
+
+    model: str
+    decoder_sha256: str
+    seed: int
+    count: int
+    temperature: float
+    batch_size: int
+
+    @classmethod
+    def for_generator(cls, generator: Generator, seed: int, count: int, temperature: float, batch_size: int) -> "RunSpec":
+        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch_size)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N) with 0 <= K < N."""
+    try:
+        index_text, total_text = text.split("/")
+        index, total = int(index_text), int(total_text)
+    except ValueError:
+        raise InvalidArgumentError(f"shard must be K/N with integers 0 <= K < N, got {text!r}") from None
+    if not 0 <= index < total:
+        raise InvalidArgumentError(f"shard must be K/N with integers 0 <= K < N, got {text!r}")
+    return index, total
+
+
+def shard_range(count: int, index: int, total: int, batch_size: int) -> tuple[int, int]:
+    """Shard `index` of `total`: whole batches of the full run, so shards decode exactly its batches."""
+    batches = -(-count // batch_size)
+    first, last = index * batches // total, (index + 1) * batches // total
+    return min(first * batch_size, count), min(last * batch_size, count)
+
+
+def png_relpath(index: int, count: int) -> str:
+    """Where image `index` of a `count`-image run lives inside its folder."""
+    name = f"{index:0{max(6, len(str(count - 1)))}d}.png"
+    if count <= FILES_PER_FOLDER:
+        return name
+    folders = (count - 1) // FILES_PER_FOLDER
+    return f"{index // FILES_PER_FOLDER:0{max(4, len(str(folders)))}d}/{name}"
+
+
+def manifest_name(lo: int, hi: int, count: int) -> str:
+    return "manifest.jsonl" if (lo, hi) == (0, count) else f"manifest-{lo}-{hi}.jsonl"
+
+
+# -- PNG folders ----------------------------------------------------------------------
+
+
+def _write_pngs(paths: list[str], images: np.ndarray) -> None:
+    for path, image in zip(paths, images):
+        save_png(image, Path(path))
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides, and lets
+    # each worker finish the file in hand so no file is left half-written.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class PngWriter:
+    """Writes batches of PNGs in this process (workers <= 1) or in worker processes."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: deque[Future] = deque()
+        if workers > 1:
+            import multiprocessing
+
+            # Not fork: forking a process whose onnxruntime threads may hold locks can deadlock the child.
+            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            self.pool = ProcessPoolExecutor(workers, multiprocessing.get_context(method), initializer=_ignore_sigint)
+
+    def write(self, paths: list[Path], images: np.ndarray) -> None:
+        if self.pool is None:
+            _write_pngs([str(p) for p in paths], images)
+            return
+        while len(self.pending) >= BATCHES_IN_FLIGHT_PER_WORKER * self.workers:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(_write_pngs, [str(p) for p in paths], images))
+
+    def __enter__(self) -> "PngWriter":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if self.pool is None:
+            return
+        if kind is None:
+            while self.pending:
+                self.pending.popleft().result()
+            self.pool.shutdown(wait=True)
+        else:
+            # Interrupted or failed: drop queued batches, let running ones finish their files.
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _existing_pngs(folder: Path) -> set[str]:
+    """Relative paths of the finished PNGs in folder and its subfolders (temporaries excluded)."""
+    found = set()
+    for entry in os.scandir(folder):
+        if entry.is_dir() and not entry.name.startswith("."):
+            found.update(f"{entry.name}/{n}" for n in os.listdir(entry.path) if n.endswith(".png") and n[0] != ".")
+        elif entry.name.endswith(".png") and not entry.name.startswith("."):
+            found.add(entry.name)
+    return found
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Leftovers of a killed run: hidden .tmp files in the folder and its subfolders."""
+    for pattern in (".*.tmp", "*/.*.tmp"):
+        for path in folder.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) -> bool:
+    """Refuse to mix runs in one folder; True when the record of this run is still to be written."""
+    record = folder / RUN_RECORD
+    if record.is_file() and mode != "overwrite":
+        try:
+            recorded = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise OutputError(f"{record}: unreadable run record ({exc}); pass --overwrite to start afresh") from None
+        if recorded != asdict(spec):
+            differing = sorted(k for k in asdict(spec) if not isinstance(recorded, dict) or recorded.get(k) != asdict(spec)[k])
+            raise OutputError(
+                f"{folder}: holds a run with a different {', '.join(differing)}; use another folder or --overwrite"
+            )
+        return False
+    if has_pngs and mode == "resume":
+        raise OutputError(f"{folder}: holds PNG images but no {RUN_RECORD}, so there is no vae-gen run to resume")
+    if has_pngs and mode == "new":
+        raise OutputError(f"{folder}: already holds PNG images; pass --overwrite to replace them")
+    return True
+
+
+def generate_to_folder(
+    generator: Generator,
+    folder: Path,
+    spec: RunSpec,
+    lo: int = 0,
+    hi: int | None = None,
+    *,
+    mode: str = "new",
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+    on_batch: Callable[[int, np.ndarray], None] | None = None,
+) -> int:
+    """Write images [lo, hi) of the run `spec` as PNGs under `folder`; returns how many were written.
+
+    mode: "new" refuses a folder holding this range's images, "overwrite"
+    replaces them, "resume" writes only the missing ones. Each file appears
+    complete or not at all. `on_batch(first_index, images)` sees every batch
+    written, in order.
+    """
+    hi = spec.count if hi is None else hi
+    if mode not in ("new", "overwrite", "resume"):
+        raise InvalidArgumentError(f"mode must be new, overwrite or resume, got {mode!r}")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: the output folder is not writable")
+
+    with FolderLock(folder, f"{lo}-{hi}"):
+        existing = _existing_pngs(folder)
+        write_record = _check_run_record(folder, spec, mode, has_pngs=bool(existing))
+        targets = {i: png_relpath(i, spec.count) for i in range(lo, hi)}
+        clashing = [i for i, rel in targets.items() if rel in existing]
+        if clashing and mode == "new":
+            raise OutputError(
+                f"{folder}: already holds {targets[clashing[0]]} (and {len(clashing) - 1} more of this run); "
+                "pass --overwrite to replace them or --resume to finish the run"
+            )
+        if mode != "new":
+            _remove_stale_temporaries(folder)
+        if write_record:
+            with atomic_file(folder / RUN_RECORD) as tmp:
+                tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
+        todo = set(targets) if mode != "resume" else {i for i in targets if targets[i] not in existing}
+        for sub in sorted({rel.split("/")[0] for rel in targets.values() if "/" in rel}):
+            (folder / sub).mkdir(exist_ok=True)
+
+        written = 0
+        try:
+            with PngWriter(workers) as writer:
+                for first, batch in _batches_needed(generator, spec, lo, hi, todo, progress):
+                    wanted = [k for k in range(len(batch)) if first + k in todo]
+                    writer.write([folder / targets[first + k] for k in wanted], batch[wanted])
+                    written += len(wanted)
+                    if on_batch is not None:
+                        on_batch(first, batch)
+            manifest = folder / manifest_name(lo, hi, spec.count)
+            with atomic_file(manifest) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+                for i in range(lo, hi):
+                    handle.write(json.dumps({"index": i, "file": targets[i], "seed": spec.seed}) + "\n")
+        except OSError as exc:
+            raise OutputError(f"{folder}: writing failed ({exc.strerror or exc}); files already written are complete") from None
+    return written
+
+
+def _batches_needed(
+    generator: Generator, spec: RunSpec, lo: int, hi: int, todo: set[int], progress: ProgressCallback | None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The run's batches over [lo, hi), skipping (without decoding) those with nothing to do."""
+    from .latents import block_ranges
+
+    done = 0
+    for blo, bhi in block_ranges(lo, hi, spec.batch_size):
+        if any(i in todo for i in range(blo, bhi)):
+            yield from generator.iter_batches(
+                bhi - blo, spec.seed, temperature=spec.temperature, start=blo, batch_size=spec.batch_size
+            )
+        done += bhi - blo
+        if progress is not None:
+            progress(done, hi - lo)
+
+
+# -- arrays -------------------------------------------------------------------------
+
+
+def generate_to_array(
+    generator: Generator,
+    path: Path,
+    spec: RunSpec,
+    lo: int = 0,
+    hi: int | None = None,
+    *,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+    on_batch: Callable[[int, np.ndarray], None] | None = None,
+) -> None:
+    """Write images [lo, hi) as one uint8 array [hi - lo, H, W] to a .npy, or a .npz under the key "images"."""
+    hi = spec.count if hi is None else hi
+    path = Path(path)
+    check_array_path(path)
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: already exists; pass --overwrite to replace it")
+    shape = (hi - lo, *generator.image_shape)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
+    batches = generator.iter_batches(
+        hi - lo, spec.seed, temperature=spec.temperature, start=lo, batch_size=spec.batch_size, progress=progress
+    )
+    try:
+        with atomic_file(path) as tmp:
+            if path.suffix == ".npy":
+                with open(tmp, "wb") as handle:
+                    _write_npy(handle, header, batches, on_batch)
+            else:
+                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+                    with archive.open("images.npy", "w", force_zip64=True) as handle:
+                        _write_npy(handle, header, batches, on_batch)
+    except OSError as exc:
+        raise OutputError(f"{path}: writing failed ({exc.strerror or exc}); no partial file was left") from None
+
+
+def _write_npy(handle, header: dict, batches, on_batch) -> None:
+    np.lib.format.write_array_header_1_0(handle, header)
+    for first, batch in batches:
+        handle.write(np.ascontiguousarray(batch).tobytes())
+        if on_batch is not None:
+            on_batch(first, batch)
+
+
+def is_array_path(path: Path) -> bool:
+    return Path(path).suffix in ARRAY_SUFFIXES
+
+
+__all__ = [
+    "FILES_PER_FOLDER", "RunSpec", "check_batch_size", "generate_to_array", "generate_to_folder",
+    "manifest_name", "parse_shard", "png_relpath", "shard_range",
+]  # fmt: skip
