@@ -156,11 +156,18 @@ def _existing_pngs(folder: Path) -> set[str]:
     return found
 
 
-def _remove_stale_temporaries(folder: Path) -> None:
-    """Leftovers of a killed run: hidden .tmp files in the folder and its subfolders."""
+def _remove_stale_temporaries(folder: Path, targets: set[str]) -> None:
+    """Delete what a killed writer of these targets left: hidden `.NAME.PID.HEX.tmp` files.
+
+    Only temporaries of our own targets: other shards may be writing theirs
+    into the same folder right now.
+    """
     for pattern in (".*.tmp", "*/.*.tmp"):
         for path in folder.glob(pattern):
-            path.unlink(missing_ok=True)
+            final_name = path.name[1:].rsplit(".", 3)[0]
+            relative = str(path.parent.relative_to(folder) / final_name) if path.parent != folder else final_name
+            if relative in targets:
+                path.unlink(missing_ok=True)
 
 
 def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) -> bool:
@@ -227,7 +234,7 @@ def generate_to_folder(
                 "pass --overwrite to replace them or --resume to finish the run"
             )
         if mode != "new":
-            _remove_stale_temporaries(folder)
+            _remove_stale_temporaries(folder, set(targets.values()))
         if write_record:
             with atomic_file(folder / RUN_RECORD) as tmp:
                 tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
@@ -251,6 +258,22 @@ def generate_to_folder(
         except OSError as exc:
             raise OutputError(f"{folder}: writing failed ({exc.strerror or exc}); files already written are complete") from None
     return written
+
+
+def merge_manifests(folder: Path, count: int, ranges: list[tuple[int, int]]) -> Path:
+    """Join the manifests of shards that tile [0, count) into manifest.jsonl, then drop theirs."""
+    folder = Path(folder)
+    if not ranges or ranges[0][0] != 0 or ranges[-1][1] != count or any(a[1] != b[0] for a, b in zip(ranges, ranges[1:])):
+        raise InvalidArgumentError(f"shard ranges {ranges} do not tile 0..{count}")
+    parts = [folder / manifest_name(lo, hi, count) for lo, hi in ranges]
+    target = folder / manifest_name(0, count, count)
+    with atomic_file(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        for part in parts:
+            out.write(part.read_text(encoding="utf-8"))
+    for part in parts:
+        if part != target:
+            part.unlink()
+    return target
 
 
 def _batches_needed(
@@ -322,5 +345,5 @@ def is_array_path(path: Path) -> bool:
 
 __all__ = [
     "FILES_PER_FOLDER", "RunSpec", "check_batch_size", "generate_to_array", "generate_to_folder",
-    "manifest_name", "parse_shard", "png_relpath", "shard_range",
+    "manifest_name", "merge_manifests", "parse_shard", "png_relpath", "shard_range",
 ]  # fmt: skip

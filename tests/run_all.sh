@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything vae-gen needs and run the whole test suite twice:
-#   1. in .venv-full: the package with its train and dev extras (TensorFlow, tf2onnx, pytest);
+#   1. in .venv-full: the package with its train, dask and dev extras (TensorFlow, tf2onnx, Dask, pytest);
 #   2. in .venv-runtime: only the base install (onnxruntime, numpy, pillow) plus pytest,
 #      where the TensorFlow tests skip and a test asserts TensorFlow cannot be imported.
 # Run from anywhere; needs Python 3.10+ with venv, and apt-get (root or sudo) if the
@@ -20,9 +20,9 @@ fi
 # Stale setuptools build output could smuggle removed files into the wheel.
 rm -rf build ./*.egg-info
 
-echo "== full environment: vae-gen[train,dev]"
+echo "== full environment: vae-gen[train,dask,dev]"
 "$PYTHON" -m venv --clear .venv-full
-.venv-full/bin/python -m pip install -q ".[train,dev]"
+.venv-full/bin/python -m pip install -q ".[train,dask,dev]"
 .venv-full/bin/python -m pytest -q -p no:cacheprovider
 
 echo "== runtime-only environment: vae-gen (base install) + pytest"

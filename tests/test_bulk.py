@@ -175,3 +175,19 @@ def test_bulk_argument_errors(argv, message, tmp_path, monkeypatch, capsys):
     assert sample(*argv) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_leaves_other_ranges_temporaries_alone(full_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "resumed"
+    shutil.copytree(full_run, out)
+    (out / "000010.png").unlink()
+    ours = out / ".000010.png.99.beef.tmp"
+    theirs = out / ".000900.png.98.cafe.tmp"  # another shard, still writing
+    ours.write_bytes(b"stale")
+    theirs.write_bytes(b"in flight")
+    generator = vae_gen.load()
+    spec = RunSpec.for_generator(generator, seed=5, count=1000, temperature=1.0, batch_size=64)
+    assert generate_to_folder(generator, out, spec, 0, 320, mode="resume") == 1
+    assert not ours.exists() and theirs.exists()

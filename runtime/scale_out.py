@@ -1,0 +1,84 @@
+"""One `sample` run spread over many workers with Dask (the `dask` extra).
+
+Each task writes one shard of the run into the shared output folder: whole
+batches of the full run (see bulk.shard_range), so every image is decoded
+exactly as a single process would decode it. Shards never touch each
+other's files and share one run record. When all are done, the driver
+merges the shard manifests into manifest.jsonl: the folder then holds
+byte for byte what one single-process run writes.
+
+Workers need the package installed and the output folder and model folder
+on a filesystem they all see (on one machine, nothing to do).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .bulk import RunSpec, generate_to_folder, merge_manifests, shard_range
+from .errors import InvalidArgumentError, MissingExtraError
+from .generator import DEFAULT_BATCH_SIZE, Generator
+from .model_store import resolve_model
+
+#: Shards per Dask worker: more than one evens out slow and fast workers.
+SHARDS_PER_WORKER = 4
+
+# One loaded model per worker process, reused by all its tasks (the callable-class pattern).
+_GENERATORS: dict[tuple[str, int], Generator] = {}
+
+
+def _generator(model_folder: str, threads: int) -> Generator:
+    key = (model_folder, threads)
+    if key not in _GENERATORS:
+        _GENERATORS[key] = Generator(model_folder, threads=threads)
+    return _GENERATORS[key]
+
+
+def _write_shard(shard: int, shards: int, model_folder: str, folder: str, spec: RunSpec, mode: str, threads: int) -> int:
+    generator = _generator(model_folder, threads)
+    lo, hi = shard_range(spec.count, shard, shards, spec.batch_size)
+    if lo == hi:
+        return 0
+    return generate_to_folder(generator, Path(folder), spec, lo, hi, mode=mode)
+
+
+def generate_with_dask(
+    client,
+    count: int,
+    seed: int,
+    folder: Path,
+    *,
+    model: str | Path | None = None,
+    temperature: float = 1.0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    shards: int | None = None,
+    resume: bool = False,
+    threads: int = 1,
+) -> int:
+    """Write images 0..count-1 of (model, seed) as PNGs into `folder` using a dask.distributed Client.
+
+    Returns how many files the workers wrote. With resume=True, a failed or
+    interrupted job is finished by calling again with the same arguments.
+    """
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("scale-out needs Dask; install it with: pip install 'vae-gen[dask]'") from None
+    generator = Generator(model, lazy=True)  # validates the model and the arguments here, not on the workers
+    spec = RunSpec.for_generator(generator, seed, count, temperature, batch_size)
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    shards = shards or workers * SHARDS_PER_WORKER
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
+        raise InvalidArgumentError(f"shards must be an integer >= 1, got {shards!r}")
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    model_folder = str(resolve_model(model).resolve())
+    mode = "resume" if resume else "new"
+    futures = client.map(
+        _write_shard, range(shards), shards=shards, model_folder=model_folder, folder=str(folder),
+        spec=spec, mode=mode, threads=threads, pure=False,
+    )  # fmt: skip
+    written = sum(client.gather(futures))
+    ranges = [shard_range(count, k, shards, batch_size) for k in range(shards)]
+    merge_manifests(folder, count, [r for r in ranges if r[0] < r[1]])
+    return written
