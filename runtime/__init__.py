@@ -12,7 +12,9 @@ folder (see `ModelCard`) and creates its onnxruntime session.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     InvalidArgumentError,
@@ -23,12 +25,29 @@ from .errors import (
     OutputError,
     VaeGenError,
 )
-from .generator import Generator, SelfTestResult
-from .latents import LATENT_BLOCK, MAX_SEED
-from .model_card import FORMAT_VERSION, ModelCard
-from .model_store import DEFAULT_MODEL, list_models, resolve_model
+
+if TYPE_CHECKING:
+    from .generator import Generator, SelfTestResult
+    from .latents import LATENT_BLOCK, MAX_SEED
+    from .model_card import FORMAT_VERSION, ModelCard
+    from .model_store import DEFAULT_MODEL, list_models, resolve_model
 
 __version__ = "0.1.0"
+
+# The rest of the API loads on first use: importing numpy alone takes 60 to
+# 110 ms here, and `import vae_gen` should cost an app nothing until it
+# generates. Each name maps to the module that defines it.
+_LAZY = {
+    "Generator": "generator",
+    "SelfTestResult": "generator",
+    "LATENT_BLOCK": "latents",
+    "MAX_SEED": "latents",
+    "FORMAT_VERSION": "model_card",
+    "ModelCard": "model_card",
+    "DEFAULT_MODEL": "model_store",
+    "list_models": "model_store",
+    "resolve_model": "model_store",
+}
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -51,6 +70,20 @@ __all__ = [
 ]
 
 
-def load(model: str | Path | None = None, **options) -> Generator:
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'vae_gen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load(model: str | Path | None = None, **options: Any) -> Generator:
     """Load a model (shipped name, folder path, or None for DEFAULT_MODEL); see `Generator` for options."""
+    from .generator import Generator
+
     return Generator(model, **options)

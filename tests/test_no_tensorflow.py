@@ -49,3 +49,22 @@ def test_train_command_says_to_install_the_extra(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "pip install 'vae-gen[train]'" in result.stderr
+
+
+def test_import_is_light_and_the_api_resolves_lazily():
+    code = (
+        "import sys, vae_gen\n"
+        "heavy = [m for m in ('numpy', 'onnxruntime', 'PIL') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from vae_gen import Generator, ModelCard, list_models, DEFAULT_MODEL\n"
+        "assert DEFAULT_MODEL in list_models() and Generator.__name__ == 'Generator'\n"
+        "assert set(vae_gen.__all__) <= set(dir(vae_gen))\n"
+        "try:\n"
+        "    vae_gen.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    assert 'no_such_name' in str(exc)\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
