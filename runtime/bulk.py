@@ -32,6 +32,7 @@ from .atomic import atomic_file
 from .errors import InvalidArgumentError, OutputError
 from .generator import Generator, check_batch_size
 from .images import ARRAY_SUFFIXES, check_array_path, save_png
+from .latents import block_ranges
 from .locks import FolderLock
 
 log = logging.getLogger(__name__)
@@ -145,18 +146,27 @@ class PngWriter:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _existing_pngs(folder: Path) -> set[str]:
-    """Relative paths of the finished PNGs in folder and its subfolders (temporaries excluded)."""
-    found = set()
+def _finished_pngs(folder: Path) -> Iterator[str]:
+    """Relative paths of the finished PNGs in folder and its subfolders (temporaries excluded), streamed."""
     for entry in os.scandir(folder):
         if entry.is_dir() and not entry.name.startswith("."):
-            found.update(f"{entry.name}/{n}" for n in os.listdir(entry.path) if n.endswith(".png") and n[0] != ".")
+            for inner in os.scandir(entry.path):
+                if inner.name.endswith(".png") and not inner.name.startswith("."):
+                    yield f"{entry.name}/{inner.name}"
         elif entry.name.endswith(".png") and not entry.name.startswith("."):
-            found.add(entry.name)
-    return found
+            yield entry.name
 
 
-def _remove_stale_temporaries(folder: Path, targets: set[str]) -> None:
+def _first_clash(folder: Path, count: int, lo: int, hi: int) -> str | None:
+    """The first PNG in the folder that is one of images [lo, hi) of a `count`-image run, if any."""
+    for relative in _finished_pngs(folder):
+        stem = relative.rsplit("/", 1)[-1][:-4]
+        if stem.isdigit() and lo <= int(stem) < hi and png_relpath(int(stem), count) == relative:
+            return relative
+    return None
+
+
+def _remove_stale_temporaries(folder: Path, count: int, lo: int, hi: int) -> None:
     """Delete what a killed writer of these targets left: hidden `.NAME.PID.HEX.tmp` files.
 
     Only temporaries of our own targets: other shards may be writing theirs
@@ -165,9 +175,11 @@ def _remove_stale_temporaries(folder: Path, targets: set[str]) -> None:
     for pattern in (".*.tmp", "*/.*.tmp"):
         for path in folder.glob(pattern):
             final_name = path.name[1:].rsplit(".", 3)[0]
-            relative = str(path.parent.relative_to(folder) / final_name) if path.parent != folder else final_name
-            if relative in targets:
-                path.unlink(missing_ok=True)
+            relative = final_name if path.parent == folder else f"{path.parent.name}/{final_name}"
+            stem = final_name[:-4]
+            if final_name.endswith(".png") and stem.isdigit() and lo <= int(stem) < hi:
+                if png_relpath(int(stem), count) == relative:
+                    path.unlink(missing_ok=True)
 
 
 def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) -> bool:
@@ -224,37 +236,42 @@ def generate_to_folder(
         raise OutputError(f"{folder}: the output folder is not writable")
 
     with FolderLock(folder, f"{lo}-{hi}"):
-        existing = _existing_pngs(folder)
-        write_record = _check_run_record(folder, spec, mode, has_pngs=bool(existing))
-        targets = {i: png_relpath(i, spec.count) for i in range(lo, hi)}
-        clashing = [i for i, rel in targets.items() if rel in existing]
-        if clashing and mode == "new":
-            raise OutputError(
-                f"{folder}: already holds {targets[clashing[0]]} (and {len(clashing) - 1} more of this run); "
-                "pass --overwrite to replace them or --resume to finish the run"
-            )
+        has_pngs = next(_finished_pngs(folder), None) is not None
+        write_record = _check_run_record(folder, spec, mode, has_pngs)
+        if mode == "new" and has_pngs:
+            clash = _first_clash(folder, spec.count, lo, hi)
+            if clash is not None:
+                raise OutputError(
+                    f"{folder}: already holds {clash} of this run; "
+                    "pass --overwrite to replace its images or --resume to finish the run"
+                )
         if mode != "new":
-            _remove_stale_temporaries(folder, set(targets.values()))
+            _remove_stale_temporaries(folder, spec.count, lo, hi)
         if write_record:
             with atomic_file(folder / RUN_RECORD) as tmp:
                 tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
-        todo = set(targets) if mode != "resume" else {i for i in targets if targets[i] not in existing}
-        for sub in sorted({rel.split("/")[0] for rel in targets.values() if "/" in rel}):
-            (folder / sub).mkdir(exist_ok=True)
+        if spec.count > FILES_PER_FOLDER:
+            for index in range(lo - lo % FILES_PER_FOLDER, hi, FILES_PER_FOLDER):
+                (folder / png_relpath(index, spec.count)).parent.mkdir(exist_ok=True)
+
+        def missing(first: int, stop: int) -> list[int]:
+            indices = range(first, stop)
+            if mode != "resume":
+                return list(indices)
+            return [i for i in indices if not (folder / png_relpath(i, spec.count)).exists()]
 
         written = 0
         try:
             with PngWriter(workers) as writer:
-                for first, batch in _batches_needed(generator, spec, lo, hi, todo, progress):
-                    wanted = [k for k in range(len(batch)) if first + k in todo]
-                    writer.write([folder / targets[first + k] for k in wanted], batch[wanted])
-                    written += len(wanted)
+                for first, batch, todo in _batches_needed(generator, spec, lo, hi, missing, progress):
+                    writer.write([folder / png_relpath(i, spec.count) for i in todo], batch[[i - first for i in todo]])
+                    written += len(todo)
                     if on_batch is not None:
                         on_batch(first, batch)
             manifest = folder / manifest_name(lo, hi, spec.count)
             with atomic_file(manifest) as tmp, open(tmp, "w", encoding="utf-8") as handle:
                 for i in range(lo, hi):
-                    handle.write(json.dumps({"index": i, "file": targets[i], "seed": spec.seed}) + "\n")
+                    handle.write(json.dumps({"index": i, "file": png_relpath(i, spec.count), "seed": spec.seed}) + "\n")
         except OSError as exc:
             raise OutputError(f"{folder}: writing failed ({exc.strerror or exc}); files already written are complete") from None
     return written
@@ -277,17 +294,25 @@ def merge_manifests(folder: Path, count: int, ranges: list[tuple[int, int]]) -> 
 
 
 def _batches_needed(
-    generator: Generator, spec: RunSpec, lo: int, hi: int, todo: set[int], progress: ProgressCallback | None
-) -> Iterator[tuple[int, np.ndarray]]:
-    """The run's batches over [lo, hi), skipping (without decoding) those with nothing to do."""
-    from .latents import block_ranges
+    generator: Generator,
+    spec: RunSpec,
+    lo: int,
+    hi: int,
+    missing: Callable[[int, int], list[int]],
+    progress: ProgressCallback | None,
+) -> Iterator[tuple[int, np.ndarray, list[int]]]:
+    """(first index, batch, indices to write) for the run's batches over [lo, hi) with work to do.
 
+    A batch whose files all exist (when resuming) is skipped without decoding.
+    """
     done = 0
     for blo, bhi in block_ranges(lo, hi, spec.batch_size):
-        if any(i in todo for i in range(blo, bhi)):
-            yield from generator.iter_batches(
+        todo = missing(blo, bhi)
+        if todo:
+            (first, batch), = generator.iter_batches(
                 bhi - blo, spec.seed, temperature=spec.temperature, start=blo, batch_size=spec.batch_size
             )
+            yield first, batch, todo
         done += bhi - blo
         if progress is not None:
             progress(done, hi - lo)

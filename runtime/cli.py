@@ -239,7 +239,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     generator = Generator(args.model, threads=args.threads)
     spec = RunSpec.for_generator(generator, args.seed, args.count, args.temperature, args.batch_size)
     kept: list[np.ndarray] = []
-    keep = (lambda first, batch: kept.append(batch)) if args.grid is not None else None
+    # A resumed run skips the batches already on disk, so its grid is generated on its own.
+    keep = (lambda first, batch: kept.append(batch)) if args.grid is not None and not args.resume else None
     with _progress_bar(hi - lo, enabled=not args.quiet) as progress:
         if args.out is None:
             kept.append(generator.generate(hi - lo, args.seed, temperature=args.temperature, start=lo,
@@ -254,6 +255,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             )
             log.info("wrote %d images to %s", written, args.out)
     if args.grid is not None:
+        if args.resume:
+            kept = [generator.generate(hi - lo, args.seed, temperature=args.temperature, start=lo, batch_size=args.batch_size)]
         save_grid(np.concatenate(kept), args.grid, scale=args.scale)
         log.info("wrote a grid of %d images to %s", hi - lo, args.grid)
     return 0

@@ -191,3 +191,15 @@ def test_resume_leaves_other_ranges_temporaries_alone(full_run, tmp_path):
     spec = RunSpec.for_generator(generator, seed=5, count=1000, temperature=1.0, batch_size=64)
     assert generate_to_folder(generator, out, spec, 0, 320, mode="resume") == 1
     assert not ours.exists() and theirs.exists()
+
+
+def test_grid_of_a_resumed_run_holds_every_image(full_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "resumed"
+    shutil.copytree(full_run, out)
+    (out / "000999.png").unlink()
+    argv = ["-n", "1000", "--seed", "5", "--batch-size", "64", "--out", str(out), "--resume"]
+    assert sample(*argv, "--grid", str(tmp_path / "g.png")) == 0
+    assert sample("-n", "1000", "--seed", "5", "--batch-size", "64", "--grid", str(tmp_path / "fresh.png")) == 0
+    assert (tmp_path / "g.png").read_bytes() == (tmp_path / "fresh.png").read_bytes()
