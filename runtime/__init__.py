@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    Cancelled,
     InvalidArgumentError,
     MissingExtraError,
     ModelCardError,
@@ -50,6 +51,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "Cancelled",
     "DEFAULT_MODEL",
     "FORMAT_VERSION",
     "LATENT_BLOCK",

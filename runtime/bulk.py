@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_file
-from .errors import InvalidArgumentError, OutputError
+from .errors import Cancelled, InvalidArgumentError, OutputError
 from .generator import Generator, check_batch_size
 from .images import ARRAY_SUFFIXES, check_array_path, save_png
 from .latents import block_ranges
@@ -96,9 +97,16 @@ def manifest_name(lo: int, hi: int, count: int) -> str:
 # -- PNG folders ----------------------------------------------------------------------
 
 
-def _write_pngs(paths: list[str], images: np.ndarray) -> None:
+def _write_pngs(paths: list[str], images: np.ndarray, cancel: threading.Event | None = None) -> None:
     for path, image in zip(paths, images):
+        raise_if_cancelled(cancel)
         save_png(image, Path(path))
+
+
+def raise_if_cancelled(cancel: threading.Event | None) -> None:
+    """The safe points of a run: between files and between batches."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("every file written so far is complete")
 
 
 def _ignore_sigint() -> None:
@@ -112,8 +120,9 @@ def _ignore_sigint() -> None:
 class PngWriter:
     """Writes batches of PNGs in this process (workers <= 1) or in worker processes."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, cancel: threading.Event | None = None):
         self.workers = workers
+        self.cancel = cancel
         self.pool: ProcessPoolExecutor | None = None
         self.pending: deque[Future] = deque()
         if workers > 1:
@@ -125,10 +134,11 @@ class PngWriter:
 
     def write(self, paths: list[Path], images: np.ndarray) -> None:
         if self.pool is None:
-            _write_pngs([str(p) for p in paths], images)
+            _write_pngs([str(p) for p in paths], images, self.cancel)
             return
         while len(self.pending) >= BATCHES_IN_FLIGHT_PER_WORKER * self.workers:
             self.pending.popleft().result()
+            raise_if_cancelled(self.cancel)
         self.pending.append(self.pool.submit(_write_pngs, [str(p) for p in paths], images))
 
     def __enter__(self) -> "PngWriter":
@@ -137,12 +147,12 @@ class PngWriter:
     def __exit__(self, kind, value, traceback) -> None:
         if self.pool is None:
             return
-        if kind is None:
-            while self.pending:
+        try:
+            while kind is None and self.pending:
                 self.pending.popleft().result()
-            self.pool.shutdown(wait=True)
-        else:
-            # Interrupted or failed: drop queued batches, let running ones finish their files.
+                raise_if_cancelled(self.cancel)
+        finally:
+            # On error or cancel: drop queued batches; running ones finish their files.
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -214,13 +224,15 @@ def generate_to_folder(
     workers: int = 1,
     progress: ProgressCallback | None = None,
     on_batch: Callable[[int, np.ndarray], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> int:
     """Write images [lo, hi) of the run `spec` as PNGs under `folder`; returns how many were written.
 
     mode: "new" refuses a folder holding this range's images, "overwrite"
     replaces them, "resume" writes only the missing ones. Each file appears
     complete or not at all. `on_batch(first_index, images)` sees every batch
-    written, in order.
+    written, in order. Setting `cancel` stops the run at the next file
+    boundary with `Cancelled`; finish it later with mode="resume".
     """
     hi = spec.count if hi is None else hi
     if mode not in ("new", "overwrite", "resume"):
@@ -262,8 +274,9 @@ def generate_to_folder(
 
         written = 0
         try:
-            with PngWriter(workers) as writer:
+            with PngWriter(workers, cancel) as writer:
                 for first, batch, todo in _batches_needed(generator, spec, lo, hi, missing, progress):
+                    raise_if_cancelled(cancel)
                     writer.write([folder / png_relpath(i, spec.count) for i in todo], batch[[i - first for i in todo]])
                     written += len(todo)
                     if on_batch is not None:
@@ -331,6 +344,7 @@ def generate_to_array(
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     on_batch: Callable[[int, np.ndarray], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Write images [lo, hi) as one uint8 array [hi - lo, H, W] to a .npy, or a .npz under the key "images"."""
     hi = spec.count if hi is None else hi
@@ -347,18 +361,19 @@ def generate_to_array(
         with atomic_file(path) as tmp:
             if path.suffix == ".npy":
                 with open(tmp, "wb") as handle:
-                    _write_npy(handle, header, batches, on_batch)
+                    _write_npy(handle, header, batches, on_batch, cancel)
             else:
                 with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
                     with archive.open("images.npy", "w", force_zip64=True) as handle:
-                        _write_npy(handle, header, batches, on_batch)
+                        _write_npy(handle, header, batches, on_batch, cancel)
     except OSError as exc:
         raise OutputError(f"{path}: writing failed ({exc.strerror or exc}); no partial file was left") from None
 
 
-def _write_npy(handle, header: dict, batches, on_batch) -> None:
+def _write_npy(handle, header: dict, batches, on_batch, cancel: threading.Event | None) -> None:
     np.lib.format.write_array_header_1_0(handle, header)
     for first, batch in batches:
+        raise_if_cancelled(cancel)
         handle.write(np.ascontiguousarray(batch).tobytes())
         if on_batch is not None:
             on_batch(first, batch)

@@ -12,7 +12,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,9 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import InvalidArgumentError, VaeGenError
+from .errors import Cancelled, InvalidArgumentError, VaeGenError
 from .extras import require_train_extra
-from .bulk import RunSpec, generate_to_array, generate_to_folder, is_array_path, parse_shard, shard_range
+from .bulk import (
+    RunSpec,
+    generate_to_array,
+    generate_to_folder,
+    is_array_path,
+    parse_shard,
+    raise_if_cancelled,
+    shard_range,
+)
 from .generator import DEFAULT_BATCH_SIZE, Generator, check_batch_size
 from .images import IMAGE_SUFFIXES, MAX_GRID_IMAGES, check_picture_path, save_animation, save_grid
 from .latent_paths import METHODS, interpolate, manifold, random_walk
@@ -36,6 +46,8 @@ log = logging.getLogger("vae_gen")
 
 #: Exit code of every user error, the same as argparse's usage errors.
 USER_ERROR = 2
+#: Exit code after Ctrl-C or SIGTERM: 128 + SIGINT, as shells report it.
+INTERRUPTED = 130
 
 
 def _int_at_least(minimum: int):
@@ -208,11 +220,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except VaeGenError as exc:
+        if isinstance(exc, Cancelled):
+            print(f"vae-gen {args.command}: interrupted; {exc} (finish a PNG run with --resume)", file=sys.stderr)
+            return INTERRUPTED
         print(f"vae-gen {args.command}: error: {exc}", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
         print(f"vae-gen {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+
+
+@contextmanager
+def _cancel_on_signals() -> Iterator[threading.Event]:
+    """An event that Ctrl-C and SIGTERM set, for a run to stop at its next safe point.
+
+    Raising from a signal handler could land between creating a temporary
+    file and the code that removes it; setting a flag cannot. A second
+    signal interrupts at once, for a user who will not wait.
+    """
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -241,18 +282,23 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     kept: list[np.ndarray] = []
     # A resumed run skips the batches already on disk, so its grid is generated on its own.
     keep = (lambda first, batch: kept.append(batch)) if args.grid is not None and not args.resume else None
-    with _progress_bar(hi - lo, enabled=not args.quiet) as progress:
+    with _progress_bar(hi - lo, enabled=not args.quiet) as progress, _cancel_on_signals() as cancel:
         if args.out is None:
-            kept.append(generator.generate(hi - lo, args.seed, temperature=args.temperature, start=lo,
-                                           batch_size=args.batch_size, progress=progress))  # fmt: skip
+            for first, batch in generator.iter_batches(hi - lo, args.seed, temperature=args.temperature, start=lo,
+                                                       batch_size=args.batch_size, progress=progress):  # fmt: skip
+                raise_if_cancelled(cancel)
+                kept.append(batch)
         elif to_array:
-            generate_to_array(generator, args.out, spec, lo, hi, overwrite=args.overwrite, progress=progress, on_batch=keep)
+            generate_to_array(
+                generator, args.out, spec, lo, hi, overwrite=args.overwrite, progress=progress, on_batch=keep, cancel=cancel
+            )
         else:
             workers = args.workers if args.workers is not None else (os.cpu_count() or 1) if hi - lo >= 2000 else 0
             mode = "overwrite" if args.overwrite else "resume" if args.resume else "new"
             written = generate_to_folder(
-                generator, args.out, spec, lo, hi, mode=mode, workers=workers, progress=progress, on_batch=keep
-            )
+                generator, args.out, spec, lo, hi,
+                mode=mode, workers=workers, progress=progress, on_batch=keep, cancel=cancel,
+            )  # fmt: skip
             log.info("wrote %d images to %s", written, args.out)
     if args.grid is not None:
         if args.resume:

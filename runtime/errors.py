@@ -33,3 +33,10 @@ class OutputError(VaeGenError):
 
 class MissingExtraError(VaeGenError):
     """A command that needs the optional `train` extra (TensorFlow, tf2onnx)."""
+
+
+class Cancelled(VaeGenError):
+    """A run stopped because its cancel event was set (Ctrl-C or SIGTERM, in the CLI).
+
+    Raised between files, never inside one: every file written is complete.
+    """

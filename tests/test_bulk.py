@@ -203,3 +203,26 @@ def test_grid_of_a_resumed_run_holds_every_image(full_run, tmp_path):
     assert sample(*argv, "--grid", str(tmp_path / "g.png")) == 0
     assert sample("-n", "1000", "--seed", "5", "--batch-size", "64", "--grid", str(tmp_path / "fresh.png")) == 0
     assert (tmp_path / "g.png").read_bytes() == (tmp_path / "fresh.png").read_bytes()
+
+
+def test_cancel_event_stops_between_files_and_resume_finishes(full_run, tmp_path):
+    import threading
+
+    from vae_gen import Cancelled
+
+    generator = vae_gen.load()
+    spec = RunSpec.for_generator(generator, seed=5, count=1000, temperature=1.0, batch_size=64)
+    cancel = threading.Event()
+    out = tmp_path / "cancelled"
+
+    def progress(done: int, total: int) -> None:
+        if done >= 320:
+            cancel.set()  # as a desktop app's Cancel button would
+
+    with pytest.raises(Cancelled, match="every file written so far is complete"):
+        generate_to_folder(generator, out, spec, progress=progress, cancel=cancel)
+    written = len(list(out.glob("*.png")))
+    assert 320 <= written < 1000 and not list(out.glob("*.tmp"))
+    assert not (out / "manifest.jsonl").exists()
+    assert generate_to_folder(generator, out, spec, mode="resume") == 1000 - written
+    assert png_digests(out) == png_digests(full_run)

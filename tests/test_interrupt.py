@@ -1,0 +1,61 @@
+"""Ctrl-C or SIGTERM in the middle of a 100,000-image run, then --resume."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+COUNT = "100000"
+#: The issue's bound on how long a run may take to stop.
+STOP_SECONDS = 1.0
+
+
+def digests(folder: Path) -> dict[str, str]:
+    files = [*folder.rglob("*.png"), folder / "manifest.jsonl"]
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def command(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "vae_gen", "sample", "-n", COUNT, "--seed", "3", "--quiet", "--out", str(out), *extra]
+
+
+def interrupt_after(out: Path, files: int, signum: int, workers: str) -> tuple[subprocess.CompletedProcess, float]:
+    process = subprocess.Popen(command(out, "--workers", workers), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and sum(1 for _ in out.rglob("*.png")) >= files):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
+        time.sleep(0.02)
+    sent = time.monotonic()
+    process.send_signal(signum)
+    process.wait(timeout=30)
+    stopped = time.monotonic() - sent
+    return subprocess.CompletedProcess(process.args, process.returncode, "", process.stderr.read()), stopped
+
+
+@pytest.mark.parametrize("signum, workers", [(signal.SIGTERM, "2"), (signal.SIGINT, "0")])
+def test_interrupted_run_stops_fast_keeps_complete_files_and_resumes(tmp_path, signum, workers):
+    out = tmp_path / "run"
+    result, stopped = interrupt_after(out, 2000, signum, workers)
+    assert result.returncode == 130, result.stderr
+    assert "interrupted" in result.stderr and "Traceback" not in result.stderr
+    assert stopped < STOP_SECONDS, stopped
+    written = list(out.rglob("*.png"))
+    assert 2000 <= len(written) < int(COUNT)
+    assert not list(out.rglob("*.tmp"))
+    assert not (out / "manifest.jsonl").exists()  # the run is not complete
+    for path in written:
+        with Image.open(path) as picture:
+            picture.load()  # every file present is a whole PNG
+    subprocess.run(command(out, "--resume"), check=True)
+    reference = tmp_path / "uninterrupted"
+    subprocess.run(command(reference), check=True)
+    assert digests(out) == digests(reference)
