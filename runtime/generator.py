@@ -8,6 +8,7 @@ image shape). All randomness lives here in numpy, never inside a graph.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -18,8 +19,9 @@ import numpy as np
 
 from .errors import InvalidArgumentError, ModelIntegrityError
 from .latents import LATENT_BLOCK, block_ranges, check_seed, sample_latents
-from .model_card import ModelCard, OnnxFile, sha256_of
+from .model_card import ModelCard, OnnxFile
 from .model_store import resolve_model
+from .onnx_inspect import refuse_external_data
 
 log = logging.getLogger(__name__)
 
@@ -240,15 +242,18 @@ class Generator:
                 )
 
     def _verify_checksum(self, entry: OnnxFile) -> Path:
+        """Check an ONNX file against model.json before onnxruntime ever sees it."""
         path = self.folder / entry.file
-        if not path.is_file():
-            raise ModelIntegrityError(f"{path}: missing (named in model.json)")
-        actual = sha256_of(path)
+        if path.is_symlink() or not path.is_file():
+            raise ModelIntegrityError(f"{path}: missing or not a regular file (named in model.json)")
+        data = path.read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
         if actual != entry.sha256:
             raise ModelIntegrityError(
                 f"{path}: sha256 {actual[:16]}... does not match model.json ({entry.sha256[:16]}...); "
                 "the file is corrupt or was replaced"
             )
+        refuse_external_data(data, str(path))
         return path
 
     def _decoder_session(self):
@@ -269,7 +274,11 @@ class Generator:
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=list(self._providers))
+            # enable_fallback=0: on failure onnxruntime would print a banner to stdout and
+            # silently retry on other providers; we report the error instead.
+            session = onnxruntime.InferenceSession(
+                str(path), sess_options=options, providers=list(self._providers), enable_fallback=0
+            )
         except Exception as exc:  # onnxruntime raises its own, untyped, errors for bad graphs
             raise ModelIntegrityError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
         inputs = tuple(i.name for i in session.get_inputs())
