@@ -13,7 +13,6 @@ import keras
 import onnx
 import tensorflow as tf
 import tf2onnx
-
 from vae_gen.errors import VaeGenError
 
 #: The ONNX opset of every exported graph (recorded in model.json).

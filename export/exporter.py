@@ -7,6 +7,7 @@ model folder that exists is always complete and parity-checked.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -18,12 +19,19 @@ import onnx
 import onnxruntime
 import tensorflow as tf
 import tf2onnx
-
 from vae_gen.atomic import atomic_folder
 from vae_gen.errors import OutputError
-from vae_gen.model_card import FORMAT_VERSION, GoldenCheck, ModelCard, OnnxFile, sha256_of
+from vae_gen.model_card import (
+    FORMAT_VERSION,
+    GoldenCheck,
+    ModelCard,
+    OnnxFile,
+    sha256_of,
+)
+from vae_gen.train.evaluate import evaluate
 
 from .convert import OPSET, ExportError, to_onnx
+from .flops import model_flops
 from .parity import PARITY_TOLERANCE, check_parity, load_keras
 
 log = logging.getLogger(__name__)
@@ -101,6 +109,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None, descriptio
             image_shape=image_shape,  # type: ignore[arg-type]
             value_range=(0.0, 1.0),
             opset=OPSET,
+            decoder_flops=model_flops(decoder),
             decoder=OnnxFile(DECODER_FILE, sha256_of(staging / DECODER_FILE), ("z",), ("image",)),
             encoder=OnnxFile(ENCODER_FILE, sha256_of(staging / ENCODER_FILE), ("image",), ENCODER_OUTPUTS),
             keras_files=dict(KERAS_FILES),
@@ -111,7 +120,12 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None, descriptio
                 "onnx": onnx.__version__,
                 "onnxruntime": onnxruntime.__version__,
             },
-            training=settings | {"data": summary.get("data", {}), "train_seconds": summary.get("train_seconds")},
+            training=settings | {
+                "data": summary.get("data", {}),
+                "train_seconds": summary.get("train_seconds"),
+                "best_epoch": summary.get("best_epoch"),
+                "keras_test_metrics": summary["test_metrics"],
+            },
             test_metrics=summary["test_metrics"],
             parity=report.to_dict(),
             golden=GoldenCheck(
@@ -120,6 +134,10 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None, descriptio
                 tolerance=PARITY_TOLERANCE,
             ),
         )
+        card.save(staging)
+        # Score the staged ONNX files as users will run them, and record it: `vae-gen evaluate` reproduces it.
+        evaluation = evaluate(staging, test_limit=settings.get("test_limit"))
+        card = dataclasses.replace(card, test_metrics=evaluation.to_dict())
         card.save(staging)
     log.info("exported %s to %s", card.name, out_dir)
     return card

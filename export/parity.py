@@ -13,7 +13,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-
 from vae_gen.errors import VaeGenError
 
 #: Max |keras - onnxruntime| allowed on any output value.

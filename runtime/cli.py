@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import Cancelled, InvalidArgumentError, VaeGenError
-from .extras import require_train_extra
+from .atomic import atomic_file
 from .bulk import (
     RunSpec,
     generate_to_array,
@@ -33,8 +32,16 @@ from .bulk import (
     raise_if_cancelled,
     shard_range,
 )
+from .errors import Cancelled, InvalidArgumentError, VaeGenError
+from .extras import require_train_extra
 from .generator import DEFAULT_BATCH_SIZE, Generator, check_batch_size
-from .images import IMAGE_SUFFIXES, MAX_GRID_IMAGES, check_picture_path, save_animation, save_grid
+from .images import (
+    IMAGE_SUFFIXES,
+    MAX_GRID_IMAGES,
+    check_picture_path,
+    save_animation,
+    save_grid,
+)
 from .latent_paths import METHODS, interpolate, manifold, random_walk
 from .latents import MAX_SEED
 from .model_card import ModelCard
@@ -207,6 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--description", default="", help="one line for the model card")
     export.set_defaults(run=_cmd_export)
 
+    evaluate = commands.add_parser("evaluate", help="score a model folder on the test set (needs vae-gen[train])")
+    evaluate.add_argument("model_dir", nargs="?", help=model_help)
+    evaluate.add_argument("--iw-samples", type=_positive_int, default=50,
+                          help="posterior samples per image of the importance-weighted NLL (default 50)")
+    evaluate.add_argument("--iw-images", type=_positive_int, default=1000,
+                          help="test images for the importance-weighted NLL (default the first 1000)")
+    evaluate.add_argument("--test-limit", type=_positive_int, help="score only the first N test images")
+    evaluate.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
+    evaluate.add_argument("--report", type=Path, help="JSON report to write (default: evaluation-NAME.json here)")
+    evaluate.set_defaults(run=_cmd_evaluate)
+
     parity = commands.add_parser("parity", help="re-check a model folder's ONNX files against its Keras models")
     parity.add_argument("model_dir", type=Path, help="a model folder holding decoder.keras and encoder.keras")
     parity.set_defaults(run=_cmd_parity)
@@ -326,7 +344,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card.to_dict(), indent=2))
         return 0
-    metrics = ", ".join(f"{k} {v:.2f}" for k, v in card.test_metrics.items())
+    metrics = ", ".join(f"{k} {v:.2f}" for k, v in card.test_metrics.items() if isinstance(v, float))
     lines = [
         f"name:          {card.name}",
         f"description:   {card.description}",
@@ -335,11 +353,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"images:        {'x'.join(map(str, card.image_shape))}, values {card.value_range[0]:g}..{card.value_range[1]:g}",
         f"decoder:       {card.decoder.file} ({', '.join(card.decoder.inputs)} -> {', '.join(card.decoder.outputs)})",
         f"encoder:       {card.encoder.file} ({', '.join(card.encoder.inputs)} -> {', '.join(card.encoder.outputs)})",
-        f"opset:         {card.opset}",
+        f"opset:         {card.opset}, decoder {card.decoder_flops / 1e6:.2f} MFLOP per image",
         f"test metrics:  {metrics} (nats per image)",
         f"parity:        max |keras - onnx| {card.parity.get('max_abs_diff', float('nan')):.3g} "
         f"(tolerance {card.parity.get('tolerance', float('nan')):g})",
-        f"trained with:  {', '.join(f'{k}={v}' for k, v in card.training.items())}",
+        f"trained with:  {', '.join(f'{k}={v}' for k, v in card.training.items() if isinstance(v, (int, float, str)))}",
         f"exported with: {', '.join(f'{k} {v}' for k, v in card.versions.items())}",
     ]
     print("\n".join(lines))
@@ -444,6 +462,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"exported {card.name} -> {args.out}: parity max abs difference {card.parity['max_abs_diff']:.3g} "
         f"(tolerance {card.parity['tolerance']:g})"
     )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    require_train_extra("evaluate")
+    from .train.evaluate import evaluate
+
+    result = evaluate(args.model_dir, args.data_dir, args.iw_samples, args.iw_images, args.test_limit)
+    print(result.table())
+    report = args.report or Path(f"evaluation-{result.model}.json")
+    with atomic_file(report) as tmp:
+        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {report}")
     return 0
 
 

@@ -57,12 +57,14 @@ class ModelCard:
     image_shape: tuple[int, int, int]
     value_range: tuple[float, float]
     opset: int
+    #: Floating-point operations to decode one image (2 x multiply-accumulates + biases).
+    decoder_flops: int
     decoder: OnnxFile
     encoder: OnnxFile
     keras_files: dict[str, str]
     versions: dict[str, str]
     training: dict[str, Any]
-    test_metrics: dict[str, float]
+    test_metrics: dict[str, Any]
     parity: dict[str, Any]
     golden: GoldenCheck
     extra: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +98,7 @@ class ModelCard:
             image_shape=image_shape,  # type: ignore[arg-type]
             value_range=(float(value_range[0]), float(value_range[1])),
             opset=_require(data, "opset", int, source),
+            decoder_flops=_require(data, "decoder_flops", int, source),
             decoder=_onnx_file(_require(data, "decoder", dict, source), "decoder", source),
             encoder=_onnx_file(_require(data, "encoder", dict, source), "encoder", source),
             keras_files=_require(data, "keras_files", dict, source),

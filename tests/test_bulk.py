@@ -8,10 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import vae_gen
-from vae_gen.bulk import FILES_PER_FOLDER, RunSpec, generate_to_folder, png_relpath, shard_range
+from PIL import Image
+from vae_gen.bulk import (
+    FILES_PER_FOLDER,
+    RunSpec,
+    generate_to_folder,
+    png_relpath,
+    shard_range,
+)
 from vae_gen.cli import main
 from vae_gen.locks import FolderLock
 

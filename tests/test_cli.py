@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import vae_gen
+from PIL import Image
 from vae_gen.cli import main
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import vae_gen
+from PIL import Image
 from vae_gen import InvalidArgumentError
 from vae_gen.cli import main
 from vae_gen.latent_paths import interpolate, manifold, random_walk

@@ -6,10 +6,9 @@ import os
 
 import numpy as np
 import pytest
+import vae_gen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import vae_gen
 from vae_gen import InvalidArgumentError
 from vae_gen.cli import main
 

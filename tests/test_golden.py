@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import vae_gen
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))

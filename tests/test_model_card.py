@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 import vae_gen
 from vae_gen import FORMAT_VERSION, ModelCard, ModelCardError, ModelIntegrityError
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import HAS_TRAIN_EXTRA, RUNTIME_ONLY
 
 FORBIDDEN = ("tensorflow", "keras", "tf2onnx", "onnx", "vae_gen.train", "vae_gen.export")

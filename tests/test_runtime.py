@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-
 import vae_gen
 from vae_gen import InvalidArgumentError, ModelNotFoundError
 

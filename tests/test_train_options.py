@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 import vae_gen
 
 pytestmark = pytest.mark.tensorflow

@@ -20,7 +20,6 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-
 from vae_gen.atomic import atomic_folder
 from vae_gen.errors import OutputError
 
