@@ -214,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--description", default="", help="one line for the model card")
     export.set_defaults(run=_cmd_export)
 
+    report = commands.add_parser("report", help="write a training run's report pictures (needs vae-gen[train])")
+    report.add_argument("run_dir", type=Path, help="a folder written by `vae-gen train`")
+    report.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
+    report.set_defaults(run=_cmd_report)
+
     evaluate = commands.add_parser("evaluate", help="score a model folder on the test set (needs vae-gen[train])")
     evaluate.add_argument("model_dir", nargs="?", help=model_help)
     evaluate.add_argument("--iw-samples", type=_positive_int, default=50,
@@ -462,6 +467,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"exported {card.name} -> {args.out}: parity max abs difference {card.parity['max_abs_diff']:.3g} "
         f"(tolerance {card.parity['tolerance']:g})"
     )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    require_train_extra("report")
+    from .train.report import write_report
+
+    for path in write_report(args.run_dir, args.data_dir):
+        print(f"wrote {path}")
     return 0
 
 

@@ -42,8 +42,14 @@ def test_sampling_layer_reparameterizes():
 
 def test_run_folder(tiny_run):
     assert {p.name for p in tiny_run.iterdir()} == {
-        "encoder.keras", "decoder.keras", "settings.json", "history.json", "metrics.json"
+        "encoder.keras", "decoder.keras", "settings.json", "history.json", "metrics.json",
+        "report-curves.png", "report-samples.png", "report-reconstructions.png", "report-latent.png",
+        "report-manifold.png",  # the tiny model's latent is 2-D
     }  # fmt: skip
+    from PIL import Image
+
+    with Image.open(tiny_run / "report-samples.png") as samples:
+        assert samples.size == (3 * (10 * 30 + 2), 3 * (10 * 30 + 2))  # 10 x 10 tiles, scale 3
     history = json.loads((tiny_run / "history.json").read_text())
     assert len(history) == 1
     for key in ("neg_elbo", "reconstruction", "kl", "val_neg_elbo", "val_reconstruction", "val_kl"):
@@ -150,3 +156,18 @@ def test_train_command(tmp_path, capsys):
     assert (out / "decoder.keras").is_file()
     assert main(argv) == 2  # never overwrites a run
     assert "already exists" in capsys.readouterr().err
+
+
+def test_evaluate_reproduces_the_card(tiny_model, tmp_path, capsys):
+    card = vae_gen.ModelCard.load(tiny_model)
+    report_path = tmp_path / "report.json"
+    assert main(["evaluate", str(tiny_model), "--test-limit", "500", "--report", str(report_path)]) == 0
+    assert "NLL, importance-weighted (k=50)" in capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    for key in ("reconstruction", "kl", "neg_elbo", "iw_nll"):
+        assert report[key] == pytest.approx(card.test_metrics[key], abs=0.5)
+    # The importance-weighted bound is tighter than the ELBO.
+    assert report["iw_nll"] < report["neg_elbo"]
+    # Scored on the ONNX files, the -ELBO matches the Keras models' score with the same posterior samples.
+    assert card.test_metrics["neg_elbo"] == pytest.approx(card.training["keras_test_metrics"]["neg_elbo"], abs=0.01)
+    assert card.decoder_flops == (2 * 2 + 1) * 128 + (2 * 128 + 1) * 784

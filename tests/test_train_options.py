@@ -24,6 +24,20 @@ def tiny_conv_run(tmp_path_factory):
     return out
 
 
+def test_report_of_a_larger_latent_uses_principal_components(tiny_conv_run):
+    names = {p.name for p in tiny_conv_run.glob("report-*.png")}
+    assert names == {"report-curves.png", "report-samples.png", "report-reconstructions.png", "report-latent.png"}
+
+
+def test_report_command_rewrites_the_pictures(tiny_conv_run, capsys):
+    from vae_gen.cli import main
+
+    (tiny_conv_run / "report-latent.png").unlink()
+    assert main(["report", str(tiny_conv_run)]) == 0
+    assert (tiny_conv_run / "report-latent.png").is_file()
+    assert capsys.readouterr().out.count("wrote") == 4
+
+
 def test_conv_run_records_its_options(tiny_conv_run):
     settings = json.loads((tiny_conv_run / "settings.json").read_text())
     assert settings["arch"] == "conv" and settings["kl_warmup_epochs"] == 2

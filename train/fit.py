@@ -2,8 +2,9 @@
 
 A run folder holds what export needs and what a person needs to trust it:
 encoder.keras and decoder.keras, settings.json (every setting, so the run
-can be repeated), history.json (per-epoch train and test metrics) and
-metrics.json (the final test metrics, scored in numpy over the test set).
+can be repeated), history.json (per-epoch train and test metrics),
+metrics.json (the final test metrics, scored in numpy over the test set)
+and the report pictures (report.py).
 It is built in a temporary folder and renamed into place at the end, so an
 interrupted run leaves nothing that looks finished.
 """
@@ -192,6 +193,9 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         _write_json(staging / "history.json", epochs)
         _write_json(staging / "metrics.json", summary)
     log.info("test -ELBO %.2f nats per image; run folder %s", test_metrics["neg_elbo"], out_dir)
+    from .report import write_report  # matplotlib loads only here
+
+    write_report(out_dir, data_dir)
     return summary
 
 

@@ -1,0 +1,110 @@
+"""Pictures of a training run, written into its folder (matplotlib, the train extra).
+
+report-curves.png           train and test reconstruction, KL and -ELBO per epoch
+report-samples.png          decoded N(0, I) samples
+report-reconstructions.png  test images (odd rows) above their reconstructions (even rows)
+report-latent.png           test z_mean coloured by class: the plane itself for a 2-D
+                            latent, else its first two principal components
+report-manifold.png         (2-D latent only) the decoded grid over [-2, 2]^2
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vae_gen.images import grid  # noqa: E402
+from vae_gen.latent_paths import manifold  # noqa: E402
+
+from .data import CLASS_NAMES, load_fashion_mnist, to_float_images  # noqa: E402
+
+REPORT_SEED = 0
+SAMPLES = 100
+RECONSTRUCTIONS = 16
+SCATTER_IMAGES = 5000
+
+
+def _save_picture(images_uint8: np.ndarray, path: Path, columns: int, scale: int = 3) -> None:
+    grid(images_uint8, columns=columns, scale=scale).save(path)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x[..., 0] * 255), 0, 255).astype(np.uint8)
+
+
+def write_report(run_dir: Path, data_dir: Path | None = None) -> list[Path]:
+    """Write the report pictures of `run_dir`; returns their paths."""
+    run_dir = Path(run_dir)
+    history = json.loads((run_dir / "history.json").read_text())
+    encoder = keras.saving.load_model(run_dir / "encoder.keras", compile=False, safe_mode=True)
+    decoder = keras.saving.load_model(run_dir / "decoder.keras", compile=False, safe_mode=True)
+    latent_dim = int(decoder.inputs[0].shape[-1])
+    data = load_fashion_mnist(data_dir)
+    x_test = to_float_images(data.test_images)
+    rng = np.random.default_rng(REPORT_SEED)
+    written = []
+
+    # Curves.
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    epochs = [row["epoch"] for row in history]
+    for axis, key, title in zip(axes, ("neg_elbo", "reconstruction", "kl"), ("-ELBO", "reconstruction", "KL")):
+        axis.plot(epochs, [row[key] for row in history], label="train")
+        axis.plot(epochs, [row[f"val_{key}"] for row in history], label="test")
+        axis.set_title(f"{title} (nats per image)")
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    figure.tight_layout()
+    written.append(run_dir / "report-curves.png")
+    figure.savefig(written[-1], dpi=100)
+    plt.close(figure)
+
+    # Samples from the prior.
+    z = rng.standard_normal((SAMPLES, latent_dim)).astype(np.float32)
+    written.append(run_dir / "report-samples.png")
+    _save_picture(_to_uint8(decoder(z, training=False).numpy()), written[-1], columns=10)
+
+    # Test images over their reconstructions (from the posterior mean).
+    picks = rng.choice(len(x_test), RECONSTRUCTIONS, replace=False)
+    originals = x_test[picks]
+    z_mean, _ = (t.numpy() for t in encoder(originals, training=False))
+    reconstructed = decoder(z_mean, training=False).numpy()
+    rows = []
+    for half in range(0, RECONSTRUCTIONS, 8):
+        rows += [_to_uint8(originals[half : half + 8]), _to_uint8(reconstructed[half : half + 8])]
+    written.append(run_dir / "report-reconstructions.png")
+    _save_picture(np.concatenate(rows), written[-1], columns=8)
+
+    # Latent scatter by class.
+    subset = rng.choice(len(x_test), SCATTER_IMAGES, replace=False)
+    z_mean = np.concatenate([encoder(x_test[subset][i : i + 500], training=False)[0].numpy() for i in range(0, SCATTER_IMAGES, 500)])
+    if latent_dim == 2:
+        points, labels = z_mean, ("z[0]", "z[1]")
+    else:
+        centred = z_mean - z_mean.mean(axis=0)
+        _, _, components = np.linalg.svd(centred, full_matrices=False)
+        points, labels = centred @ components[:2].T, ("principal component 1", "principal component 2")
+    figure, axis = plt.subplots(figsize=(7.5, 6))
+    scatter = axis.scatter(points[:, 0], points[:, 1], c=data.test_labels[subset], cmap="tab10", s=4, alpha=0.7)
+    colorbar = figure.colorbar(scatter, ticks=range(10))
+    colorbar.ax.set_yticklabels(CLASS_NAMES)
+    axis.set_xlabel(labels[0])
+    axis.set_ylabel(labels[1])
+    axis.set_title(f"test z_mean, {SCATTER_IMAGES} images, latent {latent_dim}")
+    figure.tight_layout()
+    written.append(run_dir / "report-latent.png")
+    figure.savefig(written[-1], dpi=100)
+    plt.close(figure)
+
+    if latent_dim == 2:
+        size = 20
+        written.append(run_dir / "report-manifold.png")
+        _save_picture(_to_uint8(decoder(manifold(2, size, 2.0), training=False).numpy()), written[-1], columns=size, scale=2)
+    return written
