@@ -1,9 +1,9 @@
 """The `vae-gen` command: a thin argparse layer over the public API.
 
 User errors print one line to stderr and exit 2, like argparse's own usage
-errors; exit 1 means a check ran and failed (selftest). A traceback means a bug. The train, export and parity
-commands import the `train` extra only when they run, so the generation
-commands never load TensorFlow.
+errors; exit 1 means a check ran and failed (selftest). A traceback means a bug.
+The commands that need the `train` extra live in cli_training and import it
+only when they run, so the generation commands never load TensorFlow.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_file
 from .bulk import (
     RunSpec,
     generate_to_array,
@@ -32,8 +31,15 @@ from .bulk import (
     raise_if_cancelled,
     shard_range,
 )
+from .cli_args import (
+    int_at_least,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    seed_number,
+)
+from .cli_training import add_training_commands
 from .errors import Cancelled, InvalidArgumentError, VaeGenError
-from .extras import require_train_extra
 from .generator import DEFAULT_BATCH_SIZE, Generator, check_batch_size
 from .images import (
     IMAGE_SUFFIXES,
@@ -43,7 +49,6 @@ from .images import (
     save_grid,
 )
 from .latent_paths import METHODS, interpolate, manifold, random_walk
-from .latents import MAX_SEED
 from .model_card import ModelCard
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
 from .reconstruct import reconstruct_rows
@@ -55,45 +60,6 @@ log = logging.getLogger("vae_gen")
 USER_ERROR = 2
 #: Exit code after Ctrl-C or SIGTERM: 128 + SIGINT, as shells report it.
 INTERRUPTED = 130
-
-
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= minimum, with a message naming the bad value."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,21 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     model_help = f"a shipped model name or a model folder path (default: {DEFAULT_MODEL})"
 
     sample = commands.add_parser("sample", help="generate images from random latents")
-    sample.add_argument("-n", "--count", type=_positive_int, default=16,
+    sample.add_argument("-n", "--count", type=positive_int, default=16,
                         help="images in the run, indices 0 to N-1 (default 16)")
-    sample.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**64-1 (default 0)")
-    sample.add_argument("--temperature", type=_positive_float, default=1.0, help="scale of the N(0, I) noise (default 1)")
+    sample.add_argument("--seed", type=seed_number, default=0, help="random seed, 0 to 2**64-1 (default 0)")
+    sample.add_argument("--temperature", type=positive_float, default=1.0, help="scale of the N(0, I) noise (default 1)")
     sample.add_argument("--model", help=model_help)
     sample.add_argument("--out", type=Path, help="a folder for PNG files, or a .npy / .npz file")
     sample.add_argument("--grid", type=Path, help=f"also write the images as one contact-sheet PNG (at most {MAX_GRID_IMAGES})")
-    sample.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling of the grid (default 1)")
+    sample.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling of the grid (default 1)")
     part = sample.add_mutually_exclusive_group()
-    part.add_argument("--start", type=_non_negative_int, default=0, help="write only images START to N-1 of the run")
+    part.add_argument("--start", type=non_negative_int, default=0, help="write only images START to N-1 of the run")
     part.add_argument("--shard", metavar="K/N", help="write only shard K of N (0 <= K < N), whole batches of the run")
-    sample.add_argument("--batch-size", type=_int_at_least(1), default=DEFAULT_BATCH_SIZE,
+    sample.add_argument("--batch-size", type=int_at_least(1), default=DEFAULT_BATCH_SIZE,
                         help=f"images per decoder call (default {DEFAULT_BATCH_SIZE}); keep it the same across shards")
-    sample.add_argument("--threads", type=_positive_int, help="onnxruntime threads (default: onnxruntime's choice)")
-    sample.add_argument("--workers", type=_non_negative_int,
+    sample.add_argument("--threads", type=positive_int, help="onnxruntime threads (default: onnxruntime's choice)")
+    sample.add_argument("--workers", type=non_negative_int,
                         help="processes encoding PNGs (default: one per core for 2,000 images or more, else 0: in-process)")
     again = sample.add_mutually_exclusive_group()
     again.add_argument("--overwrite", action="store_true", help="replace images already in the output")
@@ -143,96 +109,52 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.set_defaults(run=_cmd_selftest)
 
     interpolate = commands.add_parser("interpolate", help="decode a path between two latents (strip PNG or GIF)")
-    interpolate.add_argument("--from-seed", type=_seed, default=0, help="start at image 0 of this seed (default 0)")
-    interpolate.add_argument("--to-seed", type=_seed, default=1, help="end at image 0 of this seed (default 1)")
+    interpolate.add_argument("--from-seed", type=seed_number, default=0, help="start at image 0 of this seed (default 0)")
+    interpolate.add_argument("--to-seed", type=seed_number, default=1, help="end at image 0 of this seed (default 1)")
     interpolate.add_argument("--from", dest="from_file", type=Path, help="start at this latent (.npy), instead of a seed")
     interpolate.add_argument("--to", dest="to_file", type=Path, help="end at this latent (.npy), instead of a seed")
-    interpolate.add_argument("--steps", type=_int_at_least(2), default=10, help="images on the path, ends included (default 10)")
+    interpolate.add_argument("--steps", type=int_at_least(2), default=10, help="images on the path, ends included (default 10)")
     interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
     interpolate.add_argument("--out", type=Path, required=True, help="a .png strip or a .gif animation")
-    interpolate.add_argument("--fps", type=_positive_float, default=8.0, help="GIF frames per second (default 8)")
-    interpolate.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    interpolate.add_argument("--fps", type=positive_float, default=8.0, help="GIF frames per second (default 8)")
+    interpolate.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     interpolate.add_argument("--model", help=model_help)
     interpolate.set_defaults(run=_cmd_interpolate)
 
     manifold_cmd = commands.add_parser("manifold", help="decode a grid over two latent dimensions (others at 0)")
-    manifold_cmd.add_argument("--size", type=_int_at_least(2), default=15, help="images per side (default 15)")
-    manifold_cmd.add_argument("--extent", type=_positive_float, default=2.0, help="grid spans [-extent, extent] (default 2)")
-    manifold_cmd.add_argument("--dims", type=_non_negative_int, nargs=2, default=[0, 1], metavar=("X", "Y"),
+    manifold_cmd.add_argument("--size", type=int_at_least(2), default=15, help="images per side (default 15)")
+    manifold_cmd.add_argument("--extent", type=positive_float, default=2.0, help="grid spans [-extent, extent] (default 2)")
+    manifold_cmd.add_argument("--dims", type=non_negative_int, nargs=2, default=[0, 1], metavar=("X", "Y"),
                               help="the two latent dimensions to vary (default 0 1)")
     manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
-    manifold_cmd.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     manifold_cmd.add_argument("--model", help=model_help)
     manifold_cmd.set_defaults(run=_cmd_manifold)
 
     walk = commands.add_parser("walk", help="an animated GIF of a smooth seeded random walk in the latent space")
-    walk.add_argument("--seed", type=_seed, default=0, help="random seed of the waypoints (default 0)")
-    walk.add_argument("--legs", type=_int_at_least(2), default=6, help="waypoints on the loop (default 6)")
-    walk.add_argument("--frames-per-leg", type=_int_at_least(2), default=15, help="frames between waypoints (default 15)")
-    walk.add_argument("--fps", type=_positive_float, default=15.0, help="frames per second (default 15)")
+    walk.add_argument("--seed", type=seed_number, default=0, help="random seed of the waypoints (default 0)")
+    walk.add_argument("--legs", type=int_at_least(2), default=6, help="waypoints on the loop (default 6)")
+    walk.add_argument("--frames-per-leg", type=int_at_least(2), default=15, help="frames between waypoints (default 15)")
+    walk.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
     walk.add_argument("--out", type=Path, required=True, help="the .gif file")
-    walk.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     walk.add_argument("--model", help=model_help)
     walk.set_defaults(run=_cmd_walk)
 
     reconstruct = commands.add_parser("reconstruct", help="encode your images and decode them again")
     reconstruct.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files, any size or mode")
-    reconstruct.add_argument("--variations", type=_non_negative_int, default=0,
+    reconstruct.add_argument("--variations", type=non_negative_int, default=0,
                              help="also decode K samples of each image's posterior (default 0)")
-    reconstruct.add_argument("--seed", type=_seed, default=0, help="random seed of the variations (default 0)")
+    reconstruct.add_argument("--seed", type=seed_number, default=0, help="random seed of the variations (default 0)")
     reconstruct.add_argument("--invert", choices=INVERT_CHOICES, default="auto",
                              help="make dark-on-light pictures light-on-dark like Fashion-MNIST (default auto)")
     reconstruct.add_argument("--out", type=Path, required=True,
                              help="a PNG grid: one row per image: input, reconstruction, variations")
-    reconstruct.add_argument("--scale", type=_positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    reconstruct.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     reconstruct.add_argument("--model", help=model_help)
     reconstruct.set_defaults(run=_cmd_reconstruct)
 
-    train = commands.add_parser("train", help="train a VAE on Fashion-MNIST (needs vae-gen[train])")
-    train.add_argument("--arch", choices=["dense", "conv"], default="dense", help="model architecture (default dense)")
-    train.add_argument("--latent-dim", type=_positive_int, default=2, help="latent size (default 2)")
-    train.add_argument("--epochs", type=_positive_int, default=30, help="training epochs (default 30)")
-    train.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default 128)")
-    train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    train.add_argument("--seed", type=_seed, default=0, help="seed of weights, shuffling and sampling (default 0)")
-    train.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
-    train.add_argument("--train-limit", type=_positive_int, help="use only the first N training images")
-    train.add_argument("--test-limit", type=_positive_int, help="use only the first N test images")
-    train.add_argument("--kl-warmup", type=_non_negative_int, default=0, metavar="EPOCHS",
-                       help="raise the KL weight linearly to 1 over this many epochs (default 0: off)")
-    train.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
-                       help="learning-rate schedule (default constant)")
-    train.add_argument("--keep-best", action="store_true",
-                       help="keep the weights of the epoch with the lowest test -ELBO")
-    train.add_argument("--out", type=Path, required=True, help="run folder to create")
-    train.set_defaults(run=_cmd_train)
-
-    export = commands.add_parser("export", help="export a training run to an ONNX model folder (needs vae-gen[train])")
-    export.add_argument("run_dir", type=Path, help="a folder written by `vae-gen train`")
-    export.add_argument("--out", type=Path, required=True, help="model folder to create (must not exist)")
-    export.add_argument("--name", help="model name (default: the --out folder's name)")
-    export.add_argument("--description", default="", help="one line for the model card")
-    export.set_defaults(run=_cmd_export)
-
-    report = commands.add_parser("report", help="write a training run's report pictures (needs vae-gen[train])")
-    report.add_argument("run_dir", type=Path, help="a folder written by `vae-gen train`")
-    report.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
-    report.set_defaults(run=_cmd_report)
-
-    evaluate = commands.add_parser("evaluate", help="score a model folder on the test set (needs vae-gen[train])")
-    evaluate.add_argument("model_dir", nargs="?", help=model_help)
-    evaluate.add_argument("--iw-samples", type=_positive_int, default=50,
-                          help="posterior samples per image of the importance-weighted NLL (default 50)")
-    evaluate.add_argument("--iw-images", type=_positive_int, default=1000,
-                          help="test images for the importance-weighted NLL (default the first 1000)")
-    evaluate.add_argument("--test-limit", type=_positive_int, help="score only the first N test images")
-    evaluate.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
-    evaluate.add_argument("--report", type=Path, help="JSON report to write (default: evaluation-NAME.json here)")
-    evaluate.set_defaults(run=_cmd_evaluate)
-
-    parity = commands.add_parser("parity", help="re-check a model folder's ONNX files against its Keras models")
-    parity.add_argument("model_dir", type=Path, help="a model folder holding decoder.keras and encoder.keras")
-    parity.set_defaults(run=_cmd_parity)
+    add_training_commands(commands, model_help)
     return parser
 
 
@@ -427,75 +349,4 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     inputs = np.stack([load_image(path, generator.image_shape, args.invert) for path in args.images])
     rows = reconstruct_rows(generator, inputs, args.variations, args.seed)
     save_grid(rows.reshape(-1, *generator.image_shape), args.out, scale=args.scale, columns=rows.shape[1])
-    return 0
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    require_train_extra("train")
-    from .train.fit import TrainSettings, train
-
-    logging.getLogger("vae_gen").setLevel(logging.INFO)  # one line per epoch is the point of this command
-
-    settings = TrainSettings(
-        arch=args.arch,
-        latent_dim=args.latent_dim,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-        kl_warmup_epochs=args.kl_warmup,
-        lr_schedule=args.lr_schedule,
-        keep_best=args.keep_best,
-    )
-    result = train(settings, args.out, data_dir=args.data_dir)
-    m = result["test_metrics"]
-    print(
-        f"trained {args.arch} VAE, latent {args.latent_dim}, {args.epochs} epochs -> {args.out}: "
-        f"test -ELBO {m['neg_elbo']:.2f} (reconstruction {m['reconstruction']:.2f} + KL {m['kl']:.2f}) nats per image"
-    )
-    return 0
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    require_train_extra("export")
-    from .export.exporter import export_run
-
-    card = export_run(args.run_dir, args.out, name=args.name, description=args.description)
-    print(
-        f"exported {card.name} -> {args.out}: parity max abs difference {card.parity['max_abs_diff']:.3g} "
-        f"(tolerance {card.parity['tolerance']:g})"
-    )
-    return 0
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    require_train_extra("report")
-    from .train.report import write_report
-
-    for path in write_report(args.run_dir, args.data_dir):
-        print(f"wrote {path}")
-    return 0
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    require_train_extra("evaluate")
-    from .train.evaluate import evaluate
-
-    result = evaluate(args.model_dir, args.data_dir, args.iw_samples, args.iw_images, args.test_limit)
-    print(result.table())
-    report = args.report or Path(f"evaluation-{result.model}.json")
-    with atomic_file(report) as tmp:
-        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {report}")
-    return 0
-
-
-def _cmd_parity(args: argparse.Namespace) -> int:
-    require_train_extra("parity")
-    from .export.parity import check_model_folder
-
-    report = check_model_folder(args.model_dir)
-    print(report.summary())
     return 0

@@ -1,0 +1,135 @@
+"""The `vae-gen` commands that need the train extra: train, export, report, evaluate, parity.
+
+Their arguments parse without TensorFlow (so --help always works); each
+handler checks for the extra first and only then imports the training code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from .atomic import atomic_file
+from .cli_args import non_negative_int, positive_float, positive_int, seed_number
+from .extras import require_train_extra
+
+
+def add_training_commands(commands, model_help: str) -> None:
+    train = commands.add_parser("train", help="train a VAE on Fashion-MNIST (needs vae-gen[train])")
+    train.add_argument("--arch", choices=["dense", "conv"], default="dense", help="model architecture (default dense)")
+    train.add_argument("--latent-dim", type=positive_int, default=2, help="latent size (default 2)")
+    train.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30)")
+    train.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
+    train.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    train.add_argument("--seed", type=seed_number, default=0, help="seed of weights, shuffling and sampling (default 0)")
+    train.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
+    train.add_argument("--train-limit", type=positive_int, help="use only the first N training images")
+    train.add_argument("--test-limit", type=positive_int, help="use only the first N test images")
+    train.add_argument("--kl-warmup", type=non_negative_int, default=0, metavar="EPOCHS",
+                       help="raise the KL weight linearly to 1 over this many epochs (default 0: off)")
+    train.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                       help="learning-rate schedule (default constant)")
+    train.add_argument("--keep-best", action="store_true",
+                       help="keep the weights of the epoch with the lowest test -ELBO")
+    train.add_argument("--out", type=Path, required=True, help="run folder to create")
+    train.set_defaults(run=_cmd_train)
+
+    export = commands.add_parser("export", help="export a training run to an ONNX model folder (needs vae-gen[train])")
+    export.add_argument("run_dir", type=Path, help="a folder written by `vae-gen train`")
+    export.add_argument("--out", type=Path, required=True, help="model folder to create (must not exist)")
+    export.add_argument("--name", help="model name (default: the --out folder's name)")
+    export.add_argument("--description", default="", help="one line for the model card")
+    export.set_defaults(run=_cmd_export)
+
+    report = commands.add_parser("report", help="write a training run's report pictures (needs vae-gen[train])")
+    report.add_argument("run_dir", type=Path, help="a folder written by `vae-gen train`")
+    report.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
+    report.set_defaults(run=_cmd_report)
+
+    evaluate = commands.add_parser("evaluate", help="score a model folder on the test set (needs vae-gen[train])")
+    evaluate.add_argument("model_dir", nargs="?", help=model_help)
+    evaluate.add_argument("--iw-samples", type=positive_int, default=50,
+                          help="posterior samples per image of the importance-weighted NLL (default 50)")
+    evaluate.add_argument("--iw-images", type=positive_int, default=1000,
+                          help="test images for the importance-weighted NLL (default the first 1000)")
+    evaluate.add_argument("--test-limit", type=positive_int, help="score only the first N test images")
+    evaluate.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
+    evaluate.add_argument("--report", type=Path, help="JSON report to write (default: evaluation-NAME.json here)")
+    evaluate.set_defaults(run=_cmd_evaluate)
+
+    parity = commands.add_parser("parity", help="re-check a model folder's ONNX files against its Keras models")
+    parity.add_argument("model_dir", type=Path, help="a model folder holding decoder.keras and encoder.keras")
+    parity.set_defaults(run=_cmd_parity)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    require_train_extra("train")
+    from .train.fit import TrainSettings, train
+
+    logging.getLogger("vae_gen").setLevel(logging.INFO)  # one line per epoch is the point of this command
+
+    settings = TrainSettings(
+        arch=args.arch,
+        latent_dim=args.latent_dim,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+        kl_warmup_epochs=args.kl_warmup,
+        lr_schedule=args.lr_schedule,
+        keep_best=args.keep_best,
+    )
+    result = train(settings, args.out, data_dir=args.data_dir)
+    m = result["test_metrics"]
+    print(
+        f"trained {args.arch} VAE, latent {args.latent_dim}, {args.epochs} epochs -> {args.out}: "
+        f"test -ELBO {m['neg_elbo']:.2f} (reconstruction {m['reconstruction']:.2f} + KL {m['kl']:.2f}) nats per image"
+    )
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    require_train_extra("export")
+    from .export.exporter import export_run
+
+    card = export_run(args.run_dir, args.out, name=args.name, description=args.description)
+    print(
+        f"exported {card.name} -> {args.out}: parity max abs difference {card.parity['max_abs_diff']:.3g} "
+        f"(tolerance {card.parity['tolerance']:g})"
+    )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    require_train_extra("report")
+    from .train.report import write_report
+
+    for path in write_report(args.run_dir, args.data_dir):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    require_train_extra("evaluate")
+    from .train.evaluate import evaluate
+
+    result = evaluate(args.model_dir, args.data_dir, args.iw_samples, args.iw_images, args.test_limit)
+    print(result.table())
+    report = args.report or Path(f"evaluation-{result.model}.json")
+    with atomic_file(report) as tmp:
+        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {report}")
+    return 0
+
+
+def _cmd_parity(args: argparse.Namespace) -> int:
+    require_train_extra("parity")
+    from .export.parity import check_model_folder
+
+    report = check_model_folder(args.model_dir)
+    print(report.summary())
+    return 0
