@@ -20,12 +20,11 @@ import json
 import logging
 import os
 import threading
-import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +34,9 @@ from .generator import Generator, check_batch_size
 from .images import ARRAY_SUFFIXES, check_array_path, save_png
 from .latents import block_ranges
 from .locks import FolderLock
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,9 @@ class PngWriter:
         self.pool: ProcessPoolExecutor | None = None
         self.pending: deque[Future] = deque()
         if workers > 1:
+            # Imported here: multiprocessing costs start-up time that single-image runs should not pay.
             import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
             # Not fork: forking a process whose onnxruntime threads may hold locks can deadlock the child.
             method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
@@ -363,6 +367,8 @@ def generate_to_array(
                 with open(tmp, "wb") as handle:
                     _write_npy(handle, header, batches, on_batch, cancel)
             else:
+                import zipfile
+
                 with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
                     with archive.open("images.npy", "w", force_zip64=True) as handle:
                         _write_npy(handle, header, batches, on_batch, cancel)
