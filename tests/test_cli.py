@@ -138,7 +138,9 @@ def test_out_is_an_existing_file(tmp_path, capsys):
 def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "fashion-mnist-dense2" in out and "latent_dim 2" in out and "neg_elbo" in out
+    card = vae_gen.ModelCard.load(vae_gen.resolve_model(None))
+    assert f"name:          {vae_gen.DEFAULT_MODEL}" in out
+    assert f"latent_dim {card.latent_dim}" in out and "neg_elbo" in out and "MFLOP per image" in out
 
 
 def test_info_json(capsys):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import vae_gen
+from conftest import DENSE2
 from vae_gen.cli import main
 
 CALLS = 10_000
@@ -31,7 +31,7 @@ def rss_mb() -> float:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_eight_threads_match_sequential_calls_and_memory_stays_flat():
-    generator = vae_gen.load()
+    generator = vae_gen.load(DENSE2)
     expected = {seed: generator.generate(3, seed=seed) for seed in range(64)}
     mismatches = []
     counter = iter(range(CALLS))
@@ -64,7 +64,7 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def sample_process(out: Path, count: str, seed: str = "1") -> subprocess.Popen:
-    argv = [sys.executable, "-m", "vae_gen", "sample", "-n", count, "--seed", seed, "--quiet", "--workers", "0", "--out", str(out)]
+    argv = [sys.executable, "-m", "vae_gen", "sample", "--model", DENSE2, "-n", count, "--seed", seed, "--quiet", "--workers", "0", "--out", str(out)]
     return subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
 
 
@@ -76,7 +76,7 @@ def test_second_process_on_the_same_folder_fails_cleanly(tmp_path):
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     second = subprocess.run(
-        [sys.executable, "-m", "vae_gen", "sample", "-n", "100000", "--seed", "1", "--quiet", "--out", str(out), "--resume"],
+        [sys.executable, "-m", "vae_gen", "sample", "--model", DENSE2, "-n", "100000", "--seed", "1", "--quiet", "--out", str(out), "--resume"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert second.returncode == 2
@@ -89,7 +89,7 @@ def test_second_process_on_the_same_folder_fails_cleanly(tmp_path):
 def test_processes_on_different_folders_do_not_interfere(tmp_path):
     runs = [sample_process(tmp_path / f"out{k}", "3000", seed="4") for k in range(2)]
     assert [run.wait(timeout=120) for run in runs] == [0, 0]
-    assert main(["sample", "--quiet", "-n", "3000", "--seed", "4", "--out", str(tmp_path / "alone")]) == 0
+    assert main(["sample", "--quiet", "--model", DENSE2, "-n", "3000", "--seed", "4", "--out", str(tmp_path / "alone")]) == 0
     assert digests(tmp_path / "out0") == digests(tmp_path / "out1") == digests(tmp_path / "alone")
 
 

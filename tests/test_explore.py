@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import vae_gen
+from conftest import DENSE2
 from PIL import Image
 from vae_gen import InvalidArgumentError
 from vae_gen.cli import main
@@ -136,11 +137,12 @@ def test_interpolate_strip_between_seeds(tmp_path, generator):
     assert np.array_equal(strip[2:30, 5 * 30 + 2 : 5 * 30 + 30], generator.generate(1, seed=4)[0])
 
 
-def test_interpolate_gif_between_latent_files(tmp_path, generator):
+def test_interpolate_gif_between_latent_files(tmp_path):
+    generator = vae_gen.load(DENSE2)
     np.save(tmp_path / "a.npy", np.array([-2.0, 0.0], np.float32))
     np.save(tmp_path / "b.npy", np.array([[2.0, 1.0]], np.float32))
     out = tmp_path / "path.gif"
-    argv = ["interpolate", "--from", str(tmp_path / "a.npy"), "--to", str(tmp_path / "b.npy"), "--steps", "7"]
+    argv = ["interpolate", "--model", DENSE2, "--from", str(tmp_path / "a.npy"), "--to", str(tmp_path / "b.npy"), "--steps", "7"]
     assert main([*argv, "--method", "linear", "--out", str(out)]) == 0
     with Image.open(out) as gif:
         assert gif.n_frames == 7 and gif.size == (28, 28)
@@ -186,7 +188,7 @@ def test_reconstruct_command(tmp_path):
         (["interpolate", "--out", "x.jpg"], "interpolate output must be a .png or .gif"),
         (["interpolate", "--from", "missing.npy", "--out", "x.png"], "no such latent file"),
         (["walk", "--out", "walk.png"], "walk output must be a .gif"),
-        (["manifold", "--dims", "0", "5", "--out", "m.png"], "from 0 to 1, got 5"),
+        (["manifold", "--model", DENSE2, "--dims", "0", "5", "--out", "m.png"], "from 0 to 1, got 5"),
         (["reconstruct", "missing.png", "--out", "r.png"], "no such image file"),
     ],
 )

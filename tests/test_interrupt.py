@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import DENSE2
 from PIL import Image
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -25,7 +26,7 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def command(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "vae_gen", "sample", "-n", COUNT, "--seed", "3", "--quiet", "--out", str(out), *extra]
+    return [sys.executable, "-m", "vae_gen", "sample", "--model", DENSE2, "-n", COUNT, "--seed", "3", "--quiet", "--out", str(out), *extra]
 
 
 def interrupt_after(out: Path, files: int, signum: int, workers: str) -> tuple[subprocess.CompletedProcess, float]:
