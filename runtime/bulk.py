@@ -105,22 +105,42 @@ def _write_pngs(paths: list[str], images: np.ndarray, cancel: threading.Event | 
         save_png(image, Path(path))
 
 
+# In a worker process: set by the parent to stop between two files.
+_WORKER_STOP = None
+
+
+def _worker_init(stop) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides, and tells
+    # the workers through `stop`, so no file is left half-written.
+    import signal
+
+    global _WORKER_STOP
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_STOP = stop
+
+
+def _write_pngs_in_worker(paths: list[str], images: np.ndarray) -> None:
+    for path, image in zip(paths, images):
+        if _WORKER_STOP is not None and _WORKER_STOP.is_set():
+            return
+        save_png(image, Path(path))
+
+
 def raise_if_cancelled(cancel: threading.Event | None) -> None:
     """The safe points of a run: between files and between batches."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("every file written so far is complete")
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches the whole process group; the parent decides, and lets
-    # each worker finish the file in hand so no file is left half-written.
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class PngWriter:
-    """Writes batches of PNGs in this process (workers <= 1) or in worker processes."""
+    """Writes batches of PNGs in this process (workers <= 1) or in worker processes.
+
+    With workers, the parent only waits in short slices, so it notices a
+    cancel at once, and then tells the workers to stop before their next file.
+    """
+
+    #: Seconds between looks at the cancel event while waiting for a worker.
+    POLL_SECONDS = 0.05
 
     def __init__(self, workers: int, cancel: threading.Event | None = None):
         self.workers = workers
@@ -134,16 +154,26 @@ class PngWriter:
 
             # Not fork: forking a process whose onnxruntime threads may hold locks can deadlock the child.
             method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-            self.pool = ProcessPoolExecutor(workers, multiprocessing.get_context(method), initializer=_ignore_sigint)
+            context = multiprocessing.get_context(method)
+            self.stop = context.Event()
+            self.pool = ProcessPoolExecutor(workers, context, initializer=_worker_init, initargs=(self.stop,))
 
     def write(self, paths: list[Path], images: np.ndarray) -> None:
         if self.pool is None:
             _write_pngs([str(p) for p in paths], images, self.cancel)
             return
         while len(self.pending) >= BATCHES_IN_FLIGHT_PER_WORKER * self.workers:
-            self.pending.popleft().result()
+            self._finish_oldest()
+        self.pending.append(self.pool.submit(_write_pngs_in_worker, [str(p) for p in paths], images))
+
+    def _finish_oldest(self) -> None:
+        from concurrent.futures import wait
+
+        oldest = self.pending[0]
+        while not wait([oldest], timeout=self.POLL_SECONDS).done:
             raise_if_cancelled(self.cancel)
-        self.pending.append(self.pool.submit(_write_pngs, [str(p) for p in paths], images))
+        self.pending.popleft().result()  # re-raises a worker's error (a full disk, say)
+        raise_if_cancelled(self.cancel)
 
     def __enter__(self) -> "PngWriter":
         return self
@@ -151,12 +181,17 @@ class PngWriter:
     def __exit__(self, kind, value, traceback) -> None:
         if self.pool is None:
             return
+        failed = kind is not None
         try:
-            while kind is None and self.pending:
-                self.pending.popleft().result()
-                raise_if_cancelled(self.cancel)
+            while not failed and self.pending:
+                self._finish_oldest()
+        except BaseException:
+            failed = True
+            raise
         finally:
-            # On error or cancel: drop queued batches; running ones finish their files.
+            if failed:
+                self.stop.set()  # workers stop before their next file
+            # Drop queued batches; a running one ends after its current file.
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
