@@ -96,3 +96,12 @@ def test_unknown_schedule_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match="unknown learning-rate schedule 'linear'"):
         train(TrainSettings(lr_schedule="linear", train_limit=10, test_limit=10), tmp_path / "run")
+
+
+def test_nondeterministic_flag_is_recorded(tmp_path):
+    from vae_gen.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--nondeterministic", "--epochs", "1", "--train-limit", "256", "--test-limit", "128", "--out", str(out)]
+    assert main(argv) == 0
+    assert json.loads((out / "settings.json").read_text())["deterministic"] is False

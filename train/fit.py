@@ -50,6 +50,10 @@ class TrainSettings:
     lr_schedule: str = "constant"
     #: Restore the weights of the epoch with the lowest test -ELBO (among full-KL epochs).
     keep_best: bool = False
+    #: Bitwise-reproducible kernels. Off, conv training runs about 3.5x faster on 2 cores
+    #: (TensorFlow's deterministic kernels are single-threaded), and results differ run
+    #: to run in the last digits; the seeds still fix the weights' start and the data order.
+    deterministic: bool = True
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -130,7 +134,8 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     log.info("training on %d images, testing on %d", len(x_train), len(x_test))
 
     keras.utils.set_random_seed(settings.seed)
-    tf.config.experimental.enable_op_determinism()
+    if settings.deterministic:
+        tf.config.experimental.enable_op_determinism()
     vae = build_vae(settings.arch, settings.latent_dim, seed=settings.seed)
     if settings.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
