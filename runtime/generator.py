@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from .latents import LATENT_BLOCK, block_ranges, check_seed, sample_latents
 from .model_card import ModelCard, OnnxFile
 from .model_store import resolve_model
 from .onnx_inspect import refuse_external_data
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +79,9 @@ class Generator:
         self._check_providers()
         self._verify_checksum(self.card.decoder)
         self._verify_checksum(self.card.encoder)
-        self._decoder = None
-        self._encoder = None
+        # Created on first use (or now, unless lazy); onnxruntime loads only then.
+        self._decoder: InferenceSession | None = None
+        self._encoder: InferenceSession | None = None
         self._lock = threading.Lock()
         if not lazy:
             self._decoder_session()
@@ -256,7 +261,7 @@ class Generator:
         refuse_external_data(data, str(path))
         return path
 
-    def _decoder_session(self):
+    def _decoder_session(self) -> InferenceSession:
         if self._decoder is None:
             with self._lock:
                 if self._decoder is None:
@@ -264,7 +269,7 @@ class Generator:
                     self._check_decoder_signature(self._decoder)
         return self._decoder
 
-    def _open_session(self, entry: OnnxFile):
+    def _open_session(self, entry: OnnxFile) -> InferenceSession:
         import onnxruntime
 
         path = self.folder / entry.file
@@ -291,7 +296,7 @@ class Generator:
         log.debug("loaded %s with providers %s", path, session.get_providers())
         return session
 
-    def _check_decoder_signature(self, session) -> None:
+    def _check_decoder_signature(self, session: InferenceSession) -> None:
         path = self.folder / self.card.decoder.file
         z_shape = session.get_inputs()[0].shape
         image_shape = session.get_outputs()[0].shape

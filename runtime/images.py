@@ -57,7 +57,7 @@ def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, scale
         sheet[y : y + h, x : x + w] = image
     picture = Image.fromarray(sheet)
     if scale != 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     return picture
 
 
@@ -87,7 +87,7 @@ def save_animation(frames: np.ndarray, path: Path, fps: float, scale: int = 1) -
     check_picture_path(path, (".gif",), "animation")
     pictures = [Image.fromarray(frame) for frame in frames]
     if scale != 1:
-        pictures = [p.resize((p.width * scale, p.height * scale), Image.NEAREST) for p in pictures]
+        pictures = [p.resize((p.width * scale, p.height * scale), Image.Resampling.NEAREST) for p in pictures]
     with atomic_file(path) as tmp:
         pictures[0].save(
             tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0

@@ -9,8 +9,9 @@ waiting one locks the deleted one, and both would write.
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import OutputError
 
@@ -18,18 +19,18 @@ from .errors import OutputError
 class FolderLock:
     def __init__(self, folder: Path, name: str):
         self.path = Path(folder) / f".vae-gen-{name}.lock"
-        self.handle = None
+        self.handle: BinaryIO | None = None
 
     def __enter__(self) -> "FolderLock":
-        self.handle = open(self.path, "a+b")
+        handle = open(self.path, "a+b")
         try:
-            _lock(self.handle)
+            _lock(handle)
         except OSError:
-            self.handle.close()
-            self.handle = None
+            handle.close()
             raise OutputError(
                 f"{self.path.parent}: another vae-gen process is writing the same images (lock {self.path.name})"
             ) from None
+        self.handle = handle
         return self
 
     def __exit__(self, *exc) -> None:
@@ -39,7 +40,7 @@ class FolderLock:
             self.handle = None
 
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
     def _lock(handle) -> None:

@@ -27,13 +27,14 @@ def load_image(path: Path, size: tuple[int, int] = (28, 28), invert: str = "auto
         raise InvalidArgumentError(f"invert must be one of {', '.join(INVERT_CHOICES)}, got {invert!r}")
     path = Path(path)
     try:
-        with Image.open(path) as picture:
-            picture.load()
+        with Image.open(path) as opened:
+            opened.load()
+            picture: Image.Image = opened
             if picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info):
                 # Transparent areas become white paper, like a drawing's background.
                 background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
                 picture = Image.alpha_composite(background, picture.convert("RGBA"))
-            gray = picture.convert("L").resize((size[1], size[0]), Image.LANCZOS)
+            gray = picture.convert("L").resize((size[1], size[0]), Image.Resampling.LANCZOS)
     except FileNotFoundError:
         raise InvalidArgumentError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError) as exc:
