@@ -105,7 +105,7 @@ def test_lazy_session_is_created_on_first_use():
 
 def test_progress_callback(generator):
     calls = []
-    generator.generate(600, seed=0, progress=lambda done, total: calls.append((done, total)))
+    generator.generate(600, seed=0, batch_size=256, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(256, 600), (512, 600), (600, 600)]
 
 
