@@ -29,16 +29,21 @@ def save_png(image: np.ndarray, path: Path) -> None:
         Image.fromarray(image).save(tmp, format="PNG")
 
 
-def check_array_path(path: Path) -> None:
-    path = Path(path)
-    if path.suffix not in ARRAY_SUFFIXES:
-        raise InvalidArgumentError(f"array output must end in {' or '.join(ARRAY_SUFFIXES)}, got {str(path)!r}")
+def _check_output_file(path: Path) -> None:
+    """A file we are about to write: not a folder, in an existing writable folder."""
     if path.is_dir():
         raise OutputError(f"{path}: is a folder, expected a file name")
     if not path.parent.is_dir():
         raise OutputError(f"{path.parent}: folder does not exist")
     if not os.access(path.parent, os.W_OK):
         raise OutputError(f"{path.parent}: folder is not writable")
+
+
+def check_array_path(path: Path) -> None:
+    path = Path(path)
+    if path.suffix not in ARRAY_SUFFIXES:
+        raise InvalidArgumentError(f"array output must end in {' or '.join(ARRAY_SUFFIXES)}, got {str(path)!r}")
+    _check_output_file(path)
 
 
 def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, scale: int = 1):
@@ -66,12 +71,7 @@ def check_picture_path(path: Path, suffixes: tuple[str, ...] = (".png",), what: 
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise InvalidArgumentError(f"{what} output must be a {' or '.join(suffixes)} file, got {str(path)!r}")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder, expected a file name")
-    if not path.parent.is_dir():
-        raise OutputError(f"{path.parent}: folder does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise OutputError(f"{path.parent}: folder is not writable")
+    _check_output_file(path)
 
 
 def save_grid(images: np.ndarray, path: Path, scale: int = 1, columns: int | None = None) -> None:
