@@ -29,13 +29,18 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
+#: Latents 100 standard deviations out decode to noise already; beyond, float32 overflows.
+MAX_TEMPERATURE = 100.0
+
+
 def check_temperature(temperature: object) -> float:
+    message = f"temperature must be a number > 0 and <= {MAX_TEMPERATURE:g}, got {temperature!r}"
     try:
         value = float(temperature)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"temperature must be a finite number > 0, got {temperature!r}") from None
-    if isinstance(temperature, bool) or not np.isfinite(value) or value <= 0:
-        raise InvalidArgumentError(f"temperature must be a finite number > 0, got {temperature!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(message) from None
+    if isinstance(temperature, bool) or not 0 < value <= MAX_TEMPERATURE:  # NaN fails too
+        raise InvalidArgumentError(message)
     return value
 
 

@@ -121,6 +121,7 @@ def test_progress_callback(generator):
         ({"n": 4, "temperature": 0}, "temperature"),
         ({"n": 4, "temperature": float("nan")}, "temperature"),
         ({"n": 4, "temperature": float("inf")}, "temperature"),
+        ({"n": 4, "temperature": 1e308}, "temperature must be a number > 0 and <= 100"),
         ({"n": 4, "start": -1}, "start"),
     ],
 )
