@@ -30,7 +30,7 @@ import numpy as np
 
 from .atomic import atomic_file
 from .errors import Cancelled, InvalidArgumentError, OutputError
-from .generator import Generator, check_batch_size
+from .generator import Generator, ProgressCallback
 from .images import ARRAY_SUFFIXES, check_array_path, save_png
 from .latents import block_ranges
 from .locks import FolderLock
@@ -45,7 +45,6 @@ RUN_RECORD = "vae-gen-run.json"
 #: In-flight PNG batches per worker: enough to keep workers busy, few enough to bound memory.
 BATCHES_IN_FLIGHT_PER_WORKER = 2
 
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,8 @@ def manifest_name(lo: int, hi: int, count: int) -> str:
 # -- PNG folders ----------------------------------------------------------------------
 
 
-def _write_pngs(paths: list[str], images: np.ndarray, cancel: threading.Event | None = None) -> None:
+def _write_pngs(paths: list[str], images: np.ndarray, cancel=None) -> None:
+    """Save each image to its path, stopping before the next file once `cancel` (any event) is set."""
     for path, image in zip(paths, images):
         raise_if_cancelled(cancel)
         save_png(image, Path(path))
@@ -120,13 +120,11 @@ def _worker_init(stop) -> None:
 
 
 def _write_pngs_in_worker(paths: list[str], images: np.ndarray) -> None:
-    for path, image in zip(paths, images):
-        if _WORKER_STOP is not None and _WORKER_STOP.is_set():
-            return
-        save_png(image, Path(path))
+    # Once the parent sets the stop event it no longer reads results, so Cancelled here is only a way out.
+    _write_pngs(paths, images, _WORKER_STOP)
 
 
-def raise_if_cancelled(cancel: threading.Event | None) -> None:
+def raise_if_cancelled(cancel) -> None:
     """The safe points of a run: between files and between batches."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("every file written so far is complete")
@@ -206,13 +204,15 @@ def _finished_pngs(folder: Path) -> Iterator[str]:
             yield entry.name
 
 
+def _in_range(relative: str, count: int, lo: int, hi: int) -> bool:
+    """Whether `relative` is where image i of a `count`-image run lives, for some i in [lo, hi)."""
+    stem = relative.rsplit("/", 1)[-1].removesuffix(".png")
+    return relative.endswith(".png") and stem.isdigit() and lo <= int(stem) < hi and png_relpath(int(stem), count) == relative
+
+
 def _first_clash(folder: Path, count: int, lo: int, hi: int) -> str | None:
     """The first PNG in the folder that is one of images [lo, hi) of a `count`-image run, if any."""
-    for relative in _finished_pngs(folder):
-        stem = relative.rsplit("/", 1)[-1][:-4]
-        if stem.isdigit() and lo <= int(stem) < hi and png_relpath(int(stem), count) == relative:
-            return relative
-    return None
+    return next((relative for relative in _finished_pngs(folder) if _in_range(relative, count, lo, hi)), None)
 
 
 def _remove_stale_temporaries(folder: Path, count: int, lo: int, hi: int) -> None:
@@ -225,10 +225,8 @@ def _remove_stale_temporaries(folder: Path, count: int, lo: int, hi: int) -> Non
         for path in folder.glob(pattern):
             final_name = path.name[1:].rsplit(".", 3)[0]
             relative = final_name if path.parent == folder else f"{path.parent.name}/{final_name}"
-            stem = final_name[:-4]
-            if final_name.endswith(".png") and stem.isdigit() and lo <= int(stem) < hi:
-                if png_relpath(int(stem), count) == relative:
-                    path.unlink(missing_ok=True)
+            if _in_range(relative, count, lo, hi):
+                path.unlink(missing_ok=True)
 
 
 def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) -> bool:
@@ -239,8 +237,10 @@ def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) ->
             recorded = json.loads(record.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise OutputError(f"{record}: unreadable run record ({exc}); pass --overwrite to start afresh") from None
-        if recorded != asdict(spec):
-            differing = sorted(k for k in asdict(spec) if not isinstance(recorded, dict) or recorded.get(k) != asdict(spec)[k])
+        expected = asdict(spec)
+        if recorded != expected:
+            recorded = recorded if isinstance(recorded, dict) else {}
+            differing = sorted(k for k in expected if recorded.get(k) != expected[k])
             raise OutputError(
                 f"{folder}: holds a run with a different {', '.join(differing)}; use another folder or --overwrite"
             )
@@ -425,6 +425,6 @@ def is_array_path(path: Path) -> bool:
 
 
 __all__ = [
-    "FILES_PER_FOLDER", "RunSpec", "check_batch_size", "generate_to_array", "generate_to_folder",
+    "FILES_PER_FOLDER", "RunSpec", "generate_to_array", "generate_to_folder",
     "manifest_name", "merge_manifests", "parse_shard", "png_relpath", "shard_range",
 ]  # fmt: skip
