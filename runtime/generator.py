@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .checks import check_integer
 from .errors import InvalidArgumentError, ModelIntegrityError
 from .latents import block_ranges, check_seed, sample_latents
 from .model_card import ModelCard, OnnxFile
@@ -321,22 +322,12 @@ class Generator:
 
 
 def check_batch_size(batch_size: object) -> int:
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or not 1 <= int(batch_size) <= MAX_BATCH_SIZE
-    ):
-        raise InvalidArgumentError(f"batch size must be an integer from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}")
-    return int(batch_size)
+    return check_integer(batch_size, 1, MAX_BATCH_SIZE, "batch size")
 
 
 def _check_count(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= int(n) <= MAX_IMAGES:
-        raise InvalidArgumentError(f"number of images must be an integer from 1 to {MAX_IMAGES}, got {n!r}")
-    return int(n)
+    return check_integer(n, 1, MAX_IMAGES, "number of images")
 
 
 def _check_start(start: object) -> int:
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= int(start) <= MAX_IMAGES:
-        raise InvalidArgumentError(f"start index must be an integer from 0 to {MAX_IMAGES}, got {start!r}")
-    return int(start)
+    return check_integer(start, 0, MAX_IMAGES, "start index")

@@ -13,20 +13,17 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .checks import check_integer
 from .errors import InvalidArgumentError
 
-#: Images per independent random stream (and per decode batch boundary).
+#: Images per independent random stream (decode batches are set apart from it, by batch size).
 LATENT_BLOCK = 256
 #: Seeds are unsigned 64-bit integers.
 MAX_SEED = 2**64 - 1
 
 
 def check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InvalidArgumentError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise InvalidArgumentError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed}")
-    return int(seed)
+    return check_integer(seed, 0, MAX_SEED, "seed")
 
 
 #: Latents 100 standard deviations out decode to noise already; beyond, float32 overflows.
