@@ -60,6 +60,8 @@ log = logging.getLogger("vae_gen")
 USER_ERROR = 2
 #: Exit code after Ctrl-C or SIGTERM: 128 + SIGINT, as shells report it.
 INTERRUPTED = 130
+#: Below this many PNGs, starting worker processes costs more than it saves.
+PARALLEL_PNG_MIN_IMAGES = 2000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,7 +240,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
                 generator, args.out, spec, lo, hi, overwrite=args.overwrite, progress=progress, on_batch=keep, cancel=cancel
             )
         else:
-            workers = args.workers if args.workers is not None else (os.cpu_count() or 1) if hi - lo >= 2000 else 0
+            workers = args.workers
+            if workers is None:
+                workers = (os.cpu_count() or 1) if hi - lo >= PARALLEL_PNG_MIN_IMAGES else 0
             mode = "overwrite" if args.overwrite else "resume" if args.resume else "new"
             written = generate_to_folder(
                 generator, args.out, spec, lo, hi,
