@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"images per decoder call (default {DEFAULT_BATCH_SIZE}); keep it the same across shards")
     sample.add_argument("--threads", type=positive_int, help="onnxruntime threads (default: onnxruntime's choice)")
     sample.add_argument("--workers", type=non_negative_int,
-                        help="processes encoding PNGs (default: one per core for 2,000 images or more, else 0: in-process)")
+                        help=f"processes encoding PNGs (default: one per core for {PARALLEL_PNG_MIN_IMAGES:,} images or more, else 0: in-process)")
     again = sample.add_mutually_exclusive_group()
     again.add_argument("--overwrite", action="store_true", help="replace images already in the output")
     again.add_argument("--resume", action="store_true", help="finish an interrupted run into the same folder")
