@@ -105,3 +105,41 @@ def test_nondeterministic_flag_is_recorded(tmp_path):
     argv = ["train", "--nondeterministic", "--epochs", "1", "--train-limit", "256", "--test-limit", "128", "--out", str(out)]
     assert main(argv) == 0
     assert json.loads((out / "settings.json").read_text())["deterministic"] is False
+
+
+@pytest.fixture(scope="module")
+def tiny_residual_bf16_run(tmp_path_factory):
+    from vae_gen.train.fit import TrainSettings, train
+
+    out = tmp_path_factory.mktemp("residual") / "run"
+    settings = TrainSettings(
+        arch="residual", latent_dim=8, epochs=1, train_limit=512, test_limit=256,
+        precision="mixed_bfloat16", deterministic=False,
+    )  # fmt: skip
+    train(settings, out)
+    return out
+
+
+def test_mixed_precision_run_saves_float32_models(tiny_residual_bf16_run):
+    import keras
+
+    for name in ("encoder.keras", "decoder.keras"):
+        model = keras.saving.load_model(tiny_residual_bf16_run / name, compile=False, safe_mode=True)
+        assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}, name
+    assert json.loads((tiny_residual_bf16_run / "settings.json").read_text())["precision"] == "mixed_bfloat16"
+
+
+def test_mixed_precision_residual_export_passes_parity(tiny_residual_bf16_run, tmp_path):
+    from vae_gen.export.exporter import export_run
+
+    card = export_run(tiny_residual_bf16_run, tmp_path / "residual", name="residual")
+    assert card.architecture == "residual"
+    assert card.parity["max_abs_diff"] <= 1e-5
+    assert vae_gen.load(tmp_path / "residual").selftest().passed
+
+
+def test_unknown_precision_is_refused(tmp_path):
+    from vae_gen.train.fit import TrainSettings, train
+
+    with pytest.raises(ValueError, match="unknown precision 'float8'; known: float32, mixed_bfloat16"):
+        train(TrainSettings(precision="float8"), tmp_path / "run")

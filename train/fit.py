@@ -26,7 +26,7 @@ from vae_gen.errors import OutputError
 
 from .data import load_fashion_mnist, to_float_images
 from .metrics import neg_elbo
-from .model import ARCHITECTURES, build_vae
+from .model import ARCHITECTURES, PRECISIONS, build_vae, float32_copy
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ class TrainSettings:
     #: (TensorFlow's deterministic kernels are single-threaded), and results differ run
     #: to run in the last digits; the seeds still fix the weights' start and the data order.
     deterministic: bool = True
+    #: "float32" or "mixed_bfloat16" (model.PRECISIONS). The saved models are float32 either way.
+    precision: str = "float32"
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -127,6 +129,8 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     _prepare_out(out_dir)
     if settings.arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {settings.arch!r}; known: {', '.join(ARCHITECTURES)}")
+    if settings.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {settings.precision!r}; known: {', '.join(PRECISIONS)}")
 
     data = load_fashion_mnist(data_dir)
     x_train = to_float_images(data.train_images[: settings.train_limit])
@@ -136,7 +140,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
-    vae = build_vae(settings.arch, settings.latent_dim, seed=settings.seed)
+    vae = build_vae(settings.arch, settings.latent_dim, seed=settings.seed, precision=settings.precision)
     if settings.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
     learning_rate = settings.learning_rate
@@ -169,11 +173,14 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     seconds = time.perf_counter() - started
     if settings.keep_best:
         keep_best.restore()
+    # Score and save float32 networks: what export converts and the runtime runs.
+    encoder = float32_copy(vae.encoder, settings.arch, settings.latent_dim)
+    decoder = float32_copy(vae.decoder, settings.arch, settings.latent_dim)
 
     test_metrics = neg_elbo(
         x_test,
-        encode=lambda x: tuple(t.numpy() for t in vae.encoder(x, training=False)),
-        decode=lambda z: vae.decoder(z, training=False).numpy(),
+        encode=lambda x: tuple(t.numpy() for t in encoder(x, training=False)),
+        decode=lambda z: decoder(z, training=False).numpy(),
         seed=EVAL_SEED,
     )
     summary = {
@@ -192,8 +199,8 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     if out_dir.exists():
         out_dir.rmdir()  # empty, checked above
     with atomic_folder(out_dir) as staging:
-        vae.encoder.save(staging / "encoder.keras")
-        vae.decoder.save(staging / "decoder.keras")
+        encoder.save(staging / "encoder.keras")
+        decoder.save(staging / "decoder.keras")
         _write_json(staging / "settings.json", dataclasses.asdict(settings))
         _write_json(staging / "history.json", epochs)
         _write_json(staging / "metrics.json", summary)

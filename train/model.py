@@ -30,7 +30,11 @@ class Sampling(layers.Layer):
 
 def posterior_heads(features, latent_dim: int):
     """The encoder's two linear heads: z_mean and z_log_var of q(z|x)."""
-    return layers.Dense(latent_dim, name="z_mean")(features), layers.Dense(latent_dim, name="z_log_var")(features)
+    # float32 even under a mixed-precision policy: the KL and the sampling
+    # need the posterior's full precision.
+    z_mean = layers.Dense(latent_dim, name="z_mean", dtype="float32")(features)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var", dtype="float32")(features)
+    return z_mean, z_log_var
 
 
 def build_dense_encoder(latent_dim: int) -> keras.Model:
@@ -45,7 +49,7 @@ def build_dense_decoder(latent_dim: int) -> keras.Model:
     """The seeds' decoder: Dense(128, relu) -> Dense(784, sigmoid) -> Reshape(28, 28, 1)."""
     z = keras.Input(shape=(latent_dim,), name="z")
     x = layers.Dense(128, activation="relu")(z)
-    x = layers.Dense(28 * 28, activation="sigmoid")(x)
+    x = layers.Dense(28 * 28, activation="sigmoid", dtype="float32")(x)
     image = layers.Reshape(IMAGE_SHAPE, name="image")(x)
     return keras.Model(z, image, name="decoder")
 
@@ -74,13 +78,59 @@ def build_conv_decoder(latent_dim: int) -> keras.Model:
     x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
     x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
-    image = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="image")(x)
+    image = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="image", dtype="float32")(x)
+    return keras.Model(z, image, name="decoder")
+
+
+def residual_block(x, channels: int):
+    """relu(x + conv(relu(conv(x)))): two 3x3 convolutions that learn a correction to x.
+
+    The skip path keeps gradients flowing through the deeper stack, so the
+    extra depth trains as fast as the shallow model did.
+    """
+    y = layers.Conv2D(channels, 3, padding="same", activation="relu")(x)
+    y = layers.Conv2D(channels, 3, padding="same")(y)
+    return layers.Activation("relu")(layers.Add()([x, y]))
+
+
+def build_residual_encoder(latent_dim: int) -> keras.Model:
+    """Deeper and wider than the conv encoder: a full-resolution stem, 64 and 128 channels, Dense(512).
+
+    A stronger encoder narrows the gap between the ELBO and the likelihood
+    (a better q(z|x)) and costs nothing at generation time.
+    """
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    x = layers.Conv2D(32, 3, padding="same", activation="relu")(image)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(512, activation="relu")(x)
+    return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
+
+
+def build_residual_decoder(latent_dim: int) -> keras.Model:
+    """Dense -> 7x7x64 -> conv 128 -> up to 14x14, residual block of 64 -> up to 28x28, residual block of 32.
+
+    Twice the conv decoder's FLOPs, spent where they are cheap per pixel
+    (7x7 and 14x14) and on depth at full resolution; about 1.4 MB as ONNX.
+    """
+    z = keras.Input(shape=(latent_dim,), name="z")
+    x = layers.Dense(7 * 7 * 64, activation="relu")(z)
+    x = layers.Reshape((7, 7, 64))(x)
+    x = layers.Conv2D(128, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = residual_block(x, 64)
+    x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = residual_block(x, 32)
+    image = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="image", dtype="float32")(x)
     return keras.Model(z, image, name="decoder")
 
 
 ARCHITECTURES = {
     "dense": (build_dense_encoder, build_dense_decoder),
     "conv": (build_conv_encoder, build_conv_decoder),
+    "residual": (build_residual_encoder, build_residual_decoder),
 }
 
 
@@ -155,6 +205,31 @@ class VAE(keras.Model):
         return self.update_metrics(neg_elbo, reconstruction, kl, ops.cast(ops.shape(images)[0], "float32"))
 
 
-def build_vae(arch: str, latent_dim: int, seed: int) -> VAE:
+#: "float32", or "mixed_bfloat16": bfloat16 arithmetic with float32 weights, which
+#: runs about 1.75x faster on CPUs with AMX or AVX-512 BF16 units. The posterior
+#: heads and the output layer stay float32 either way.
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def build_networks(arch: str, latent_dim: int, precision: str = "float32") -> tuple[keras.Model, keras.Model]:
+    """(encoder, decoder) of `arch`, their layers computing in `precision`."""
     build_encoder, build_decoder = ARCHITECTURES[arch]
-    return VAE(build_encoder(latent_dim), build_decoder(latent_dim), seed=seed, name=f"vae_{arch}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return build_encoder(latent_dim), build_decoder(latent_dim)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_copy(model: keras.Model, arch: str, latent_dim: int) -> keras.Model:
+    """The same network rebuilt in float32 with `model`'s (float32) weights: what gets saved and exported."""
+    encoder, decoder = build_networks(arch, latent_dim, "float32")
+    copy = encoder if model.name == "encoder" else decoder
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def build_vae(arch: str, latent_dim: int, seed: int, precision: str = "float32") -> VAE:
+    encoder, decoder = build_networks(arch, latent_dim, precision)
+    return VAE(encoder, decoder, seed=seed, name=f"vae_{arch}")
