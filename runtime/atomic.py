@@ -34,6 +34,28 @@ def atomic_file(final: Path) -> Iterator[Path]:
         raise
 
 
+def write_bytes_atomically(final: Path, data: bytes) -> None:
+    """`final` holds `data` or is untouched: one create, one write loop, one rename.
+
+    The same guarantee as `atomic_file`, with the fewest system calls, for
+    writing many small files (a PNG of a 28x28 image is under 1 kB).
+    """
+    final = Path(final)
+    tmp = _temporary_name(final)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 @contextmanager
 def atomic_folder(final: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `final` (which must not exist); rename it on success."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import hashlib
 import subprocess
 import sys
@@ -96,16 +97,19 @@ def test_processes_on_different_folders_do_not_interfere(tmp_path):
 def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
     from PIL import Image
 
-    real_save = Image.Image.save
-    saved = []
+    real_write = os.write
+    pngs_written = []
 
-    def save_until_full(self, fp, *args, **kwargs):
-        if len(saved) >= 40:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        saved.append(fp)
-        return real_save(self, fp, *args, **kwargs)
+    def write_until_full(fd, data):
+        # The 41st PNG gets half its bytes onto the disk, then the disk is full.
+        if bytes(data[:4]) == b"\x89PNG":
+            if len(pngs_written) >= 40:
+                real_write(fd, bytes(data[: len(data) // 2]))
+                raise OSError(errno.ENOSPC, "No space left on device")
+            pngs_written.append(fd)
+        return real_write(fd, data)
 
-    monkeypatch.setattr(Image.Image, "save", save_until_full)
+    monkeypatch.setattr(os, "write", write_until_full)
     out = tmp_path / "out"
     assert main(["sample", "--quiet", "-n", "100", "--workers", "0", "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -174,8 +174,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     if settings.keep_best:
         keep_best.restore()
     # Score and save float32 networks: what export converts and the runtime runs.
-    encoder = float32_copy(vae.encoder, settings.arch, settings.latent_dim)
-    decoder = float32_copy(vae.decoder, settings.arch, settings.latent_dim)
+    encoder, decoder = float32_copy(vae.encoder), float32_copy(vae.decoder)
 
     test_metrics = neg_elbo(
         x_test,
