@@ -143,3 +143,14 @@ def test_unknown_precision_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match="unknown precision 'float8'; known: float32, mixed_bfloat16"):
         train(TrainSettings(precision="float8"), tmp_path / "run")
+
+
+def test_train_command_offers_exactly_the_architectures_and_precisions():
+    # The CLI lists them itself so that it parses without TensorFlow; this keeps the lists in step.
+    from vae_gen.cli import build_parser
+    from vae_gen.train.model import ARCHITECTURES, PRECISIONS
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    options = {a.dest: a.choices for a in commands["train"]._actions}
+    assert list(options["arch"]) == list(ARCHITECTURES)
+    assert list(options["precision"]) == list(PRECISIONS)
