@@ -40,6 +40,9 @@ def add_training_commands(commands, model_help: str) -> None:
     train.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
                        help="arithmetic of training (default float32); mixed_bfloat16 is about 1.75x faster on "
                             "CPUs with AMX or AVX-512 BF16, and the saved models are float32 either way")
+    train.add_argument("--mirror", action="store_true",
+                       help="mirror left-right, at random, training images of the classes that look the same "
+                            "mirrored (tops, dresses, coats, shirts, bags; not shoes or trousers)")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.set_defaults(run=_cmd_train)
 
@@ -91,6 +94,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         keep_best=args.keep_best,
         deterministic=not args.nondeterministic,
         precision=args.precision,
+        mirror=args.mirror,
     )
     result = train(settings, args.out, data_dir=args.data_dir)
     m = result["test_metrics"]

@@ -154,3 +154,27 @@ def test_train_command_offers_exactly_the_architectures_and_precisions():
     options = {a.dest: a.choices for a in commands["train"]._actions}
     assert list(options["arch"]) == list(ARCHITECTURES)
     assert list(options["precision"]) == list(PRECISIONS)
+
+
+def test_mirroring_flips_only_mirrorable_images_about_half_the_time():
+    import tensorflow as tf
+    from vae_gen.train.fit import _mirror_at_random
+
+    images = np.random.default_rng(0).random((1000, 28, 28, 1)).astype(np.float32)
+    mirrorable = np.arange(1000) % 2 == 0
+    dataset = tf.data.Dataset.from_tensor_slices((images, mirrorable)).map(_mirror_at_random(seed=0))
+    out = np.stack([x.numpy() for x in dataset])
+    mirrored = np.array([np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images)])
+    unchanged = np.array([np.array_equal(o, i) for o, i in zip(out, images)])
+    assert (mirrored | unchanged).all()
+    assert unchanged[~mirrorable].all()
+    assert 0.4 < mirrored[mirrorable].mean() < 0.6
+
+
+def test_mirrored_run_trains_and_records_it(tmp_path):
+    from vae_gen.train.fit import TrainSettings, train
+
+    settings = TrainSettings(arch="dense", epochs=1, train_limit=512, test_limit=128, mirror=True)
+    summary = train(settings, tmp_path / "run")
+    assert summary["settings"]["mirror"] is True
+    assert np.isfinite(summary["test_metrics"]["neg_elbo"])
