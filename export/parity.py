@@ -120,6 +120,9 @@ def check_model_folder(folder: Path) -> ParityReport:
     folder = Path(folder)
     generator = Generator(folder)  # verifies model.json, checksums and graph signatures first
     card = generator.card
+    if not card.keras_files:
+        reference = card.parity.get("reference", "another model")
+        raise ParityError(f"{folder}: has no Keras models; its model.json compares it with {reference} instead")
     for role, name in card.keras_files.items():
         if not (folder / name).is_file():
             raise ParityError(f"{folder / name}: missing; parity needs the Keras {role} the model came from")

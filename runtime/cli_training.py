@@ -1,4 +1,4 @@
-"""The `vae-gen` commands that need the train extra: train, export, report, evaluate, parity.
+"""The `vae-gen` commands that need the train extra: train, export, report, evaluate, quantize, parity.
 
 Their arguments parse without TensorFlow (so --help always works); each
 handler checks for the extra first and only then imports the training code.
@@ -69,6 +69,13 @@ def add_training_commands(commands, model_help: str) -> None:
     evaluate.add_argument("--report", type=Path, help="JSON report to write (default: evaluation-NAME.json here)")
     evaluate.set_defaults(run=_cmd_evaluate)
 
+    quantize = commands.add_parser("quantize", help="copy a model folder with an int8 decoder, scored (needs vae-gen[train])")
+    quantize.add_argument("model_dir", help=model_help)
+    quantize.add_argument("--out", type=Path, required=True, help="model folder to create (must not exist)")
+    quantize.add_argument("--name", help="model name (default: the --out folder's name)")
+    quantize.add_argument("--description", help="one line for the model card")
+    quantize.set_defaults(run=_cmd_quantize)
+
     parity = commands.add_parser("parity", help="re-check a model folder's ONNX files against its Keras models")
     parity.add_argument("model_dir", type=Path, help="a model folder holding decoder.keras and encoder.keras")
     parity.set_defaults(run=_cmd_parity)
@@ -136,6 +143,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     with atomic_file(report) as tmp:
         tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {report}")
+    return 0
+
+
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    require_train_extra("quantize")
+    from .export.quantize import quantize_model
+    from .model_store import resolve_model
+
+    card = quantize_model(resolve_model(args.model_dir), args.out, name=args.name, description=args.description)
+    m = card.test_metrics
+    print(
+        f"quantized -> {args.out}: max |int8 - float32| {card.parity['max_abs_diff']:.3g} "
+        f"(mean {card.parity['mean_abs_diff']:.3g}); test -ELBO {m['neg_elbo']:.2f} nats per image"
+    )
     return 0
 
 

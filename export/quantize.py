@@ -1,0 +1,133 @@
+"""A model folder -> a new model folder whose decoder computes in int8.
+
+onnxruntime's static quantization in QDQ form: int8 weights, uint8
+activations whose ranges are calibrated on N(0, I) latents (the decoder's
+real inputs), clipped at the 99.99th percentile. Of the variants measured by
+benchmarks/quantization.py this one lost the fewest nats for its speed:
+min-max ranges spend most of the 256 levels on rare extremes.
+
+The encoder stays float32. An int8 decoder cannot match Keras within the
+export's 1e-5, so the new card's `parity` compares it with the float32
+decoder it came from, its golden outputs are its own (with a tolerance
+that allows for integer kernels that round differently on other CPUs),
+and its test metrics are its own evaluation. It has no Keras files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+from vae_gen.atomic import atomic_folder
+from vae_gen.errors import OutputError
+from vae_gen.model_card import GoldenCheck, ModelCard, OnnxFile, sha256_of
+from vae_gen.train.evaluate import evaluate
+
+from .exporter import golden_latents
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_LATENTS = 1024
+#: Apart from every seed users and tests pass, so calibration never sees the latents it is judged on.
+CALIBRATION_SEED = 12345
+CALIBRATION_PERCENTILE = 99.99
+#: Latents of the comparison with the float32 decoder.
+COMPARISON_LATENTS, COMPARISON_SEED = 1000, 0
+#: One int8 rounding step anywhere in the graph moves an output pixel by less than this.
+GOLDEN_TOLERANCE = 0.02
+
+
+class LatentReader:
+    """Calibration batches for onnxruntime.quantization: N(0, I) latents."""
+
+    def __init__(self, input_name: str, latent_dim: int, count: int = CALIBRATION_LATENTS, batch: int = 64):
+        z = np.random.default_rng(CALIBRATION_SEED).standard_normal((count, latent_dim)).astype(np.float32)
+        self.batches = iter([{input_name: z[i : i + batch]} for i in range(0, count, batch)])
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+def quantize_decoder(source: Path, target: Path, input_name: str, latent_dim: int) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = target.with_name(f".{target.name}.prepared")
+    try:
+        # Folds constants and infers shapes, as onnxruntime recommends before quantizing.
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared), str(target), LatentReader(input_name, latent_dim),
+            quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            per_channel=False, calibrate_method=CalibrationMethod.Percentile,
+            extra_options={"CalibPercentile": CALIBRATION_PERCENTILE},
+        )  # fmt: skip
+    finally:
+        prepared.unlink(missing_ok=True)
+    onnx.checker.check_model(str(target))
+
+
+def _decode(path: Path, input_name: str, z: np.ndarray) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {input_name: z})[0]
+
+
+def quantize_model(source_dir: Path, out_dir: Path, name: str | None = None, description: str | None = None) -> ModelCard:
+    """Write OUT_DIR: SOURCE_DIR's model with an int8 decoder, scored and carded; returns its card."""
+    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    if out_dir.exists():
+        raise OutputError(f"{out_dir}: already exists; quantize writes a new model folder")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir.parent}: folder does not exist")
+    source = ModelCard.load(source_dir)
+    z_name = source.decoder.inputs[0]
+
+    with atomic_folder(out_dir) as staging:
+        decoder_file = staging / source.decoder.file
+        quantize_decoder(source_dir / source.decoder.file, decoder_file, z_name, source.latent_dim)
+        shutil.copy2(source_dir / source.encoder.file, staging / source.encoder.file)
+
+        z = np.random.default_rng(COMPARISON_SEED).standard_normal((COMPARISON_LATENTS, source.latent_dim))
+        z = z.astype(np.float32)
+        difference = np.abs(_decode(decoder_file, z_name, z) - _decode(source_dir / source.decoder.file, z_name, z))
+        golden_z = golden_latents(source.latent_dim)
+        golden_images = _decode(decoder_file, z_name, golden_z).reshape(len(golden_z), -1)
+        card = dataclasses.replace(
+            source,
+            name=name or out_dir.name,
+            description=description or f"{source.name} with an int8 decoder (onnxruntime static quantization)",
+            decoder=OnnxFile(source.decoder.file, sha256_of(decoder_file), source.decoder.inputs, source.decoder.outputs),
+            keras_files={},
+            parity={
+                "reference": f"{source.name} {source.decoder.file} (float32)",
+                "latents": COMPARISON_LATENTS,
+                "max_abs_diff": float(difference.max()),
+                "mean_abs_diff": float(difference.mean()),
+            },
+            golden=GoldenCheck(
+                latents=tuple(tuple(float(v) for v in row) for row in golden_z),
+                images=tuple(tuple(round(float(v), 7) for v in row) for row in golden_images),
+                tolerance=GOLDEN_TOLERANCE,
+            ),
+            extra=source.extra | {
+                "quantization": {
+                    "source": source.name,
+                    "source_decoder_sha256": source.decoder.sha256,
+                    "method": "onnxruntime quantize_static, QDQ, int8 weights per tensor, uint8 activations",
+                    "calibration": f"{CALIBRATION_LATENTS} N(0, I) latents (seed {CALIBRATION_SEED}), "
+                                   f"{CALIBRATION_PERCENTILE}th percentile",
+                    "onnxruntime": onnxruntime.__version__,
+                },
+            },
+        )  # fmt: skip
+        card.save(staging)
+        evaluation = evaluate(staging)
+        card = dataclasses.replace(card, test_metrics=evaluation.to_dict())
+        card.save(staging)
+    log.info("quantized %s to %s", source.name, out_dir)
+    return card

@@ -1,0 +1,67 @@
+"""`vae-gen quantize`: an int8 copy of a model folder that loads, checks itself and is scored."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import vae_gen
+from vae_gen.cli import main
+
+from conftest import DENSE2
+
+pytestmark = pytest.mark.tensorflow  # onnx and the test images come with the train extra
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quantize") / "dense2-int8"
+    assert main(["quantize", DENSE2, "--out", str(out)]) == 0
+    return out
+
+
+def test_quantized_folder_is_a_working_int8_model(quantized):
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(quantized / "decoder.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    generator = vae_gen.load(quantized)
+    assert generator.name == "dense2-int8"
+    assert generator.selftest().passed
+    source = vae_gen.load(DENSE2)
+    z = source.latents(256, seed=5)
+    difference = np.abs(generator.decode(z) - source.decode(z))
+    assert 0 < difference.mean() < 0.02  # really int8, and close to the float32 decoder
+
+
+def test_card_records_the_source_the_difference_and_its_own_scores(quantized):
+    card = vae_gen.ModelCard.load(quantized)
+    source = vae_gen.ModelCard.load(vae_gen.resolve_model(DENSE2))
+    assert card.keras_files == {}
+    assert card.parity["reference"].startswith(DENSE2)
+    assert card.extra["quantization"]["source_decoder_sha256"] == source.decoder.sha256
+    assert card.encoder.sha256 == source.encoder.sha256
+    assert card.test_metrics["model"] == "dense2-int8"
+    # int8 costs a little likelihood, never a miracle
+    assert 0 < card.test_metrics["neg_elbo"] - source.test_metrics["neg_elbo"] < 5
+
+
+def test_evaluate_reproduces_the_recorded_score(quantized, tmp_path):
+    report = tmp_path / "evaluation.json"
+    assert main(["evaluate", str(quantized), "--iw-images", "10", "--report", str(report)]) == 0
+    recorded = vae_gen.ModelCard.load(quantized).test_metrics["neg_elbo"]
+    assert abs(json.loads(report.read_text())["neg_elbo"] - recorded) < 0.5
+
+
+def test_parity_of_a_quantized_folder_says_why_not(quantized, capsys):
+    assert main(["parity", str(quantized)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has no Keras models" in err and DENSE2 in err
+
+
+def test_quantize_refuses_an_existing_folder(quantized, capsys):
+    assert main(["quantize", DENSE2, "--out", str(quantized)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already exists" in err and len(err.splitlines()) == 1
+    assert vae_gen.load(quantized).selftest().passed  # untouched
