@@ -40,21 +40,7 @@ from compare import BATCHES, images_per_second, median_of  # noqa: E402
 
 SHIP_SPEEDUP = 1.3
 SHIP_NATS = 1.0
-CALIBRATION_LATENTS = 1024
 PARITY_LATENTS = 1000
-
-
-class LatentReader:
-    """onnxruntime.quantization's calibration input: batches of N(0, I) latents, the decoder's real inputs."""
-
-    def __init__(self, input_name: str, latent_dim: int, count: int = CALIBRATION_LATENTS, batch: int = 64):
-        # A seed apart from every other benchmark's, so calibration never sees the scored latents.
-        rng = np.random.default_rng(12345)
-        z = rng.standard_normal((count, latent_dim)).astype(np.float32)
-        self.batches = iter([{input_name: z[i : i + batch]} for i in range(0, count, batch)])
-
-    def get_next(self):
-        return next(self.batches, None)
 
 
 def float16_variant(source: Path, target: Path) -> None:
@@ -63,30 +49,6 @@ def float16_variant(source: Path, target: Path) -> None:
 
     # keep_io_types: callers still pass float32 latents and get float32 images.
     onnx.save(convert_float_to_float16(onnx.load(str(source)), keep_io_types=True), str(target))
-
-
-def static_int8_variant(source: Path, target: Path, latent_dim: int, per_channel: bool, percentile: float | None) -> None:
-    """int8 weights and activations (QDQ format), activation ranges calibrated on N(0, I) latents.
-
-    percentile None: each activation's min..max over the calibration set; otherwise
-    its `percentile` % range. Clipping the rare extremes gives the common values
-    finer steps, which here costs fewer nats than it saves.
-    """
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = target.with_suffix(".prepared.onnx")
-    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-    input_name = onnx.load(str(prepared)).graph.input[0].name
-    quantize_static(
-        str(prepared), str(target), LatentReader(input_name, latent_dim),
-        quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        per_channel=per_channel,
-        calibrate_method=CalibrationMethod.MinMax if percentile is None else CalibrationMethod.Percentile,
-        extra_options={} if percentile is None else {"CalibPercentile": percentile},
-    )  # fmt: skip
-    prepared.unlink()
 
 
 def dynamic_int8_variant(source: Path, target: Path) -> None:
@@ -117,6 +79,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "quantization.json")
     args = parser.parse_args()
 
+    from vae_gen.export.quantize import quantize_decoder
     from vae_gen.train.data import load_fashion_mnist, to_float_images
     from vae_gen.train.evaluate import EVAL_SEED
     from vae_gen.train.metrics import neg_elbo
@@ -125,14 +88,15 @@ def main() -> None:
     folder = vae_gen.resolve_model(args.model).resolve()
     card = vae_gen.ModelCard.load(folder)
     source = folder / card.decoder.file
+    z_name = card.decoder.inputs[0]
     work = Path(tempfile.mkdtemp(prefix="vae-gen-quant-"))
     builders = {
         "float32": lambda t: shutil.copyfile(source, t),
         "float16": lambda t: float16_variant(source, t),
-        "int8 min-max": lambda t: static_int8_variant(source, t, card.latent_dim, False, None),
-        "int8 min-max per-channel": lambda t: static_int8_variant(source, t, card.latent_dim, True, None),
-        "int8 99.99 %": lambda t: static_int8_variant(source, t, card.latent_dim, False, 99.99),
-        "int8 99.99 % per-channel": lambda t: static_int8_variant(source, t, card.latent_dim, True, 99.99),
+        "int8 min-max": lambda t: quantize_decoder(source, t, z_name, card.latent_dim, False, None),
+        "int8 min-max per-channel": lambda t: quantize_decoder(source, t, z_name, card.latent_dim, True, None),
+        "int8 99.99 % (vae-gen quantize)": lambda t: quantize_decoder(source, t, z_name, card.latent_dim),
+        "int8 99.99 % per-channel": lambda t: quantize_decoder(source, t, z_name, card.latent_dim, True, 99.99),
         "int8 dynamic": lambda t: dynamic_int8_variant(source, t),
     }
     z_parity = np.random.default_rng(0).standard_normal((PARITY_LATENTS, card.latent_dim)).astype(np.float32)
@@ -165,18 +129,18 @@ def main() -> None:
 
     base = rows["float32"]
     print(f"\n{card.name}: decoder variants, {platform.processor() or platform.machine()}, medians of {args.runs}")
-    header = f"{'variant':28}{'max diff':>10}{'mean diff':>10}{'-ELBO':>9}{'d nats':>8}" + "".join(f"{f'img/s b{b}':>18}" for b in BATCHES)
+    header = f"{'variant':34}{'max diff':>10}{'mean diff':>10}{'-ELBO':>9}{'d nats':>8}" + "".join(f"{f'img/s b{b}':>18}" for b in BATCHES)
     print(header + f"{'kB':>8}  ship?")
     for name, row in rows.items():
         if "error" in row:
-            print(f"{name:28}  failed: {row['error'][:100]}")
+            print(f"{name:34}  failed: {row['error'][:100]}")
             continue
         delta = row["neg_elbo"] - base["neg_elbo"]
         ratios = {b: row["images_per_second"][b] / base["images_per_second"][b] for b in BATCHES}
         row["neg_elbo_change"], row["speedup"] = delta, ratios
         row["ships"] = name != "float32" and delta <= SHIP_NATS and min(ratios[64], ratios[1024]) >= SHIP_SPEEDUP
         speeds = "".join(f"{row['images_per_second'][b]:>10,.0f} (x{ratios[b]:.2f})" for b in BATCHES)
-        print(f"{name:28}{row['parity_max_abs']:>10.2e}{row['parity_mean_abs']:>10.2e}{row['neg_elbo']:>9.2f}{delta:>+8.2f}{speeds}"
+        print(f"{name:34}{row['parity_max_abs']:>10.2e}{row['parity_mean_abs']:>10.2e}{row['neg_elbo']:>9.2f}{delta:>+8.2f}{speeds}"
               f"{row['decoder_kb']:>8.0f}  {'yes' if row['ships'] else 'no'}")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     report = {"model": card.name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": args.runs, "variants": rows}

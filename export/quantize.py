@@ -53,7 +53,15 @@ class LatentReader:
         return next(self.batches, None)
 
 
-def quantize_decoder(source: Path, target: Path, input_name: str, latent_dim: int) -> None:
+def quantize_decoder(
+    source: Path, target: Path, input_name: str, latent_dim: int,
+    per_channel: bool = False, percentile: float | None = CALIBRATION_PERCENTILE,
+) -> None:  # fmt: skip
+    """Write the int8 form of decoder SOURCE to TARGET.
+
+    The defaults are what `quantize_model` ships; benchmarks/quantization.py
+    also measures per-channel weights and min-max ranges (percentile None).
+    """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -64,8 +72,9 @@ def quantize_decoder(source: Path, target: Path, input_name: str, latent_dim: in
         quantize_static(
             str(prepared), str(target), LatentReader(input_name, latent_dim),
             quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            per_channel=False, calibrate_method=CalibrationMethod.Percentile,
-            extra_options={"CalibPercentile": CALIBRATION_PERCENTILE},
+            per_channel=per_channel,
+            calibrate_method=CalibrationMethod.MinMax if percentile is None else CalibrationMethod.Percentile,
+            extra_options={} if percentile is None else {"CalibPercentile": percentile},
         )  # fmt: skip
     finally:
         prepared.unlink(missing_ok=True)
