@@ -286,13 +286,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"encoder:       {card.encoder.file} ({', '.join(card.encoder.inputs)} -> {', '.join(card.encoder.outputs)})",
         f"opset:         {card.opset}, decoder {card.decoder_flops / 1e6:.2f} MFLOP per image",
         f"test metrics:  {metrics} (nats per image)",
-        f"parity:        max |keras - onnx| {card.parity.get('max_abs_diff', float('nan')):.3g} "
-        f"(tolerance {card.parity.get('tolerance', float('nan')):g})",
+        _parity_line(card.parity),
         f"trained with:  {', '.join(f'{k}={v}' for k, v in card.training.items() if isinstance(v, (int, float, str)))}",
         f"exported with: {', '.join(f'{k} {v}' for k, v in card.versions.items())}",
     ]
     print("\n".join(lines))
     return 0
+
+
+def _parity_line(parity: dict) -> str:
+    nan = float("nan")
+    if "reference" in parity:  # a quantized copy: compared with the float32 decoder it came from
+        return (f"parity:        max |onnx - {parity['reference']}| {parity.get('max_abs_diff', nan):.3g} "
+                f"(mean {parity.get('mean_abs_diff', nan):.3g})")  # fmt: skip
+    return (f"parity:        max |keras - onnx| {parity.get('max_abs_diff', nan):.3g} "
+            f"(tolerance {parity.get('tolerance', nan):g})")  # fmt: skip
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

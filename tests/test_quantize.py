@@ -65,3 +65,9 @@ def test_quantize_refuses_an_existing_folder(quantized, capsys):
     err = capsys.readouterr().err.strip()
     assert "already exists" in err and len(err.splitlines()) == 1
     assert vae_gen.load(quantized).selftest().passed  # untouched
+
+
+def test_info_names_what_the_int8_decoder_was_compared_with(quantized, capsys):
+    assert main(["info", "--model", str(quantized)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("parity:"))
+    assert f"max |onnx - {DENSE2} decoder.onnx (float32)|" in line and "mean" in line
