@@ -174,10 +174,11 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     keep_best = KeepBest(first_eligible_epoch=max(0, settings.kl_warmup_epochs - 1))
     if settings.keep_best:
         callbacks.append(keep_best)
-    train_set = tf.data.Dataset.from_tensor_slices(x_train)
     if settings.mirror:
         mirrorable = np.isin(data.train_labels[: settings.train_limit], MIRRORED_CLASSES)
         train_set = tf.data.Dataset.from_tensor_slices((x_train, mirrorable))
+    else:
+        train_set = tf.data.Dataset.from_tensor_slices(x_train)
     train_set = train_set.shuffle(len(x_train), seed=settings.seed, reshuffle_each_iteration=True)
     if settings.mirror:
         train_set = train_set.map(_mirror_at_random(settings.seed))
