@@ -18,7 +18,7 @@ from .extras import require_train_extra
 
 def add_training_commands(commands, model_help: str) -> None:
     train = commands.add_parser("train", help="train a VAE on Fashion-MNIST (needs vae-gen[train])")
-    train.add_argument("--arch", choices=["dense", "conv", "residual", "residual-wide"], default="dense",
+    train.add_argument("--arch", choices=["dense", "conv", "residual"], default="dense",
                        help="model architecture (default dense)")
     train.add_argument("--latent-dim", type=positive_int, default=2, help="latent size (default 2)")
     train.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30)")

@@ -109,36 +109,28 @@ def build_residual_encoder(latent_dim: int) -> keras.Model:
     return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
 
 
-def build_residual_decoder(latent_dim: int, channels: tuple[int, int, int] = (128, 64, 32)) -> keras.Model:
-    """Dense -> 7x7x64 -> conv -> up to 14x14, residual block -> up to 28x28, residual block.
+def build_residual_decoder(latent_dim: int) -> keras.Model:
+    """Dense -> 7x7x64 -> conv 128 -> up to 14x14, residual block of 64 -> up to 28x28, residual block of 32.
 
-    `channels` are the widths at 7x7, 14x14 and 28x28. The default spends
-    twice the conv decoder's FLOPs, where they are cheap per pixel (7x7 and
-    14x14) and on depth at full resolution; about 1.4 MB as ONNX.
+    Twice the conv decoder's FLOPs, spent where they are cheap per pixel
+    (7x7 and 14x14) and on depth at full resolution; about 1.4 MB as ONNX.
     """
-    width_7, width_14, width_28 = channels
     z = keras.Input(shape=(latent_dim,), name="z")
     x = layers.Dense(7 * 7 * 64, activation="relu")(z)
     x = layers.Reshape((7, 7, 64))(x)
-    x = layers.Conv2D(width_7, 3, padding="same", activation="relu")(x)
-    x = layers.Conv2DTranspose(width_14, 3, strides=2, padding="same", activation="relu")(x)
-    x = residual_block(x, width_14)
-    x = layers.Conv2DTranspose(width_28, 3, strides=2, padding="same", activation="relu")(x)
-    x = residual_block(x, width_28)
+    x = layers.Conv2D(128, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = residual_block(x, 64)
+    x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = residual_block(x, 32)
     image = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="image", dtype="float32")(x)
     return keras.Model(z, image, name="decoder")
-
-
-def build_wide_residual_decoder(latent_dim: int) -> keras.Model:
-    """The residual decoder 1.5x wider at 14x14 and 28x28 (96 and 48 channels), 64 at 7x7; about 1.8 MB."""
-    return build_residual_decoder(latent_dim, channels=(64, 96, 48))
 
 
 ARCHITECTURES = {
     "dense": (build_dense_encoder, build_dense_decoder),
     "conv": (build_conv_encoder, build_conv_decoder),
     "residual": (build_residual_encoder, build_residual_decoder),
-    "residual-wide": (build_residual_encoder, build_wide_residual_decoder),
 }
 
 
