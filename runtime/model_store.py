@@ -8,7 +8,7 @@ from .errors import ModelNotFoundError
 from .model_card import CARD_FILENAME
 
 #: Used when no model is named.
-DEFAULT_MODEL = "fashion-mnist-conv16"
+DEFAULT_MODEL = "fashion-mnist-residual32"
 
 
 def shipped_models_dir() -> Path:
