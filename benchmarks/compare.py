@@ -187,6 +187,19 @@ def peak_rss_mb(argv: list[str]) -> float:
     return int(result.stdout.strip().splitlines()[-1]) / 1024
 
 
+def committed_tree(repo: Path, work: Path) -> Path:
+    """The repository's committed files (git archive HEAD): what a fresh clone installs.
+
+    Installing the working folder instead can pick up a stale setuptools build/
+    folder holding files that were since removed (a dropped model, say).
+    """
+    target = work / "source"
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "HEAD"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
 def venv_size_mb(packages: list[str], work: Path) -> float:
     """Size on disk of a fresh virtual environment with `packages` installed."""
     venv = work / "venv"
@@ -300,7 +313,7 @@ def main() -> None:
     if args.sizes:
         repo = Path(__file__).resolve().parent.parent
         sizes = {
-            "vae-gen runtime": venv_size_mb([str(repo)], work),
+            "vae-gen runtime": venv_size_mb([str(committed_tree(repo, work))], work),
             "TensorFlow + Pillow": venv_size_mb(["tensorflow-cpu", "pillow"], work),
             "LiteRT + Pillow": venv_size_mb(["ai-edge-litert", "pillow"], work),
         }

@@ -32,11 +32,12 @@ log = logging.getLogger(__name__)
 
 #: The upper bound of counts and indices; sizes beyond it are surely mistakes.
 MAX_IMAGES = 2**40
-#: Images decoded per onnxruntime call unless the caller says otherwise. 64 is both faster
-#: and far smaller than larger batches for the conv decoder on 2 cores: 3,499 images/s
-#: against 3,288 at 1024 (benchmarks/compare.py), and a peak RSS of 89 MB against 184 MB
-#: at 256, since onnxruntime's buffers grow with the batch.
-DEFAULT_BATCH_SIZE = 64
+#: Images decoded per onnxruntime call unless the caller says otherwise. onnxruntime's
+#: buffers grow with the batch while its speed does not (residual32 decoder, 2 cores,
+#: `python benchmarks/batch_size.py`): 2,412 / 2,334 / 2,354 / 2,145 images/s at 16 / 32 /
+#: 64 / 1024, peaking at 82 / 94 / 116 / 850 MB RSS over 10,000 images. 32 keeps vae-gen
+#: under 100 MB and costs the tiny dense2 decoder less than 16 would.
+DEFAULT_BATCH_SIZE = 32
 #: Larger batches only cost memory (a float32 batch of 65,536 images is 205 MB).
 MAX_BATCH_SIZE = 65_536
 
