@@ -65,13 +65,18 @@ def _read_json(path: Path) -> dict:
         raise ExportError(f"{path}: not valid JSON ({exc})") from None
 
 
+def check_new_model_folder(out_dir: Path, command: str) -> None:
+    """OUT_DIR must not exist yet, and its parent must: a model folder is only ever written whole and new."""
+    if out_dir.exists():
+        raise OutputError(f"{out_dir}: already exists; {command} writes a new model folder")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir.parent}: folder does not exist")
+
+
 def export_run(run_dir: Path, out_dir: Path, name: str | None = None, description: str = "") -> ModelCard:
     """Export RUN_DIR's encoder and decoder to the new model folder OUT_DIR; returns its card."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if out_dir.exists():
-        raise OutputError(f"{out_dir}: already exists; export writes a new model folder")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: folder does not exist")
+    check_new_model_folder(out_dir, "export")
     settings = _read_json(run_dir / "settings.json")
     summary = _read_json(run_dir / "metrics.json")
     for role, file in KERAS_FILES.items():

@@ -24,11 +24,10 @@ import numpy as np
 import onnx
 import onnxruntime
 from vae_gen.atomic import atomic_folder
-from vae_gen.errors import OutputError
 from vae_gen.model_card import GoldenCheck, ModelCard, OnnxFile, sha256_of
 from vae_gen.train.evaluate import evaluate
 
-from .exporter import golden_latents
+from .exporter import check_new_model_folder, golden_latents
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +80,15 @@ def quantize_decoder(
     onnx.checker.check_model(str(target))
 
 
-def _decode(path: Path, input_name: str, z: np.ndarray) -> np.ndarray:
+def _decoder(path: Path, input_name: str):
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {input_name: z})[0]
+    return lambda z: session.run(None, {input_name: z})[0]
 
 
 def quantize_model(source_dir: Path, out_dir: Path, name: str | None = None, description: str | None = None) -> ModelCard:
     """Write OUT_DIR: SOURCE_DIR's model with an int8 decoder, scored and carded; returns its card."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
-    if out_dir.exists():
-        raise OutputError(f"{out_dir}: already exists; quantize writes a new model folder")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: folder does not exist")
+    check_new_model_folder(out_dir, "quantize")
     source = ModelCard.load(source_dir)
     z_name = source.decoder.inputs[0]
 
@@ -103,9 +99,10 @@ def quantize_model(source_dir: Path, out_dir: Path, name: str | None = None, des
 
         z = np.random.default_rng(COMPARISON_SEED).standard_normal((COMPARISON_LATENTS, source.latent_dim))
         z = z.astype(np.float32)
-        difference = np.abs(_decode(decoder_file, z_name, z) - _decode(source_dir / source.decoder.file, z_name, z))
+        int8_decode = _decoder(decoder_file, z_name)
+        difference = np.abs(int8_decode(z) - _decoder(source_dir / source.decoder.file, z_name)(z))
         golden_z = golden_latents(source.latent_dim)
-        golden_images = _decode(decoder_file, z_name, golden_z).reshape(len(golden_z), -1)
+        golden_images = int8_decode(golden_z).reshape(len(golden_z), -1)
         card = dataclasses.replace(
             source,
             name=name or out_dir.name,
