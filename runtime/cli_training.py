@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .atomic import atomic_file
 from .cli_args import non_negative_int, positive_float, positive_int, seed_number
+from .errors import InvalidArgumentError
 from .extras import require_train_extra
 
 
@@ -43,6 +44,8 @@ def add_training_commands(commands, model_help: str) -> None:
     train.add_argument("--mirror", action="store_true",
                        help="mirror left-right, at random, training images of the classes that look the same "
                             "mirrored (tops, dresses, coats, shirts, bags; not shoes or trousers)")
+    train.add_argument("--decoder-blocks", type=positive_int, default=1, metavar="N",
+                       help="residual blocks per decoder resolution, --arch residual only (default 1)")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.set_defaults(run=_cmd_train)
 
@@ -82,6 +85,9 @@ def add_training_commands(commands, model_help: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.decoder_blocks != 1 and args.arch != "residual":
+        raise InvalidArgumentError(f"--decoder-blocks {args.decoder_blocks}: only --arch residual has them; "
+                                   f"--arch {args.arch} takes 1")
     require_train_extra("train")
     from .train.fit import TrainSettings, train
 
@@ -102,6 +108,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         deterministic=not args.nondeterministic,
         precision=args.precision,
         mirror=args.mirror,
+        decoder_blocks=args.decoder_blocks,
     )
     result = train(settings, args.out, data_dir=args.data_dir)
     m = result["test_metrics"]

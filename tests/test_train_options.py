@@ -194,3 +194,39 @@ def test_mirrored_classes_are_those_whose_mean_image_is_nearly_symmetric():
         asymmetry[label] = float(np.abs(mean - mean[:, ::-1]).sum())
     assert {label for label, a in asymmetry.items() if a < 30} == set(MIRRORED_CLASSES)
     assert max(asymmetry[label] for label in MIRRORED_CLASSES) < 26 < 40 < asymmetry[1] < 50 < 75 < min(asymmetry[5], asymmetry[7], asymmetry[9])
+
+
+def test_decoder_blocks_deepen_the_residual_decoder_only():
+    import keras
+    from vae_gen.train.model import build_networks
+
+    def residual_blocks(decoder):
+        return sum(isinstance(layer, keras.layers.Add) for layer in decoder.layers)
+
+    _, shallow = build_networks("residual", 4)
+    _, deep = build_networks("residual", 4, decoder_blocks=2)
+    assert (residual_blocks(shallow), residual_blocks(deep)) == (2, 4)
+    assert deep.output_shape == shallow.output_shape == (None, 28, 28, 1)
+    with pytest.raises(ValueError, match="decoder blocks 2: only the residual architecture has them"):
+        build_networks("conv", 4, decoder_blocks=2)
+
+
+def test_train_command_refuses_decoder_blocks_for_other_architectures(tmp_path, capsys):
+    from vae_gen.cli import main
+
+    assert main(["train", "--arch", "conv", "--decoder-blocks", "3", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "vae-gen train: error: --decoder-blocks 3: only --arch residual has them; --arch conv takes 1"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_deeper_residual_run_trains_exports_and_records_its_depth(tmp_path):
+    from vae_gen.export.exporter import export_run
+    from vae_gen.train.fit import TrainSettings, train
+
+    settings = TrainSettings(arch="residual", latent_dim=4, epochs=1, train_limit=256, test_limit=64, decoder_blocks=2)
+    summary = train(settings, tmp_path / "run")
+    assert summary["settings"]["decoder_blocks"] == 2
+    card = export_run(tmp_path / "run", tmp_path / "model", name="deep")
+    assert card.parity["max_abs_diff"] <= 1e-5

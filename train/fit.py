@@ -23,11 +23,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 from vae_gen.atomic import atomic_folder
-from vae_gen.errors import OutputError
+from vae_gen.errors import InvalidArgumentError, OutputError
 
 from .data import load_fashion_mnist, to_float_images
 from .metrics import neg_elbo
-from .model import ARCHITECTURES, PRECISIONS, build_vae, float32_copy
+from .model import ARCHITECTURES, DEEPENABLE, PRECISIONS, build_vae, float32_copy
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class TrainSettings:
     precision: str = "float32"
     #: Mirror left-right, at random, the training images of MIRRORED_CLASSES.
     mirror: bool = False
+    #: Residual blocks per decoder resolution (residual architecture only).
+    decoder_blocks: int = 1
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -151,6 +153,11 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         raise ValueError(f"unknown architecture {settings.arch!r}; known: {', '.join(ARCHITECTURES)}")
     if settings.precision not in PRECISIONS:
         raise ValueError(f"unknown precision {settings.precision!r}; known: {', '.join(PRECISIONS)}")
+    if settings.decoder_blocks != 1 and settings.arch not in DEEPENABLE:
+        raise InvalidArgumentError(
+            f"decoder blocks {settings.decoder_blocks}: only --arch {', '.join(DEEPENABLE)} has them; "
+            f"{settings.arch!r} takes 1"
+        )
 
     data = load_fashion_mnist(data_dir)
     x_train = to_float_images(data.train_images[: settings.train_limit])
@@ -160,7 +167,10 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
-    vae = build_vae(settings.arch, settings.latent_dim, seed=settings.seed, precision=settings.precision)
+    vae = build_vae(
+        settings.arch, settings.latent_dim, seed=settings.seed, precision=settings.precision,
+        decoder_blocks=settings.decoder_blocks,
+    )  # fmt: skip
     if settings.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
     learning_rate = settings.learning_rate
