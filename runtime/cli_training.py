@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from .atomic import atomic_file
-from .cli_args import non_negative_int, positive_float, positive_int, seed_number
+from .cli_args import non_negative_float, non_negative_int, positive_float, positive_int, seed_number
 from .errors import InvalidArgumentError
 from .extras import require_train_extra
 
@@ -25,6 +25,8 @@ def add_training_commands(commands, model_help: str) -> None:
     train.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30)")
     train.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
     train.add_argument("--learning-rate", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    train.add_argument("--weight-decay", type=non_negative_float, default=0.0,
+                       help="decoupled weight decay of the kernels, as in AdamW (default 0: off)")
     train.add_argument("--seed", type=seed_number, default=0, help="seed of weights, shuffling and sampling (default 0)")
     train.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
     train.add_argument("--train-limit", type=positive_int, help="use only the first N training images")
@@ -99,6 +101,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
         seed=args.seed,
         train_limit=args.train_limit,
         test_limit=args.test_limit,

@@ -42,6 +42,8 @@ class TrainSettings:
     epochs: int = 30
     batch_size: int = 128
     learning_rate: float = 1e-3
+    #: Decoupled weight decay of the kernels (AdamW): each step shrinks them by learning rate x this.
+    weight_decay: float = 0.0
     seed: int = 0
     train_limit: int | None = None
     test_limit: int | None = None
@@ -138,6 +140,19 @@ def _mirror_at_random(seed: int):
     return mirror
 
 
+def build_optimizer(settings: TrainSettings, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam with the run's learning-rate schedule and, if set, AdamW's decoupled weight decay."""
+    learning_rate = settings.learning_rate
+    if settings.lr_schedule == "cosine":
+        steps = settings.epochs * steps_per_epoch
+        learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps, alpha=0.01)
+    optimizer = keras.optimizers.Adam(learning_rate, weight_decay=settings.weight_decay or None)
+    if settings.weight_decay:
+        # Decay pulls weights towards 0, which suits kernels; biases have no reason to be near 0.
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
+    return optimizer
+
+
 def _prepare_out(out_dir: Path) -> None:
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise OutputError(f"{out_dir}: already exists and is not an empty folder; choose a new run folder")
@@ -173,11 +188,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     )  # fmt: skip
     if settings.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
-    learning_rate = settings.learning_rate
-    if settings.lr_schedule == "cosine":
-        steps = settings.epochs * -(-len(x_train) // settings.batch_size)
-        learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps, alpha=0.01)
-    vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    vae.compile(optimizer=build_optimizer(settings, steps_per_epoch=-(-len(x_train) // settings.batch_size)))
     callbacks: list[keras.callbacks.Callback] = [EpochLog(settings.epochs)]
     if settings.kl_warmup_epochs:
         callbacks.append(KlWarmup(settings.kl_warmup_epochs))
