@@ -115,9 +115,7 @@ def build_residual_decoder(latent_dim: int, blocks: int = 1) -> keras.Model:
     With one block per resolution: twice the conv decoder's FLOPs, spent
     where they are cheap per pixel (7x7 and 14x14) and on depth at full
     resolution; about 1.4 MB as ONNX. Each further pair of blocks adds
-    58 MFLOP and 0.37 MB: depth, not width, because widths that are not
-    multiples of 32 channels train about twice as slowly here (oneDNN's
-    bfloat16 kernels) and 64 channels at 28x28 costs 1.6x the step time.
+    58 MFLOP and 0.37 MB.
     """
     z = keras.Input(shape=(latent_dim,), name="z")
     x = layers.Dense(7 * 7 * 64, activation="relu")(z)
