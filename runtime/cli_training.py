@@ -12,7 +12,13 @@ import logging
 from pathlib import Path
 
 from .atomic import atomic_file
-from .cli_args import non_negative_float, non_negative_int, positive_float, positive_int, seed_number
+from .cli_args import (
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    seed_number,
+)
 from .errors import InvalidArgumentError
 from .extras import require_train_extra
 

@@ -227,7 +227,8 @@ def build_networks(
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        decoder = build_decoder(latent_dim, decoder_blocks) if arch in DEEPENABLE else build_decoder(latent_dim)
+        # Only the residual decoder's depth is a setting (DEEPENABLE), checked above.
+        decoder = build_residual_decoder(latent_dim, decoder_blocks) if arch == "residual" else build_decoder(latent_dim)
         return build_encoder(latent_dim), decoder
     finally:
         keras.config.set_dtype_policy(previous)
