@@ -23,11 +23,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 from vae_gen.atomic import atomic_folder
-from vae_gen.errors import InvalidArgumentError, OutputError
+from vae_gen.errors import OutputError
 
 from .data import load_fashion_mnist, to_float_images
 from .metrics import neg_elbo
-from .model import ARCHITECTURES, DEEPENABLE, PRECISIONS, build_vae, float32_copy
+from .model import ARCHITECTURES, PRECISIONS, build_vae, float32_copy
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +168,6 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         raise ValueError(f"unknown architecture {settings.arch!r}; known: {', '.join(ARCHITECTURES)}")
     if settings.precision not in PRECISIONS:
         raise ValueError(f"unknown precision {settings.precision!r}; known: {', '.join(PRECISIONS)}")
-    if settings.decoder_blocks != 1 and settings.arch not in DEEPENABLE:
-        raise InvalidArgumentError(
-            f"decoder blocks {settings.decoder_blocks}: only --arch {', '.join(DEEPENABLE)} has them; "
-            f"{settings.arch!r} takes 1"
-        )
 
     data = load_fashion_mnist(data_dir)
     x_train = to_float_images(data.train_images[: settings.train_limit])
