@@ -22,6 +22,10 @@ from .cli_args import (
 from .errors import InvalidArgumentError
 from .extras import require_train_extra
 
+#: The architectures whose decoder depth --decoder-blocks sets; train.model.DEEP_DECODERS, named here so
+#: that the arguments are checked before TensorFlow loads (a test keeps the two in step).
+DEEPENABLE_ARCHS = ("residual",)
+
 
 def add_training_commands(commands, model_help: str) -> None:
     train = commands.add_parser("train", help="train a VAE on Fashion-MNIST (needs vae-gen[train])")
@@ -93,9 +97,9 @@ def add_training_commands(commands, model_help: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    if args.decoder_blocks != 1 and args.arch != "residual":
-        raise InvalidArgumentError(f"--decoder-blocks {args.decoder_blocks}: only --arch residual has them; "
-                                   f"--arch {args.arch} takes 1")
+    if args.decoder_blocks != 1 and args.arch not in DEEPENABLE_ARCHS:
+        raise InvalidArgumentError(f"--decoder-blocks {args.decoder_blocks}: only --arch {', '.join(DEEPENABLE_ARCHS)} "
+                                   f"has them; --arch {args.arch} takes 1")
     require_train_extra("train")
     from .train.fit import TrainSettings, train
 

@@ -145,15 +145,17 @@ def test_unknown_precision_is_refused(tmp_path):
         train(TrainSettings(precision="float8"), tmp_path / "run")
 
 
-def test_train_command_offers_exactly_the_architectures_and_precisions():
+def test_train_command_offers_exactly_the_architectures_precisions_and_deepenable_decoders():
     # The CLI lists them itself so that it parses without TensorFlow; this keeps the lists in step.
     from vae_gen.cli import build_parser
-    from vae_gen.train.model import ARCHITECTURES, PRECISIONS
+    from vae_gen.cli_training import DEEPENABLE_ARCHS
+    from vae_gen.train.model import ARCHITECTURES, DEEP_DECODERS, PRECISIONS
 
     commands = next(a for a in build_parser()._actions if a.dest == "command").choices
     options = {a.dest: a.choices for a in commands["train"]._actions}
     assert list(options["arch"]) == list(ARCHITECTURES)
     assert list(options["precision"]) == list(PRECISIONS)
+    assert list(DEEPENABLE_ARCHS) == list(DEEP_DECODERS)
 
 
 def test_mirroring_flips_only_mirrorable_images_about_half_the_time():

@@ -136,8 +136,8 @@ ARCHITECTURES = {
     "conv": (build_conv_encoder, build_conv_decoder),
     "residual": (build_residual_encoder, build_residual_decoder),
 }
-#: The architectures whose decoder depth is a setting (residual blocks per resolution).
-DEEPENABLE = ("residual",)
+#: The decoders whose depth is a setting (`decoder_blocks`, residual blocks per resolution), by architecture.
+DEEP_DECODERS = {"residual": build_residual_decoder}
 
 
 def vae_losses(images, reconstruction, z_mean, z_log_var):
@@ -222,13 +222,16 @@ def build_networks(
 ) -> tuple[keras.Model, keras.Model]:
     """(encoder, decoder) of `arch`, their layers computing in `precision`."""
     build_encoder, build_decoder = ARCHITECTURES[arch]
-    if decoder_blocks != 1 and arch not in DEEPENABLE:
-        raise ValueError(f"decoder blocks {decoder_blocks}: only the {', '.join(DEEPENABLE)} architecture has them")
+    build_deep_decoder = DEEP_DECODERS.get(arch)
+    if decoder_blocks != 1 and build_deep_decoder is None:
+        raise ValueError(f"decoder blocks {decoder_blocks}: only the {', '.join(DEEP_DECODERS)} architecture has them")
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        # Only the residual decoder's depth is a setting (DEEPENABLE), checked above.
-        decoder = build_residual_decoder(latent_dim, decoder_blocks) if arch == "residual" else build_decoder(latent_dim)
+        if build_deep_decoder is not None:
+            decoder = build_deep_decoder(latent_dim, decoder_blocks)
+        else:
+            decoder = build_decoder(latent_dim)
         return build_encoder(latent_dim), decoder
     finally:
         keras.config.set_dtype_policy(previous)
