@@ -63,6 +63,8 @@ class TrainSettings:
     mirror: bool = False
     #: Residual blocks per decoder resolution (residual architecture only).
     decoder_blocks: int = 1
+    #: Units of a hidden Dense layer between z and the decoder's first feature map (residual architecture only; 0: none).
+    decoder_hidden: int = 0
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -179,7 +181,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         tf.config.experimental.enable_op_determinism()
     vae = build_vae(
         settings.arch, settings.latent_dim, seed=settings.seed, precision=settings.precision,
-        decoder_blocks=settings.decoder_blocks,
+        decoder_blocks=settings.decoder_blocks, decoder_hidden=settings.decoder_hidden,
     )  # fmt: skip
     if settings.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
