@@ -22,8 +22,8 @@ from .cli_args import (
 from .errors import InvalidArgumentError
 from .extras import require_train_extra
 
-#: The architectures whose decoder depth --decoder-blocks and --decoder-hidden set; train.model.DEEP_DECODERS, named here so
-#: that the arguments are checked before TensorFlow loads (a test keeps the two in step).
+#: The architectures whose decoder depth --decoder-blocks and --decoder-hidden set; train.model.DEEP_DECODERS,
+#: named here so that the arguments are checked before TensorFlow loads (a test keeps the two in step).
 DEEPENABLE_ARCHS = ("residual",)
 
 
@@ -58,9 +58,9 @@ def add_training_commands(commands, model_help: str) -> None:
                             "mirrored (tops, dresses, coats, shirts, bags; not shoes or trousers)")
     train.add_argument("--decoder-blocks", type=positive_int, default=1, metavar="N",
                        help="residual blocks per decoder resolution, --arch residual only (default 1)")
-    train.add_argument("--decoder-hidden", type=non_negative_int, default=0, metavar="UNITS",
-                       help="a hidden Dense layer of UNITS units between z and the decoder's first feature map, "
-                            "--arch residual only (default 0: none)")
+    train.add_argument("--decoder-hidden", type=positive_int, nargs="+", default=[], metavar="UNITS",
+                       help="hidden Dense layers of these widths between z and the decoder's first feature map, "
+                            "--arch residual only (default: none)")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.set_defaults(run=_cmd_train)
 
@@ -104,8 +104,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--decoder-blocks {args.decoder_blocks}: only --arch {', '.join(DEEPENABLE_ARCHS)} "
                                    f"has them; --arch {args.arch} takes 1")
     if args.decoder_hidden and args.arch not in DEEPENABLE_ARCHS:
-        raise InvalidArgumentError(f"--decoder-hidden {args.decoder_hidden}: only --arch {', '.join(DEEPENABLE_ARCHS)} "
-                                   f"has it; --arch {args.arch} takes 0")
+        raise InvalidArgumentError(f"--decoder-hidden {' '.join(map(str, args.decoder_hidden))}: only --arch "
+                                   f"{', '.join(DEEPENABLE_ARCHS)} has hidden layers; --arch {args.arch} has none")
     require_train_extra("train")
     from .train.fit import TrainSettings, train
 
@@ -128,7 +128,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision,
         mirror=args.mirror,
         decoder_blocks=args.decoder_blocks,
-        decoder_hidden=args.decoder_hidden,
+        decoder_hidden=tuple(args.decoder_hidden),
     )
     result = train(settings, args.out, data_dir=args.data_dir)
     m = result["test_metrics"]

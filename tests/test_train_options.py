@@ -213,7 +213,7 @@ def test_decoder_blocks_deepen_the_residual_decoder_only():
         build_networks("conv", 4, decoder_blocks=2)
 
 
-def test_decoder_hidden_puts_one_hidden_dense_layer_before_the_residual_decoders_map_only():
+def test_decoder_hidden_puts_hidden_dense_layers_before_the_residual_decoders_map_only():
     import keras
     from vae_gen.train.model import build_networks
 
@@ -221,31 +221,34 @@ def test_decoder_hidden_puts_one_hidden_dense_layer_before_the_residual_decoders
         return [layer.units for layer in decoder.layers if isinstance(layer, keras.layers.Dense)]
 
     _, plain = build_networks("residual", 4)
-    _, hidden = build_networks("residual", 4, decoder_hidden=16)
-    assert (dense_units(plain), dense_units(hidden)) == ([7 * 7 * 64], [16, 7 * 7 * 64])
-    assert hidden.output_shape == (None, 28, 28, 1)
-    with pytest.raises(ValueError, match="decoder hidden units 16: only the residual architecture has them"):
-        build_networks("conv", 4, decoder_hidden=16)
+    _, one = build_networks("residual", 4, decoder_hidden=(16,))
+    _, two = build_networks("residual", 4, decoder_hidden=(32, 16))
+    assert dense_units(plain) == [7 * 7 * 64]
+    assert dense_units(one) == [16, 7 * 7 * 64]
+    assert dense_units(two) == [32, 16, 7 * 7 * 64]
+    assert one.output_shape == two.output_shape == (None, 28, 28, 1)
+    with pytest.raises(ValueError, match="decoder hidden layers 32 16: only the residual architecture has them"):
+        build_networks("conv", 4, decoder_hidden=(32, 16))
 
 
 def test_train_command_refuses_decoder_hidden_for_other_architectures(tmp_path, capsys):
     from vae_gen.cli import main
 
-    assert main(["train", "--arch", "conv", "--decoder-hidden", "64", "--out", str(tmp_path / "run")]) == 2
+    assert main(["train", "--arch", "conv", "--decoder-hidden", "256", "64", "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.strip() == (
-        "vae-gen train: error: --decoder-hidden 64: only --arch residual has it; --arch conv takes 0"
+        "vae-gen train: error: --decoder-hidden 256 64: only --arch residual has hidden layers; --arch conv has none"
     )
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("value", ["-1", "wide", "1.5"])
+@pytest.mark.parametrize("value", ["0", "-1", "wide", "1.5"])
 def test_train_command_refuses_a_bad_decoder_hidden(value, tmp_path, capsys):
     from vae_gen.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--arch", "residual", f"--decoder-hidden={value}", "--out", str(tmp_path / "run")])
     assert exit_info.value.code == 2
-    assert f"argument --decoder-hidden: must be an integer >= 0, got '{value}'" in capsys.readouterr().err
+    assert f"argument --decoder-hidden: must be an integer >= 1, got '{value}'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
@@ -264,10 +267,11 @@ def test_deeper_residual_run_trains_exports_and_records_its_depth(tmp_path):
     from vae_gen.train.fit import TrainSettings, train
 
     settings = TrainSettings(
-        arch="residual", latent_dim=4, epochs=1, train_limit=256, test_limit=64, decoder_blocks=2, decoder_hidden=8
-    )
+        arch="residual", latent_dim=4, epochs=1, train_limit=256, test_limit=64,
+        decoder_blocks=2, decoder_hidden=(16, 8),
+    )  # fmt: skip
     summary = train(settings, tmp_path / "run")
-    assert (summary["settings"]["decoder_blocks"], summary["settings"]["decoder_hidden"]) == (2, 8)
+    assert (summary["settings"]["decoder_blocks"], summary["settings"]["decoder_hidden"]) == (2, (16, 8))
     card = export_run(tmp_path / "run", tmp_path / "model", name="deep")
     assert card.parity["max_abs_diff"] <= 1e-5
 

@@ -63,8 +63,8 @@ class TrainSettings:
     mirror: bool = False
     #: Residual blocks per decoder resolution (residual architecture only).
     decoder_blocks: int = 1
-    #: Units of a hidden Dense layer between z and the decoder's first feature map (residual architecture only; 0: none).
-    decoder_hidden: int = 0
+    #: Widths of hidden Dense layers between z and the decoder's first feature map (residual architecture only).
+    decoder_hidden: tuple[int, ...] = ()
 
 
 LR_SCHEDULES = ("constant", "cosine")

@@ -8,6 +8,8 @@ wrapper, so neither exported graph ever contains randomness.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import tensorflow as tf
 from keras import layers, ops
@@ -109,8 +111,8 @@ def build_residual_encoder(latent_dim: int) -> keras.Model:
     return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
 
 
-def build_residual_decoder(latent_dim: int, blocks: int = 1, hidden: int = 0) -> keras.Model:
-    """[Dense(hidden) ->] Dense -> 7x7x64 -> conv 128 -> up to 14x14, `blocks` residual blocks of 64
+def build_residual_decoder(latent_dim: int, blocks: int = 1, hidden: Sequence[int] = ()) -> keras.Model:
+    """[Dense(h) for h in hidden ->] Dense -> 7x7x64 -> conv 128 -> up to 14x14, `blocks` residual blocks of 64
     -> up to 28x28, `blocks` of 32.
 
     With one block per resolution: twice the conv decoder's FLOPs, spent
@@ -118,16 +120,17 @@ def build_residual_decoder(latent_dim: int, blocks: int = 1, hidden: int = 0) ->
     resolution; about 1.4 MB as ONNX. Each further pair of blocks adds
     58 MFLOP and 0.37 MB.
 
-    Without the hidden layer, every feature of the 7x7 map is a linear
+    Without hidden layers, every feature of the 7x7 map is a linear
     function of z (then relu): the layout of the garment, which the later
     local convolutions only refine, cannot combine latent dimensions
-    non-linearly. A hidden layer of 64 units lets it, for 0.1 MFLOP and
-    0.4 MB (its 64 x 3136 kernel).
+    non-linearly. A hidden layer of 64 units lets it, for 0.4 MFLOP and
+    0.4 MB (its 64 x 3136 kernel); the last hidden layer's width sets the
+    size, earlier ones are cheap.
     """
     z = keras.Input(shape=(latent_dim,), name="z")
     x = z
-    if hidden:
-        x = layers.Dense(hidden, activation="relu")(x)
+    for units in hidden:
+        x = layers.Dense(units, activation="relu")(x)
     x = layers.Dense(7 * 7 * 64, activation="relu")(x)
     x = layers.Reshape((7, 7, 64))(x)
     x = layers.Conv2D(128, 3, padding="same", activation="relu")(x)
@@ -147,7 +150,7 @@ ARCHITECTURES = {
     "residual": (build_residual_encoder, build_residual_decoder),
 }
 #: The decoders whose depth is a setting, by architecture: `decoder_blocks` (residual blocks per
-#: resolution) and `decoder_hidden` (units of a hidden Dense layer after z; 0: none).
+#: resolution) and `decoder_hidden` (the widths of hidden Dense layers after z; none by default).
 DEEP_DECODERS = {"residual": build_residual_decoder}
 
 
@@ -229,7 +232,7 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def build_networks(
-    arch: str, latent_dim: int, precision: str = "float32", decoder_blocks: int = 1, decoder_hidden: int = 0
+    arch: str, latent_dim: int, precision: str = "float32", decoder_blocks: int = 1, decoder_hidden: Sequence[int] = ()
 ) -> tuple[keras.Model, keras.Model]:
     """(encoder, decoder) of `arch`, their layers computing in `precision`."""
     build_encoder, build_decoder = ARCHITECTURES[arch]
@@ -237,7 +240,8 @@ def build_networks(
     if decoder_blocks != 1 and build_deep_decoder is None:
         raise ValueError(f"decoder blocks {decoder_blocks}: only the {', '.join(DEEP_DECODERS)} architecture has them")
     if decoder_hidden and build_deep_decoder is None:
-        raise ValueError(f"decoder hidden units {decoder_hidden}: only the {', '.join(DEEP_DECODERS)} architecture has them")
+        widths = " ".join(map(str, decoder_hidden))
+        raise ValueError(f"decoder hidden layers {widths}: only the {', '.join(DEEP_DECODERS)} architecture has them")
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
@@ -261,7 +265,12 @@ def float32_copy(model: keras.Model) -> keras.Model:
 
 
 def build_vae(
-    arch: str, latent_dim: int, seed: int, precision: str = "float32", decoder_blocks: int = 1, decoder_hidden: int = 0
+    arch: str,
+    latent_dim: int,
+    seed: int,
+    precision: str = "float32",
+    decoder_blocks: int = 1,
+    decoder_hidden: Sequence[int] = (),
 ) -> VAE:
     encoder, decoder = build_networks(arch, latent_dim, precision, decoder_blocks, decoder_hidden)
     return VAE(encoder, decoder, seed=seed, name=f"vae_{arch}")
