@@ -296,9 +296,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _parity_line(parity: dict) -> str:
     nan = float("nan")
-    if "reference" in parity:  # a quantized copy: compared with the float32 decoder it came from
-        return (f"parity:        max |onnx - {parity['reference']}| {parity.get('max_abs_diff', nan):.3g} "
+    if "reference" in parity:  # a quantized copy: compared with the float32 graphs it came from
+        line = (f"parity:        max |onnx - {parity['reference']}| {parity.get('max_abs_diff', nan):.3g} "
                 f"(mean {parity.get('mean_abs_diff', nan):.3g})")  # fmt: skip
+        if "encoder_reference" in parity:
+            line += (f"; max |onnx - {parity['encoder_reference']}| {parity.get('encoder_max_abs_diff', nan):.3g} "
+                     f"(mean {parity.get('encoder_mean_abs_diff', nan):.3g})")  # fmt: skip
+        return line
     return (f"parity:        max |keras - onnx| {parity.get('max_abs_diff', nan):.3g} "
             f"(tolerance {parity.get('tolerance', nan):g})")  # fmt: skip
 
