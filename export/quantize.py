@@ -8,8 +8,9 @@ min-max ranges spend most of the 256 levels on rare extremes.
 
 The encoder's Dense layers (MatMul) get int8 weights too, with dynamic
 activation ranges: they hold nearly all of its bytes (the residual
-encoder's 6,272 x 512 kernel is 12.8 of its 13.5 MB), so the int8 folder
-is 3.6x smaller (its ONNX files), and encoding runs no slower. Its convolutions stay float32.
+encoder's 6,272 x 512 kernel is 12.8 of its 13.5 MB), so the int8 folder's
+ONNX files are 3.6x smaller, and encoding runs no slower. Its
+convolutions stay float32.
 
 An int8 graph cannot match Keras within the export's 1e-5, so the new
 card's `parity` compares each int8 graph with the float32 one it came from,
@@ -107,7 +108,10 @@ def _decoder(path: Path, input_name: str):
 
 
 def quantize_model(source_dir: Path, out_dir: Path, name: str | None = None, description: str | None = None) -> ModelCard:
-    """Write OUT_DIR: SOURCE_DIR's model with an int8 decoder and int8 encoder weights, scored and carded; returns its card."""
+    """Write OUT_DIR: SOURCE_DIR's model with an int8 decoder and int8 encoder weights, scored and carded.
+
+    Returns the new folder's card.
+    """
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     check_new_model_folder(out_dir, "quantize")
     source = ModelCard.load(source_dir)
@@ -133,7 +137,7 @@ def quantize_model(source_dir: Path, out_dir: Path, name: str | None = None, des
         card = dataclasses.replace(
             source,
             name=name or out_dir.name,
-            description=description or f"{source.name} with an int8 decoder (onnxruntime static quantization)",
+            description=description or f"{source.name} in int8 (decoder: static quantization; encoder: int8 Dense weights)",
             decoder=OnnxFile(source.decoder.file, sha256_of(decoder_file), source.decoder.inputs, source.decoder.outputs),
             encoder=OnnxFile(source.encoder.file, sha256_of(encoder_file), source.encoder.inputs, source.encoder.outputs),
             keras_files={},

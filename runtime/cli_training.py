@@ -87,7 +87,7 @@ def add_training_commands(commands, model_help: str) -> None:
     evaluate.add_argument("--report", type=Path, help="JSON report to write (default: evaluation-NAME.json here)")
     evaluate.set_defaults(run=_cmd_evaluate)
 
-    quantize = commands.add_parser("quantize", help="copy a model folder with an int8 decoder, scored (needs vae-gen[train])")
+    quantize = commands.add_parser("quantize", help="copy a model folder in int8 (decoder, encoder weights), scored (needs vae-gen[train])")
     quantize.add_argument("model_dir", help=model_help)
     quantize.add_argument("--out", type=Path, required=True, help="model folder to create (must not exist)")
     quantize.add_argument("--name", help="model name (default: the --out folder's name)")
