@@ -126,14 +126,14 @@ def quantize_model(source_dir: Path, out_dir: Path, name: str | None = None, des
         z = np.random.default_rng(COMPARISON_SEED).standard_normal((COMPARISON_LATENTS, source.latent_dim))
         z = z.astype(np.float32)
         int8_decode = _decoder(decoder_file, z_name)
-        difference = np.abs(int8_decode(z) - _decoder(source_dir / source.decoder.file, z_name)(z))
+        float32_images = _decoder(source_dir / source.decoder.file, z_name)(z)
+        difference = np.abs(int8_decode(z) - float32_images)
         golden_z = golden_latents(source.latent_dim)
         golden_images = int8_decode(golden_z).reshape(len(golden_z), -1)
         # The encoder is compared on the float32 decoder's images: inputs it was trained to see.
         encoder_difference = _encoder_difference(
-            encoder_file, source_dir / source.encoder.file,
-            _decoder(source_dir / source.decoder.file, z_name)(z), source.encoder.inputs[0],
-        )  # fmt: skip
+            encoder_file, source_dir / source.encoder.file, float32_images, source.encoder.inputs[0]
+        )
         card = dataclasses.replace(
             source,
             name=name or out_dir.name,
