@@ -3,18 +3,26 @@
 #   1. in .venv-full: the package with its train, dask and dev extras (TensorFlow, tf2onnx, Dask, pytest);
 #   2. in .venv-runtime: only the base install (onnxruntime, numpy, pillow) plus pytest,
 #      where the TensorFlow tests skip and a test asserts TensorFlow cannot be imported.
-# Run from anywhere; needs Python 3.10+ with venv, and apt-get (root or sudo) if the
-# Fashion-MNIST package is missing.
+# Run from anywhere; needs Python 3.10+, and apt-get (root or sudo) if the Fashion-MNIST
+# package or Debian's python3-venv (venv with ensurepip) is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
+apt_install() {
+    echo "== installing Debian's $*"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+
 if [ -z "${VAE_GEN_DATA:-}" ] && [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
-    echo "== installing Debian's dataset-fashion-mnist"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist
+    apt_install dataset-fashion-mnist
+fi
+# Debian's python3 ships venv without ensurepip; python3-venv adds it.
+if ! "$PYTHON" -c "import ensurepip, venv" 2>/dev/null; then
+    apt_install python3-venv
 fi
 
 # Stale setuptools build output could smuggle removed files into the wheel.
