@@ -61,6 +61,9 @@ def add_training_commands(commands, model_help: str) -> None:
     train.add_argument("--decoder-hidden", type=positive_int, nargs="+", default=[], metavar="UNITS",
                        help="hidden Dense layers of these widths between z and the decoder's first feature map, "
                             "--arch residual only (default: none)")
+    train.add_argument("--encoder-noise", type=non_negative_float, default=0.0, metavar="SIGMA",
+                       help="add N(0, SIGMA^2) noise to the encoder's input pixels while training, a regularizer "
+                            "(the decoder still reconstructs the clean image; default 0: off)")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.set_defaults(run=_cmd_train)
 
@@ -129,6 +132,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         mirror=args.mirror,
         decoder_blocks=args.decoder_blocks,
         decoder_hidden=tuple(args.decoder_hidden),
+        encoder_noise=args.encoder_noise,
     )
     result = train(settings, args.out, data_dir=args.data_dir)
     m = result["test_metrics"]

@@ -304,3 +304,45 @@ def test_train_command_refuses_a_bad_weight_decay(value, tmp_path, capsys):
         main(["train", "--weight-decay", value, "--out", str(tmp_path / "run")])
     assert exit_info.value.code == 2
     assert f"argument --weight-decay: must be a finite number >= 0, got '{value}'" in capsys.readouterr().err
+
+
+def test_encoder_noise_perturbs_the_encoders_input_only_while_training():
+    from vae_gen.train.model import build_vae
+
+    images = np.full((64, 28, 28, 1), 0.5, dtype="float32")
+    noisy_vae = build_vae("dense", 2, seed=0, encoder_noise=0.2)
+    first = np.asarray(noisy_vae.encoder_input(images, training=True))
+    second = np.asarray(noisy_vae.encoder_input(images, training=True))
+    assert abs(float(np.std(first - images)) - 0.2) < 0.01
+    assert abs(float(np.mean(first - images))) < 0.01
+    assert not np.array_equal(first, second)  # fresh noise every step
+    # Scoring (test_step, evaluation) always sees the clean images, and without the option training does too.
+    np.testing.assert_array_equal(np.asarray(noisy_vae.encoder_input(images, training=False)), images)
+    clean_vae = build_vae("dense", 2, seed=0)
+    np.testing.assert_array_equal(np.asarray(clean_vae.encoder_input(images, training=True)), images)
+
+
+def test_encoder_noise_changes_training_and_is_recorded(tmp_path):
+    from vae_gen.cli import main
+
+    def run(name, *options):
+        out = tmp_path / name
+        argv = ["train", "--epochs", "1", "--train-limit", "256", "--test-limit", "128", *options, "--out", str(out)]
+        assert main(argv) == 0
+        return json.loads((out / "settings.json").read_text()), json.loads((out / "metrics.json").read_text())
+
+    plain_settings, plain_metrics = run("plain")
+    noisy_settings, noisy_metrics = run("noisy", "--encoder-noise", "0.3")
+    assert (plain_settings["encoder_noise"], noisy_settings["encoder_noise"]) == (0.0, 0.3)
+    assert noisy_metrics["test_metrics"]["neg_elbo"] != plain_metrics["test_metrics"]["neg_elbo"]
+
+
+@pytest.mark.parametrize("value", ["-0.1", "nan", "inf", "lots"])
+def test_train_command_refuses_a_bad_encoder_noise(value, tmp_path, capsys):
+    from vae_gen.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", f"--encoder-noise={value}", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert f"argument --encoder-noise: must be a finite number >= 0, got '{value}'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

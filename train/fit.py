@@ -65,6 +65,9 @@ class TrainSettings:
     decoder_blocks: int = 1
     #: Widths of hidden Dense layers between z and the decoder's first feature map (residual architecture only).
     decoder_hidden: tuple[int, ...] = ()
+    #: Standard deviation of the Gaussian noise added to the encoder's input pixels while training (0: off);
+    #: the decoder still reconstructs the clean images. See model.VAE.encoder_input.
+    encoder_noise: float = 0.0
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -182,6 +185,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     vae = build_vae(
         settings.arch, settings.latent_dim, seed=settings.seed, precision=settings.precision,
         decoder_blocks=settings.decoder_blocks, decoder_hidden=settings.decoder_hidden,
+        encoder_noise=settings.encoder_noise,
     )  # fmt: skip
     if settings.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")

@@ -180,11 +180,16 @@ class VAE(keras.Model):
     value of the last batch.
     """
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, seed: int | None = None, **kwargs):
+    def __init__(
+        self, encoder: keras.Model, decoder: keras.Model, seed: int | None = None, encoder_noise: float = 0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
         self.sampling = Sampling(seed=seed)
+        self.encoder_noise = encoder_noise
+        # Its own stream, so that turning the noise on leaves the posterior samples' stream as it was.
+        self.encoder_noise_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
         # KL warm-up scales the KL term of the *training* objective only;
         # every reported -ELBO uses the full KL.
         self.kl_weight = keras.Variable(1.0, trainable=False, name="kl_weight")
@@ -200,8 +205,22 @@ class VAE(keras.Model):
         z_mean, z_log_var = self.encoder(images, training=training)
         return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
 
+    def encoder_input(self, images, training):
+        """The images plus N(0, encoder_noise^2) noise per pixel while training; the images as they are otherwise.
+
+        Amortized inference regularization (Shu et al., NeurIPS 2018, the
+        denoising VAE): an encoder that must give nearby posteriors to
+        nearby images is smoother, and a smoother encoder regularizes the
+        decoder it trains. The decoder still reconstructs the clean image,
+        so the objective stays a bound on the clean images' likelihood.
+        """
+        if not training or not self.encoder_noise:
+            return images
+        noise = keras.random.normal(ops.shape(images), stddev=self.encoder_noise, seed=self.encoder_noise_seed)
+        return images + ops.cast(noise, images.dtype)
+
     def elbo_terms(self, images, training):
-        z_mean, z_log_var = self.encoder(images, training=training)
+        z_mean, z_log_var = self.encoder(self.encoder_input(images, training), training=training)
         reconstruction = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
         return vae_losses(images, reconstruction, z_mean, z_log_var)
 
@@ -271,6 +290,7 @@ def build_vae(
     precision: str = "float32",
     decoder_blocks: int = 1,
     decoder_hidden: Sequence[int] = (),
+    encoder_noise: float = 0.0,
 ) -> VAE:
     encoder, decoder = build_networks(arch, latent_dim, precision, decoder_blocks, decoder_hidden)
-    return VAE(encoder, decoder, seed=seed, name=f"vae_{arch}")
+    return VAE(encoder, decoder, seed=seed, encoder_noise=encoder_noise, name=f"vae_{arch}")
