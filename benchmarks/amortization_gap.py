@@ -1,0 +1,94 @@
+"""How much -ELBO the encoder leaves on the table, on training and on test images.
+
+The amortization gap of an image is the -ELBO with the encoder's posterior
+minus the -ELBO with the best diagonal Gaussian posterior for that image
+alone, found here by optimizing its (z_mean, z_log_var) with Adam against
+the fixed decoder. Measured on training and on test images, it splits a
+model's train-test gap in two: the part the encoder adds on images it has
+not seen (test gap minus train gap), and the decoder's own (the refined
+test -ELBO minus the refined train -ELBO, less the 1.6 nats by which the
+test images are harder; tests/test_data.py).
+
+Both -ELBOs of an image average the same 20 seeded posterior samples, so
+their difference is precise even on a few hundred images. Needs the train
+extra; reads decoder.keras and encoder.keras from a run or model folder:
+
+    python benchmarks/amortization_gap.py runs/residual32-hidden64 [--images 500] [--steps 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SCORING_SAMPLES = 20
+
+
+def neg_elbo_per_image(decoder, images, z_mean, z_log_var, samples: int, generator):
+    """-ELBO of each image: BCE summed over the pixels, averaged over `samples` posterior draws, plus the KL."""
+    import tensorflow as tf
+
+    kl = tf.reduce_sum(-0.5 * (1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var)), axis=1)
+    reconstruction = tf.zeros_like(kl)
+    for _ in range(samples):
+        z = z_mean + tf.exp(0.5 * z_log_var) * generator.normal(tf.shape(z_mean))
+        p = tf.clip_by_value(decoder(z, training=False), 1e-7, 1.0 - 1e-7)
+        bce = -(images * tf.math.log(p) + (1.0 - images) * tf.math.log(1.0 - p))
+        reconstruction += tf.reduce_sum(bce, axis=(1, 2, 3)) / samples
+    return reconstruction + kl
+
+
+def refine(decoder, images, z_mean, z_log_var, steps: int, learning_rate: float):
+    """Each image's own (z_mean, z_log_var), optimized from the encoder's with one posterior sample per step."""
+    import keras
+    import tensorflow as tf
+
+    mean, log_var = tf.Variable(z_mean), tf.Variable(z_log_var)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    generator = tf.random.Generator.from_seed(2)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(neg_elbo_per_image(decoder, images, mean, log_var, samples=1, generator=generator))
+        optimizer.apply_gradients(zip(tape.gradient(loss, [mean, log_var]), [mean, log_var]))
+
+    for _ in range(steps):
+        step()
+    return mean, log_var
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", help="a run folder or model folder holding decoder.keras and encoder.keras")
+    parser.add_argument("--images", type=int, default=500, help="first N training and first N test images")
+    parser.add_argument("--steps", type=int, default=300, help="Adam steps per posterior (default 300)")
+    parser.add_argument("--learning-rate", type=float, default=0.01)
+    args = parser.parse_args()
+
+    import keras
+    import tensorflow as tf
+    from vae_gen.train.data import load_fashion_mnist, to_float_images
+
+    encoder = keras.saving.load_model(os.path.join(args.folder, "encoder.keras"), compile=False, safe_mode=True)
+    decoder = keras.saving.load_model(os.path.join(args.folder, "decoder.keras"), compile=False, safe_mode=True)
+    data = load_fashion_mnist(None)
+    print(f"{args.folder}: first {args.images} images of each split, {args.steps} Adam steps at {args.learning_rate}")
+    print("| images | encoder's -ELBO | refined -ELBO | amortization gap |\n|---|---|---|---|")
+    for split, raw in (("train", data.train_images), ("test", data.test_images)):
+        images = tf.constant(to_float_images(raw[: args.images]))
+        z_mean, z_log_var = encoder(images, training=False)
+        # The same seeded draws score both posteriors: the difference is then the posteriors', not the noise's.
+        scoring = tf.random.Generator.from_seed(1)
+        before = neg_elbo_per_image(decoder, images, z_mean, z_log_var, SCORING_SAMPLES, scoring)
+        mean, log_var = refine(decoder, images, z_mean, z_log_var, args.steps, args.learning_rate)
+        scoring.reset_from_seed(1)
+        after = neg_elbo_per_image(decoder, images, mean, log_var, SCORING_SAMPLES, scoring)
+        before, after = float(tf.reduce_mean(before)), float(tf.reduce_mean(after))
+        print(f"| {split} | {before:.2f} | {after:.2f} | {before - after:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
