@@ -9,6 +9,10 @@ not seen (test gap minus train gap), and the decoder's own (the refined
 test -ELBO minus the refined train -ELBO, less the 1.6 nats by which the
 test images are harder; tests/test_data.py).
 
+It also counts the active latent dimensions (Burda et al. 2015): those
+whose posterior mean varies across the test images (variance > 0.01);
+the rest carry no information about the image, whatever the latent size.
+
 Both -ELBOs of an image average the same 20 seeded posterior samples, so
 their difference is precise even on a few hundred images. Needs the train
 extra; reads decoder.keras and encoder.keras from a run or model folder:
@@ -24,6 +28,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SCORING_SAMPLES = 20
+#: A latent dimension is active when its posterior mean's variance across images exceeds this.
+ACTIVE_VARIANCE = 0.01
 
 
 def neg_elbo_per_image(decoder, images, z_mean, z_log_var, samples: int, generator):
@@ -88,6 +94,9 @@ def main() -> None:
         after = neg_elbo_per_image(decoder, images, mean, log_var, SCORING_SAMPLES, scoring)
         before, after = float(tf.reduce_mean(before)), float(tf.reduce_mean(after))
         print(f"| {split} | {before:.2f} | {after:.2f} | {before - after:.2f} |", flush=True)
+    z_mean, _ = encoder.predict(to_float_images(data.test_images), batch_size=500, verbose=0)
+    active = int((z_mean.var(axis=0) > ACTIVE_VARIANCE).sum())
+    print(f"active latent dimensions over the {len(z_mean)} test images: {active} of {z_mean.shape[1]}")
 
 
 if __name__ == "__main__":
