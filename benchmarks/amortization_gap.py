@@ -32,24 +32,24 @@ SCORING_SAMPLES = 20
 ACTIVE_VARIANCE = 0.01
 
 
-def neg_elbo_per_image(decoder, images, z_mean, z_log_var, samples: int, generator):
-    """-ELBO of each image: BCE summed over the pixels, averaged over `samples` posterior draws, plus the KL."""
-    import tensorflow as tf
+def neg_elbo_per_image(decoder, images, z_mean, z_log_var, samples: int, seed: int):
+    """-ELBO of each image as evaluation defines it (train/metrics.py), its BCE averaged over `samples` seeded draws."""
+    import numpy as np
+    from vae_gen.train.metrics import bce_per_image, kl_per_image
 
-    kl = tf.reduce_sum(-0.5 * (1.0 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var)), axis=1)
-    reconstruction = tf.zeros_like(kl)
+    rng = np.random.default_rng(seed)
+    reconstruction = np.zeros(len(images))
     for _ in range(samples):
-        z = z_mean + tf.exp(0.5 * z_log_var) * generator.normal(tf.shape(z_mean))
-        p = tf.clip_by_value(decoder(z, training=False), 1e-7, 1.0 - 1e-7)
-        bce = -(images * tf.math.log(p) + (1.0 - images) * tf.math.log(1.0 - p))
-        reconstruction += tf.reduce_sum(bce, axis=(1, 2, 3)) / samples
-    return reconstruction + kl
+        z = z_mean + np.exp(0.5 * z_log_var) * rng.standard_normal(z_mean.shape).astype(np.float32)
+        reconstruction += bce_per_image(images, decoder.predict(z, batch_size=500, verbose=0)) / samples
+    return reconstruction + kl_per_image(z_mean, z_log_var)
 
 
 def refine(decoder, images, z_mean, z_log_var, steps: int, learning_rate: float):
     """Each image's own (z_mean, z_log_var), optimized from the encoder's with one posterior sample per step."""
     import keras
     import tensorflow as tf
+    from vae_gen.train.model import vae_losses
 
     mean, log_var = tf.Variable(z_mean), tf.Variable(z_log_var)
     optimizer = keras.optimizers.Adam(learning_rate)
@@ -58,12 +58,14 @@ def refine(decoder, images, z_mean, z_log_var, steps: int, learning_rate: float)
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(neg_elbo_per_image(decoder, images, mean, log_var, samples=1, generator=generator))
+            z = mean + tf.exp(0.5 * log_var) * generator.normal(tf.shape(mean))
+            # The training loss itself: its batch mean moves each image's posterior as a sum would under Adam.
+            loss, _, _ = vae_losses(images, decoder(z, training=False), mean, log_var)
         optimizer.apply_gradients(zip(tape.gradient(loss, [mean, log_var]), [mean, log_var]))
 
     for _ in range(steps):
         step()
-    return mean, log_var
+    return mean.numpy(), log_var.numpy()
 
 
 def main() -> None:
@@ -84,15 +86,12 @@ def main() -> None:
     print(f"{args.folder}: first {args.images} images of each split, {args.steps} Adam steps at {args.learning_rate}")
     print("| images | encoder's -ELBO | refined -ELBO | amortization gap |\n|---|---|---|---|")
     for split, raw in (("train", data.train_images), ("test", data.test_images)):
-        images = tf.constant(to_float_images(raw[: args.images]))
-        z_mean, z_log_var = encoder(images, training=False)
+        images = to_float_images(raw[: args.images])
+        z_mean, z_log_var = encoder.predict(images, batch_size=500, verbose=0)
         # The same seeded draws score both posteriors: the difference is then the posteriors', not the noise's.
-        scoring = tf.random.Generator.from_seed(1)
-        before = neg_elbo_per_image(decoder, images, z_mean, z_log_var, SCORING_SAMPLES, scoring)
-        mean, log_var = refine(decoder, images, z_mean, z_log_var, args.steps, args.learning_rate)
-        scoring.reset_from_seed(1)
-        after = neg_elbo_per_image(decoder, images, mean, log_var, SCORING_SAMPLES, scoring)
-        before, after = float(tf.reduce_mean(before)), float(tf.reduce_mean(after))
+        before = neg_elbo_per_image(decoder, images, z_mean, z_log_var, SCORING_SAMPLES, seed=1).mean()
+        mean, log_var = refine(decoder, tf.constant(images), z_mean, z_log_var, args.steps, args.learning_rate)
+        after = neg_elbo_per_image(decoder, images, mean, log_var, SCORING_SAMPLES, seed=1).mean()
         print(f"| {split} | {before:.2f} | {after:.2f} | {before - after:.2f} |", flush=True)
     z_mean, _ = encoder.predict(to_float_images(data.test_images), batch_size=500, verbose=0)
     active = int((z_mean.var(axis=0) > ACTIVE_VARIANCE).sum())
