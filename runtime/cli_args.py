@@ -55,3 +55,14 @@ def finite_float(minimum: float, inclusive: bool):
 
 positive_float = finite_float(0, inclusive=False)
 non_negative_float = finite_float(0, inclusive=True)
+
+
+def fraction_below_one(text: str) -> float:
+    """An argparse type: a number >= 0 and < 1 (a moving average's momentum), with a message naming the bad value."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 1:  # nan fails this too
+        raise argparse.ArgumentTypeError(f"must be a number >= 0 and < 1, got {text!r}")
+    return value

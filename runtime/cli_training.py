@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .atomic import atomic_file
 from .cli_args import (
+    fraction_below_one,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -64,6 +65,9 @@ def add_training_commands(commands, model_help: str) -> None:
     train.add_argument("--encoder-noise", type=non_negative_float, default=0.0, metavar="SIGMA",
                        help="add N(0, SIGMA^2) noise to the encoder's input pixels while training, a regularizer "
                             "(the decoder still reconstructs the clean image; default 0: off)")
+    train.add_argument("--ema", type=fraction_below_one, default=0.0, metavar="MOMENTUM",
+                       help="test, keep and save an exponential moving average of the weights with this momentum "
+                            "per step, e.g. 0.999 (default 0: off, the last step's weights)")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.set_defaults(run=_cmd_train)
 
@@ -133,6 +137,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         decoder_blocks=args.decoder_blocks,
         decoder_hidden=tuple(args.decoder_hidden),
         encoder_noise=args.encoder_noise,
+        ema_momentum=args.ema,
     )
     result = train(settings, args.out, data_dir=args.data_dir)
     m = result["test_metrics"]

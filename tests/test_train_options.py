@@ -296,16 +296,6 @@ def test_no_weight_decay_by_default():
     assert build_optimizer(TrainSettings(), steps_per_epoch=10).weight_decay is None
 
 
-@pytest.mark.parametrize("value", ["-0.1", "nan", "inf", "lots"])
-def test_train_command_refuses_a_bad_weight_decay(value, tmp_path, capsys):
-    from vae_gen.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--weight-decay", value, "--out", str(tmp_path / "run")])
-    assert exit_info.value.code == 2
-    assert f"argument --weight-decay: must be a finite number >= 0, got '{value}'" in capsys.readouterr().err
-
-
 def test_encoder_noise_perturbs_the_encoders_input_only_while_training():
     from vae_gen.train.model import build_vae
 
@@ -337,12 +327,46 @@ def test_encoder_noise_changes_training_and_is_recorded(tmp_path):
     assert noisy_metrics["test_metrics"]["neg_elbo"] != plain_metrics["test_metrics"]["neg_elbo"]
 
 
-@pytest.mark.parametrize("value", ["-0.1", "nan", "inf", "lots"])
-def test_train_command_refuses_a_bad_encoder_noise(value, tmp_path, capsys):
+def test_ema_saves_and_keeps_the_moving_average_of_the_weights(tmp_path):
+    """One training step per epoch (a 32-image slice, batch 32, constant learning rate), so the weights after
+    each step are those of a plain run of that many epochs. With momentum 0.5 the average after two steps is
+    (w1 + w2) / 2: what the run must save, and what --keep-best must keep (epoch 2 is the better one)."""
+    import keras
+    from vae_gen.cli import main
+
+    def run(name, *options):
+        out = tmp_path / name
+        argv = ["train", "--train-limit", "32", "--batch-size", "32", "--test-limit", "64", *options, "--out", str(out)]
+        assert main(argv) == 0
+        return out
+
+    def decoder_weights(out):
+        return keras.saving.load_model(out / "decoder.keras").get_weights()
+
+    after_one = decoder_weights(run("one", "--epochs", "1"))
+    after_two = decoder_weights(run("two", "--epochs", "2"))
+    averaged = run("ema", "--epochs", "2", "--ema", "0.5", "--keep-best")
+    summary = json.loads((averaged / "metrics.json").read_text())
+    assert summary["settings"]["ema_momentum"] == 0.5 and summary["best_epoch"] == 2
+    for w1, w2, saved in zip(after_one, after_two, decoder_weights(averaged), strict=True):
+        np.testing.assert_allclose(saved, (w1 + w2) / 2, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(w2, saved) for w2, saved in zip(after_two, decoder_weights(averaged), strict=True))
+
+
+NON_NEGATIVE = "must be a finite number >= 0"
+BAD_REGULARIZER_VALUES = [
+    *[("--weight-decay", value, NON_NEGATIVE) for value in ["-0.1", "nan", "inf", "lots"]],
+    *[("--encoder-noise", value, NON_NEGATIVE) for value in ["-0.1", "nan", "inf", "lots"]],
+    *[("--ema", value, "must be a number >= 0 and < 1") for value in ["-0.1", "1", "1.5", "nan", "lots"]],
+]
+
+
+@pytest.mark.parametrize(("option", "value", "allowed"), BAD_REGULARIZER_VALUES)
+def test_train_command_refuses_a_bad_regularizer_value(option, value, allowed, tmp_path, capsys):
     from vae_gen.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", f"--encoder-noise={value}", "--out", str(tmp_path / "run")])
+        main(["train", f"{option}={value}", "--out", str(tmp_path / "run")])
     assert exit_info.value.code == 2
-    assert f"argument --encoder-noise: must be a finite number >= 0, got '{value}'" in capsys.readouterr().err
+    assert f"argument {option}: {allowed}, got '{value}'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

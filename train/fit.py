@@ -68,6 +68,9 @@ class TrainSettings:
     #: Standard deviation of the Gaussian noise added to the encoder's input pixels while training (0: off);
     #: the decoder still reconstructs the clean images. See model.VAE.encoder_input.
     encoder_noise: float = 0.0
+    #: Momentum per step of an exponential moving average of the weights (Polyak averaging) that is
+    #: tested each epoch, kept by keep_best and saved instead of the last step's weights (0: off).
+    ema_momentum: float = 0.0
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -146,12 +149,18 @@ def _mirror_at_random(seed: int):
 
 
 def build_optimizer(settings: TrainSettings, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """Adam with the run's learning-rate schedule and, if set, AdamW's decoupled weight decay."""
+    """Adam with the run's learning-rate schedule and, if set, AdamW's decoupled weight decay and a moving
+    average of the weights."""
     learning_rate = settings.learning_rate
     if settings.lr_schedule == "cosine":
         steps = settings.epochs * steps_per_epoch
         learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps, alpha=0.01)
-    optimizer = keras.optimizers.Adam(learning_rate, weight_decay=settings.weight_decay or None)
+    optimizer = keras.optimizers.Adam(
+        learning_rate,
+        weight_decay=settings.weight_decay or None,
+        use_ema=settings.ema_momentum > 0,
+        ema_momentum=settings.ema_momentum,
+    )
     if settings.weight_decay:
         # Decay pulls weights towards 0, which suits kernels; biases have no reason to be near 0.
         optimizer.exclude_from_weight_decay(var_names=["bias"])
@@ -193,6 +202,11 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     callbacks: list[keras.callbacks.Callback] = [EpochLog(settings.epochs)]
     if settings.kl_warmup_epochs:
         callbacks.append(KlWarmup(settings.kl_warmup_epochs))
+    if settings.ema_momentum:
+        # The average goes into the model for each epoch's test pass and stays for the epoch's end, so the
+        # callbacks after this one (KeepBest) see it; training steps run on the weights as trained. After
+        # the last epoch, fit leaves the average in the model.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     keep_best = KeepBest(first_eligible_epoch=max(0, settings.kl_warmup_epochs - 1))
     if settings.keep_best:
         callbacks.append(keep_best)
