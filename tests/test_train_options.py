@@ -145,6 +145,15 @@ def test_unknown_precision_is_refused(tmp_path):
         train(TrainSettings(precision="float8"), tmp_path / "run")
 
 
+@pytest.mark.parametrize("momentum", [1.0, -0.5])
+def test_ema_momentum_outside_0_to_1_is_refused(momentum, tmp_path):
+    from vae_gen.train.fit import TrainSettings, train
+
+    with pytest.raises(ValueError, match=rf"EMA momentum {momentum}: must be >= 0 and < 1"):
+        train(TrainSettings(ema_momentum=momentum), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_train_command_offers_exactly_the_architectures_precisions_and_deepenable_decoders():
     # The CLI lists them itself so that it parses without TensorFlow; this keeps the lists in step.
     from vae_gen.cli import build_parser

@@ -182,6 +182,8 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         raise ValueError(f"unknown architecture {settings.arch!r}; known: {', '.join(ARCHITECTURES)}")
     if settings.precision not in PRECISIONS:
         raise ValueError(f"unknown precision {settings.precision!r}; known: {', '.join(PRECISIONS)}")
+    if not 0 <= settings.ema_momentum < 1:
+        raise ValueError(f"EMA momentum {settings.ema_momentum}: must be >= 0 and < 1 (0: off)")
 
     data = load_fashion_mnist(data_dir)
     x_train = to_float_images(data.train_images[: settings.train_limit])
