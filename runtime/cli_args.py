@@ -37,17 +37,21 @@ def seed_number(text: str) -> int:
     return value
 
 
-def finite_float(minimum: float, inclusive: bool):
-    """An argparse type: a finite number above `minimum` (or equal to it, if inclusive), with a message naming the bad value."""
+def finite_float(minimum: float, inclusive: bool, below: float | None = None):
+    """An argparse type: a finite number above `minimum` (or equal to it, if inclusive) and, if given, below
+    `below`, with a message naming the bad value."""
     relation = ">=" if inclusive else ">"
+    # A number with an upper bound too is finite by its range, so the message need not say so.
+    allowed = f"a finite number {relation} {minimum:g}" if below is None else f"a number {relation} {minimum:g} and < {below:g}"
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not (math.isfinite(value) and (value >= minimum if inclusive else value > minimum)):
-            raise argparse.ArgumentTypeError(f"must be a finite number {relation} {minimum:g}, got {text!r}")
+        in_range = value >= minimum if inclusive else value > minimum
+        if not (math.isfinite(value) and in_range and (below is None or value < below)):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         return value
 
     return parse
@@ -55,14 +59,5 @@ def finite_float(minimum: float, inclusive: bool):
 
 positive_float = finite_float(0, inclusive=False)
 non_negative_float = finite_float(0, inclusive=True)
-
-
-def fraction_below_one(text: str) -> float:
-    """An argparse type: a number >= 0 and < 1 (a moving average's momentum), with a message naming the bad value."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value < 1:  # nan fails this too
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 and < 1, got {text!r}")
-    return value
+#: A moving average's momentum: 0 (off) up to, not including, 1.
+fraction_below_one = finite_float(0, inclusive=True, below=1)
