@@ -357,9 +357,10 @@ def test_ema_saves_and_keeps_the_moving_average_of_the_weights(tmp_path):
     averaged = run("ema", "--epochs", "2", "--ema", "0.5", "--keep-best")
     summary = json.loads((averaged / "metrics.json").read_text())
     assert summary["settings"]["ema_momentum"] == 0.5 and summary["best_epoch"] == 2
-    for w1, w2, saved in zip(after_one, after_two, decoder_weights(averaged), strict=True):
+    saved_weights = decoder_weights(averaged)
+    for w1, w2, saved in zip(after_one, after_two, saved_weights, strict=True):
         np.testing.assert_allclose(saved, (w1 + w2) / 2, rtol=1e-5, atol=1e-6)
-    assert any(not np.allclose(w2, saved) for w2, saved in zip(after_two, decoder_weights(averaged), strict=True))
+    assert any(not np.allclose(w2, saved) for w2, saved in zip(after_two, saved_weights, strict=True))
 
 
 NON_NEGATIVE = "must be a finite number >= 0"
