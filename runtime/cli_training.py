@@ -23,8 +23,9 @@ from .cli_args import (
 from .errors import InvalidArgumentError
 from .extras import require_train_extra
 
-#: The architectures whose decoder depth --decoder-blocks and --decoder-hidden set; train.model.DEEP_DECODERS,
-#: named here so that the arguments are checked before TensorFlow loads (a test keeps the two in step).
+#: The architectures whose decoder depth --decoder-blocks and --decoder-hidden set, and whose encoder's last map
+#: --encoder-map sets; train.model.DEEP_DECODERS and MAPPED_ENCODERS, named here so that the arguments are checked
+#: before TensorFlow loads (a test keeps them in step).
 DEEPENABLE_ARCHS = ("residual",)
 
 
@@ -68,6 +69,9 @@ def add_training_commands(commands, model_help: str) -> None:
     train.add_argument("--ema", type=fraction_below_one, default=0.0, metavar="MOMENTUM",
                        help="test, keep and save an exponential moving average of the weights with this momentum "
                             "per step, e.g. 0.999 (default 0: off, the last step's weights)")
+    train.add_argument("--encoder-map", type=int, choices=[7, 4], default=7, metavar="{7,4}",
+                       help="side of the encoder's last feature map, read by its Dense layer; 4 adds a stride-2 "
+                            "convolution and trains faster, --arch residual only (default 7)")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.set_defaults(run=_cmd_train)
 
@@ -113,6 +117,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.decoder_hidden and args.arch not in DEEPENABLE_ARCHS:
         raise InvalidArgumentError(f"--decoder-hidden {' '.join(map(str, args.decoder_hidden))}: only --arch "
                                    f"{', '.join(DEEPENABLE_ARCHS)} has hidden layers; --arch {args.arch} has none")
+    if args.encoder_map != 7 and args.arch not in DEEPENABLE_ARCHS:
+        raise InvalidArgumentError(f"--encoder-map {args.encoder_map}: only --arch {', '.join(DEEPENABLE_ARCHS)} "
+                                   f"has it")
     require_train_extra("train")
     from .train.fit import TrainSettings, train
 
@@ -138,6 +145,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         decoder_hidden=tuple(args.decoder_hidden),
         encoder_noise=args.encoder_noise,
         ema_momentum=args.ema,
+        encoder_map=args.encoder_map,
     )
     result = train(settings, args.out, data_dir=args.data_dir)
     m = result["test_metrics"]

@@ -158,13 +158,20 @@ def test_train_command_offers_exactly_the_architectures_precisions_and_deepenabl
     # The CLI lists them itself so that it parses without TensorFlow; this keeps the lists in step.
     from vae_gen.cli import build_parser
     from vae_gen.cli_training import DEEPENABLE_ARCHS
-    from vae_gen.train.model import ARCHITECTURES, DEEP_DECODERS, PRECISIONS
+    from vae_gen.train.model import (
+        ARCHITECTURES,
+        DEEP_DECODERS,
+        ENCODER_MAPS,
+        MAPPED_ENCODERS,
+        PRECISIONS,
+    )
 
     commands = next(a for a in build_parser()._actions if a.dest == "command").choices
     options = {a.dest: a.choices for a in commands["train"]._actions}
     assert list(options["arch"]) == list(ARCHITECTURES)
     assert list(options["precision"]) == list(PRECISIONS)
-    assert list(DEEPENABLE_ARCHS) == list(DEEP_DECODERS)
+    assert list(options["encoder_map"]) == list(ENCODER_MAPS)
+    assert list(DEEPENABLE_ARCHS) == list(DEEP_DECODERS) == list(MAPPED_ENCODERS)
 
 
 def test_mirroring_flips_only_mirrorable_images_about_half_the_time():
@@ -240,6 +247,57 @@ def test_decoder_hidden_puts_hidden_dense_layers_before_the_residual_decoders_ma
         build_networks("conv", 4, decoder_hidden=(32, 16))
 
 
+def test_encoder_map_4_adds_a_stride_2_convolution_to_the_residual_encoder_only():
+    import keras
+    from vae_gen.train.model import build_networks
+
+    def last_map_and_dense_inputs(encoder):
+        convs = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
+        dense = next(layer for layer in encoder.layers if isinstance(layer, keras.layers.Dense))
+        return convs[-1].output.shape[1:], dense.kernel.shape[0]
+
+    seven, _ = build_networks("residual", 4)
+    four, _ = build_networks("residual", 4, encoder_map=4)
+    assert last_map_and_dense_inputs(seven) == ((7, 7, 128), 7 * 7 * 128)
+    assert last_map_and_dense_inputs(four) == ((4, 4, 128), 4 * 4 * 128)
+    assert [o.shape for o in four.outputs] == [o.shape for o in seven.outputs] == [(None, 4), (None, 4)]
+    with pytest.raises(ValueError, match="encoder map 4: only the residual architecture has it"):
+        build_networks("conv", 4, encoder_map=4)
+    with pytest.raises(ValueError, match="encoder map 5: must be one of 7, 4"):
+        build_networks("residual", 4, encoder_map=5)
+
+
+def test_train_command_refuses_encoder_map_for_other_architectures_and_other_sides(tmp_path, capsys):
+    from vae_gen.cli import main
+
+    assert main(["train", "--arch", "conv", "--encoder-map", "4", "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip() == "vae-gen train: error: --encoder-map 4: only --arch residual has it"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--arch", "residual", "--encoder-map", "5", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "argument --encoder-map: invalid choice: 5 (choose from 7, 4)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_steps_run_16_per_call_train_exactly_as_one_per_call(tmp_path, monkeypatch):
+    """21 steps of batch 8 (the last holds 4 images): 16 per call into the graph and then 5 must reach the
+    same weights as 21 single calls, so no step, not even the short last one, is lost."""
+    import keras
+    from vae_gen.train import fit
+
+    def decoder_weights(name):
+        settings = fit.TrainSettings(arch="dense", epochs=2, batch_size=8, train_limit=164, test_limit=16)
+        fit.train(settings, tmp_path / name)
+        return keras.saving.load_model(tmp_path / name / "decoder.keras").get_weights()
+
+    assert fit.STEPS_PER_EXECUTION == 16
+    batched = decoder_weights("sixteen")
+    monkeypatch.setattr(fit, "STEPS_PER_EXECUTION", 1)
+    single = decoder_weights("one")
+    for a, b in zip(batched, single, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_train_command_refuses_decoder_hidden_for_other_architectures(tmp_path, capsys):
     from vae_gen.cli import main
 
@@ -271,16 +329,17 @@ def test_train_command_refuses_decoder_blocks_for_other_architectures(tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
-def test_deeper_residual_run_trains_exports_and_records_its_depth(tmp_path):
+def test_deeper_residual_run_with_a_4x4_encoder_map_trains_exports_and_records_its_options(tmp_path):
     from vae_gen.export.exporter import export_run
     from vae_gen.train.fit import TrainSettings, train
 
     settings = TrainSettings(
         arch="residual", latent_dim=4, epochs=1, train_limit=256, test_limit=64,
-        decoder_blocks=2, decoder_hidden=(16, 8),
+        decoder_blocks=2, decoder_hidden=(16, 8), encoder_map=4,
     )  # fmt: skip
     summary = train(settings, tmp_path / "run")
-    assert (summary["settings"]["decoder_blocks"], summary["settings"]["decoder_hidden"]) == (2, (16, 8))
+    recorded = summary["settings"]
+    assert (recorded["decoder_blocks"], recorded["decoder_hidden"], recorded["encoder_map"]) == (2, (16, 8), 4)
     card = export_run(tmp_path / "run", tmp_path / "model", name="deep")
     assert card.parity["max_abs_diff"] <= 1e-5
 

@@ -95,17 +95,26 @@ def residual_block(x, channels: int):
     return layers.Activation("relu")(layers.Add()([x, y]))
 
 
-def build_residual_encoder(latent_dim: int) -> keras.Model:
+def build_residual_encoder(latent_dim: int, final_map: int = 7) -> keras.Model:
     """Deeper and wider than the conv encoder: a full-resolution stem, 64 and 128 channels, Dense(512).
 
     A stronger encoder narrows the gap between the ELBO and the likelihood
     (a better q(z|x)) and costs nothing at generation time.
+
+    `final_map` is the side of the last feature map, which the Dense layer
+    reads: 7 (7x7x128, 6,272 features), or 4 (one more stride-2
+    convolution, 4x4x128, 2,048 features).
     """
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
     x = layers.Conv2D(32, 3, padding="same", activation="relu")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
     x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
+    if final_map == 4:
+        # The Dense layer reading the 7x7 map holds 3.2 M of the encoder's 3.4 M parameters, and the
+        # optimizer updates every one of them each step; reading a 4x4 map it holds 1.0 M of 1.4 M
+        # (`python benchmarks/training_speed.py --recipe` times both).
+        x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(512, activation="relu")(x)
     return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
@@ -149,6 +158,9 @@ ARCHITECTURES = {
     "conv": (build_conv_encoder, build_conv_decoder),
     "residual": (build_residual_encoder, build_residual_decoder),
 }
+#: The encoders whose last feature map's side is a setting (`encoder_map`: 7 or 4), by architecture.
+MAPPED_ENCODERS = {"residual": build_residual_encoder}
+ENCODER_MAPS = (7, 4)
 #: The decoders whose depth is a setting, by architecture: `decoder_blocks` (residual blocks per
 #: resolution) and `decoder_hidden` (the widths of hidden Dense layers after z; none by default).
 DEEP_DECODERS = {"residual": build_residual_decoder}
@@ -251,11 +263,21 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def build_networks(
-    arch: str, latent_dim: int, precision: str = "float32", decoder_blocks: int = 1, decoder_hidden: Sequence[int] = ()
+    arch: str,
+    latent_dim: int,
+    precision: str = "float32",
+    decoder_blocks: int = 1,
+    decoder_hidden: Sequence[int] = (),
+    encoder_map: int = 7,
 ) -> tuple[keras.Model, keras.Model]:
     """(encoder, decoder) of `arch`, their layers computing in `precision`."""
     build_encoder, build_decoder = ARCHITECTURES[arch]
     build_deep_decoder = DEEP_DECODERS.get(arch)
+    build_mapped_encoder = MAPPED_ENCODERS.get(arch)
+    if encoder_map not in ENCODER_MAPS:
+        raise ValueError(f"encoder map {encoder_map}: must be one of {', '.join(map(str, ENCODER_MAPS))}")
+    if encoder_map != 7 and build_mapped_encoder is None:
+        raise ValueError(f"encoder map {encoder_map}: only the {', '.join(MAPPED_ENCODERS)} architecture has it")
     if decoder_blocks != 1 and build_deep_decoder is None:
         raise ValueError(f"decoder blocks {decoder_blocks}: only the {', '.join(DEEP_DECODERS)} architecture has them")
     if decoder_hidden and build_deep_decoder is None:
@@ -268,7 +290,8 @@ def build_networks(
             decoder = build_deep_decoder(latent_dim, decoder_blocks, decoder_hidden)
         else:
             decoder = build_decoder(latent_dim)
-        return build_encoder(latent_dim), decoder
+        encoder = build_mapped_encoder(latent_dim, encoder_map) if build_mapped_encoder else build_encoder(latent_dim)
+        return encoder, decoder
     finally:
         keras.config.set_dtype_policy(previous)
 
@@ -291,6 +314,7 @@ def build_vae(
     decoder_blocks: int = 1,
     decoder_hidden: Sequence[int] = (),
     encoder_noise: float = 0.0,
+    encoder_map: int = 7,
 ) -> VAE:
-    encoder, decoder = build_networks(arch, latent_dim, precision, decoder_blocks, decoder_hidden)
+    encoder, decoder = build_networks(arch, latent_dim, precision, decoder_blocks, decoder_hidden, encoder_map)
     return VAE(encoder, decoder, seed=seed, encoder_noise=encoder_noise, name=f"vae_{arch}")
