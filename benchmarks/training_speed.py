@@ -5,7 +5,7 @@ traces the graphs) the way `vae-gen train` does (its optimizer, its steps
 per call into the graph, the multi-threaded --nondeterministic kernels) and
 scales to one 60,000-image epoch. Needs the train extra:
 
-    python benchmarks/training_speed.py [--arch conv residual] [--steps 100]
+    python benchmarks/training_speed.py [--arch conv residual] [--steps 100] [--decoder-blocks 1 2]
     python benchmarks/training_speed.py --recipe [--batch-size 64 32] [--encoder-map 7 4]
 
 The first form compares the architectures (latent 16, batch 128). --recipe
@@ -67,9 +67,12 @@ def compare_architectures(args: argparse.Namespace) -> None:
 
     print(f"seconds per 60,000-image epoch, batch 128, {os.cpu_count()} cores, from {args.steps} timed steps")
     print(f"{'arch':12}" + "".join(f"{p:>16}" for p in PRECISIONS) + f"{'speed-up':>10}")
-    for arch in args.arch:
-        seconds = [seconds_per_epoch(arch, p, args.steps, repeats=args.repeats) for p in PRECISIONS]
-        print(f"{arch:12}" + "".join(f"{s:>16.1f}" for s in seconds) + f"{seconds[0] / seconds[1]:>9.2f}x")
+    for arch, blocks in [(a, b) for a in args.arch for b in (args.decoder_blocks if a == "residual" else [1])]:
+        seconds = [
+            seconds_per_epoch(arch, p, args.steps, repeats=args.repeats, decoder_blocks=blocks) for p in PRECISIONS
+        ]
+        name = f"{arch} x{blocks}" if blocks != 1 else arch
+        print(f"{name:12}" + "".join(f"{s:>16.1f}" for s in seconds) + f"{seconds[0] / seconds[1]:>9.2f}x")
 
 
 def time_the_recipe(args: argparse.Namespace) -> None:
@@ -91,11 +94,16 @@ def main() -> None:
     parser.add_argument("--arch", nargs="+", default=["conv", "residual"], help="architectures to compare")
     parser.add_argument("--steps", type=int, default=100, help="batches timed per pass")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per figure; the best is reported")
+    parser.add_argument("--decoder-blocks", type=int, nargs="+", default=[1],
+                        help="residual blocks per decoder resolution to compare (residual architecture only)")
     parser.add_argument("--recipe", action="store_true", help="time the default's recipe instead of comparing archs")
     parser.add_argument("--batch-size", type=int, nargs="+", default=[64, 32], help="batch sizes of --recipe")
     parser.add_argument("--encoder-map", type=int, nargs="+", default=[7, 4], help="encoder maps of --recipe")
     args = parser.parse_args()
-    time_the_recipe(args) if args.recipe else compare_architectures(args)
+    if args.recipe:
+        time_the_recipe(args)
+    else:
+        compare_architectures(args)
 
 
 if __name__ == "__main__":
