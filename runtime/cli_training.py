@@ -118,8 +118,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"--decoder-hidden {' '.join(map(str, args.decoder_hidden))}: only --arch "
                                    f"{', '.join(DEEPENABLE_ARCHS)} has hidden layers; --arch {args.arch} has none")
     if args.encoder_map != 7 and args.arch not in DEEPENABLE_ARCHS:
-        raise InvalidArgumentError(f"--encoder-map {args.encoder_map}: only --arch {', '.join(DEEPENABLE_ARCHS)} "
-                                   f"has it")
+        raise InvalidArgumentError(f"--encoder-map {args.encoder_map}: only --arch {', '.join(DEEPENABLE_ARCHS)} has it")
     require_train_extra("train")
     from .train.fit import TrainSettings, train
 
