@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
 
 from .errors import MissingExtraError
 
@@ -17,3 +19,21 @@ def require_train_extra(command: str) -> None:
             f"'{command}' needs the train extra (missing: {', '.join(missing)}); "
             "install it with: pip install 'vae-gen[train]'"
         )
+
+
+#: The loggers of the train extra's libraries that speak up at start-up and during conversion.
+CHATTY_LOGGERS = ("tensorflow", "absl", "tf2onnx", "h5py")
+
+
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Keep TensorFlow's C++ start-up lines and the train extra's INFO logs off the terminal, unless verbose.
+
+    Called by the CLI before the train extra is imported: TensorFlow reads
+    TF_CPP_MIN_LOG_LEVEL once, at import. A level set by the user wins.
+    """
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # before vae_gen.train's own default of 2 applies
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -23,70 +23,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 from vae_gen.atomic import atomic_folder
+from vae_gen.constants import EVAL_SEED
 from vae_gen.errors import OutputError
+from vae_gen.training_settings import TrainSettings
 
 from .data import load_fashion_mnist, to_float_images
 from .metrics import neg_elbo
-from .model import ARCHITECTURES, PRECISIONS, build_vae, float32_copy
+from .model import build_vae, float32_copy
 
 log = logging.getLogger(__name__)
 
-#: Seed of the single posterior sample used to score the final test -ELBO.
-EVAL_SEED = 0
 #: Training steps per call into the compiled graph. Each call from Python costs a few milliseconds of
 #: overhead, a noticeable share of a 60 ms step; the steps themselves are the same (no callback here
 #: acts between batches).
 STEPS_PER_EXECUTION = 16
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    arch: str = "dense"
-    latent_dim: int = 2
-    epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    #: Decoupled weight decay of the kernels (AdamW): each step shrinks them by learning rate x this.
-    weight_decay: float = 0.0
-    seed: int = 0
-    train_limit: int | None = None
-    test_limit: int | None = None
-    #: Epochs over which the KL weight of the training objective rises linearly to 1 (0: off).
-    kl_warmup_epochs: int = 0
-    #: "constant", or "cosine": decay from learning_rate to 1% of it over all steps.
-    lr_schedule: str = "constant"
-    #: Restore the weights of the epoch with the lowest test -ELBO (among full-KL epochs).
-    keep_best: bool = False
-    #: Bitwise-reproducible kernels. Off, conv training runs about 3.5x faster on 2 cores
-    #: (TensorFlow's deterministic kernels are single-threaded), and results differ run
-    #: to run in the last digits; the seeds still fix the weights' start and the data order.
-    deterministic: bool = True
-    #: "float32" or "mixed_bfloat16" (model.PRECISIONS). The saved models are float32 either way.
-    precision: str = "float32"
-    #: Mirror left-right, at random, the training images of MIRRORED_CLASSES.
-    mirror: bool = False
-    #: Residual blocks per decoder resolution (residual architecture only).
-    decoder_blocks: int = 1
-    #: Widths of hidden Dense layers between z and the decoder's first feature map (residual architecture only).
-    decoder_hidden: tuple[int, ...] = ()
-    #: Standard deviation of the Gaussian noise added to the encoder's input pixels while training (0: off);
-    #: the decoder still reconstructs the clean images. See model.VAE.encoder_input.
-    encoder_noise: float = 0.0
-    #: Momentum per step of an exponential moving average of the weights (Polyak averaging) that is
-    #: tested each epoch, kept by keep_best and saved instead of the last step's weights (0: off).
-    ema_momentum: float = 0.0
-    #: Side of the residual encoder's last feature map: 7, or 4 (one more stride-2 convolution; see
-    #: model.build_residual_encoder).
-    encoder_map: int = 7
-
-
-LR_SCHEDULES = ("constant", "cosine")
-
-#: Classes whose average training image is close to its mirror image: T-shirt/top, Pullover, Dress,
-#: Coat, Shirt, Bag (sum of |mean - mirrored mean| 16-25 over the 784 pixels). Sandals, sneakers and
-#: ankle boots all point left (76-233), and trousers are lit from one side (43): mirroring those would
-#: teach the model images the test set never holds.
-MIRRORED_CLASSES = (0, 2, 3, 4, 6, 8)
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -144,30 +94,13 @@ class KeepBest(keras.callbacks.Callback):
             log.info("restored the weights of epoch %d (test -ELBO %.2f)", self.best_epoch, self.best_value)
 
 
-def _mirror_at_random(seed: int):
-    """A tf.data map: each mirrorable image, flipped left-right with probability 1/2, anew every epoch."""
-    generator = tf.random.Generator.from_seed(seed)
-
-    def mirror(image, mirrorable):
-        flip = tf.logical_and(mirrorable, generator.uniform([]) < 0.5)
-        return tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
-
-    return mirror
-
-
 def build_optimizer(settings: TrainSettings, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """Adam with the run's learning-rate schedule and, if set, AdamW's decoupled weight decay and a moving
-    average of the weights."""
+    """Adam with the run's learning-rate schedule and, if set, AdamW's decoupled weight decay."""
     learning_rate = settings.learning_rate
     if settings.lr_schedule == "cosine":
         steps = settings.epochs * steps_per_epoch
         learning_rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps, alpha=0.01)
-    optimizer = keras.optimizers.Adam(
-        learning_rate,
-        weight_decay=settings.weight_decay or None,
-        use_ema=settings.ema_momentum > 0,
-        ema_momentum=settings.ema_momentum,
-    )
+    optimizer = keras.optimizers.Adam(learning_rate, weight_decay=settings.weight_decay or None)
     if settings.weight_decay:
         # Decay pulls weights towards 0, which suits kernels; biases have no reason to be near 0.
         optimizer.exclude_from_weight_decay(var_names=["bias"])
@@ -182,15 +115,10 @@ def _prepare_out(out_dir: Path) -> None:
 
 
 def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
-    """Train per `settings` and write the run folder `out_dir`; returns the run summary."""
+    """Train per `settings` (validated when they were made) and write the run folder `out_dir`; returns the
+    run summary."""
     out_dir = Path(out_dir)
     _prepare_out(out_dir)
-    if settings.arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {settings.arch!r}; known: {', '.join(ARCHITECTURES)}")
-    if settings.precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {settings.precision!r}; known: {', '.join(PRECISIONS)}")
-    if not 0 <= settings.ema_momentum < 1:
-        raise ValueError(f"EMA momentum {settings.ema_momentum}: must be >= 0 and < 1 (0: off)")
 
     data = load_fashion_mnist(data_dir)
     x_train = to_float_images(data.train_images[: settings.train_limit])
@@ -200,13 +128,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
-    vae = build_vae(
-        settings.arch, settings.latent_dim, seed=settings.seed, precision=settings.precision,
-        decoder_blocks=settings.decoder_blocks, decoder_hidden=settings.decoder_hidden,
-        encoder_noise=settings.encoder_noise, encoder_map=settings.encoder_map,
-    )  # fmt: skip
-    if settings.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"unknown learning-rate schedule {settings.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
+    vae = build_vae(settings.arch, settings.latent_dim, seed=settings.seed, precision=settings.precision)
     vae.compile(
         optimizer=build_optimizer(settings, steps_per_epoch=-(-len(x_train) // settings.batch_size)),
         steps_per_execution=STEPS_PER_EXECUTION,
@@ -214,22 +136,11 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     callbacks: list[keras.callbacks.Callback] = [EpochLog(settings.epochs)]
     if settings.kl_warmup_epochs:
         callbacks.append(KlWarmup(settings.kl_warmup_epochs))
-    if settings.ema_momentum:
-        # The average goes into the model for each epoch's test pass and stays for the epoch's end, so the
-        # callbacks after this one (KeepBest) see it; training steps run on the weights as trained. After
-        # the last epoch, fit leaves the average in the model.
-        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     keep_best = KeepBest(first_eligible_epoch=max(0, settings.kl_warmup_epochs - 1))
     if settings.keep_best:
         callbacks.append(keep_best)
-    if settings.mirror:
-        mirrorable = np.isin(data.train_labels[: settings.train_limit], MIRRORED_CLASSES)
-        train_set = tf.data.Dataset.from_tensor_slices((x_train, mirrorable))
-    else:
-        train_set = tf.data.Dataset.from_tensor_slices(x_train)
+    train_set = tf.data.Dataset.from_tensor_slices(x_train)
     train_set = train_set.shuffle(len(x_train), seed=settings.seed, reshuffle_each_iteration=True)
-    if settings.mirror:
-        train_set = train_set.map(_mirror_at_random(settings.seed))
     train_set = train_set.batch(settings.batch_size)
     test_set = tf.data.Dataset.from_tensor_slices(x_test).batch(settings.batch_size)
 
@@ -255,7 +166,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         seed=EVAL_SEED,
     )
     summary = {
-        "settings": dataclasses.asdict(settings),
+        "settings": settings.to_dict(),
         "data": {"source": str(data.source), "train_images": len(x_train), "test_images": len(x_test)},
         "test_metrics": test_metrics,
         "train_seconds": round(seconds, 1),
@@ -272,7 +183,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     with atomic_folder(out_dir) as staging:
         encoder.save(staging / "encoder.keras")
         decoder.save(staging / "decoder.keras")
-        _write_json(staging / "settings.json", dataclasses.asdict(settings))
+        _write_json(staging / "settings.json", settings.to_dict())
         _write_json(staging / "history.json", epochs)
         _write_json(staging / "metrics.json", summary)
     log.info("test -ELBO %.2f nats per image; run folder %s", test_metrics["neg_elbo"], out_dir)

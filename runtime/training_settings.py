@@ -1,0 +1,235 @@
+"""Every setting of a training run, declared and validated in one place, without TensorFlow.
+
+`TrainSettings` is what `vae-gen train` builds from its options, what a
+recipe file (`--config`) and a run folder's settings.json hold, and what
+`vae_gen.train.fit.train` takes. Each field carries its rule (type and
+allowed values) and its help text; the CLI builds its options from them, so
+a choice list or a bound is never written twice. This module imports neither
+TensorFlow nor numpy: a bad value is refused before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidArgumentError
+from .latents import MAX_SEED
+
+ARCHITECTURES = ("dense", "conv", "residual")
+PRECISIONS = ("float32", "mixed_bfloat16")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+class SettingError(InvalidArgumentError):
+    """A training setting with a value outside what it allows.
+
+    `name` is the field (`latent_dim`), `problem` says what is wrong
+    ("must be an integer >= 1, got 0"); the message joins them the way the
+    caller spoke: the CLI names its option, a file its path and field.
+    """
+
+    def __init__(self, name: str, problem: str, where: str = "") -> None:
+        self.name, self.problem, self.where = name, problem, where
+        super().__init__(f"{where}{name} {problem}")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting allows, and how its command-line text is read."""
+
+    #: Checks a value (from Python or JSON) and returns it normalized; raises ValueError(problem).
+    check: Callable[[Any], Any]
+    #: Turns command-line text into a value before `check`; raises ValueError(problem).
+    parse: Callable[[str], Any]
+    #: How --help shows the value.
+    metavar: str | None = None
+
+
+def integer(minimum: int, maximum: int | None = None, optional: bool = False) -> Rule:
+    allowed = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+    if optional:
+        allowed += " (or null: all)"
+
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return value
+
+    def parse(text: str) -> Any:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"must be {allowed}, got {text!r}") from None
+
+    return Rule(check, parse)
+
+
+def number(minimum: float, inclusive: bool) -> Rule:
+    allowed = f"a finite number {'>=' if inclusive else '>'} {minimum:g}"
+
+    def check(value: Any) -> Any:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or not (value >= minimum if inclusive else value > minimum):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return float(value)
+
+    def parse(text: str) -> Any:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"must be {allowed}, got {text!r}") from None
+
+    return Rule(check, parse)
+
+
+def one_of(*choices: str) -> Rule:
+    def check(value: Any) -> Any:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return Rule(check, lambda text: text, metavar="{" + ",".join(choices) + "}")
+
+
+def flag() -> Rule:
+    def check(value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, got {value!r}")
+        return value
+
+    return Rule(check, lambda text: text)
+
+
+def setting(default: Any, rule: Rule, help: str, option: str | None = None) -> Any:
+    """A dataclass field with its rule, its help and its command-line option (default: --the-name)."""
+    return field(default=default, metadata={"rule": rule, "help": help, "option": option})
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One training run: architecture, optimization and data slice. Valid once constructed."""
+
+    arch: str = setting("dense", one_of(*ARCHITECTURES), "model architecture")
+    latent_dim: int = setting(2, integer(1), "latent size")
+    epochs: int = setting(30, integer(1), "training epochs")
+    batch_size: int = setting(128, integer(1), "images per training step")
+    learning_rate: float = setting(1e-3, number(0, inclusive=False), "Adam's learning rate")
+    #: Decoupled weight decay of the kernels (AdamW): each step shrinks them by learning rate x this.
+    weight_decay: float = setting(0.0, number(0, inclusive=True), "decoupled weight decay of the kernels, as in AdamW (0: off)")
+    seed: int = setting(0, integer(0, MAX_SEED), "seed of the weights, the shuffling and the sampling")
+    train_limit: int | None = setting(None, integer(1, optional=True), "use only the first N training images")
+    test_limit: int | None = setting(None, integer(1, optional=True), "use only the first N test images")
+    #: Epochs over which the KL weight of the training objective rises linearly to 1 (0: off).
+    kl_warmup_epochs: int = setting(0, integer(0), "raise the KL weight linearly to 1 over this many epochs (0: off)",
+                                    option="--kl-warmup")  # fmt: skip
+    #: "constant", or "cosine": decay from learning_rate to 1% of it over all steps.
+    lr_schedule: str = setting("constant", one_of(*LR_SCHEDULES), "learning-rate schedule")
+    #: Restore the weights of the epoch with the lowest test -ELBO (among full-KL epochs).
+    keep_best: bool = setting(False, flag(), "keep the weights of the epoch with the lowest test -ELBO")
+    #: Bitwise-reproducible kernels. Off, conv training runs about 3.5x faster on 2 cores
+    #: (TensorFlow's deterministic kernels are single-threaded), and results differ run
+    #: to run in the last digits; the seeds still fix the weights' start and the data order.
+    deterministic: bool = setting(True, flag(), "bitwise-reproducible kernels; --no-deterministic (or --nondeterministic) "
+                                  "trains about 3.5x faster on 2 cores, results then vary in the last digits")  # fmt: skip
+    #: "float32" or "mixed_bfloat16". The saved models are float32 either way.
+    precision: str = setting("float32", one_of(*PRECISIONS), "arithmetic of training; mixed_bfloat16 is about 1.75x "
+                             "faster on CPUs with AMX or AVX-512 BF16, the saved models are float32 either way")  # fmt: skip
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            try:
+                value = spec.metadata["rule"].check(getattr(self, spec.name))
+            except ValueError as exc:
+                raise SettingError(spec.name, str(exc)) from None
+            object.__setattr__(self, spec.name, value)  # normalized: 1 -> 1.0 for a float setting
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready values; `from_dict(to_dict())` gives the same settings."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> TrainSettings:
+        """A copy with some settings changed, validated like any other."""
+        unknown = sorted(set(changes) - set(names()))
+        if unknown:
+            raise SettingError(unknown[0], f"is not a training setting; known: {', '.join(names())}")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "settings") -> TrainSettings:
+        """Settings from parsed JSON (a recipe or a run's settings.json); missing ones take their defaults.
+
+        A setting that vae-gen no longer has is accepted only at the value
+        that meant what the code does now (RETIRED), so an old run folder's
+        settings.json still reproduces its run, and no run silently loses an
+        option it relied on.
+        """
+        where = f"{source}: "
+        if not isinstance(data, Mapping):
+            raise SettingError("settings", f"must be a JSON object, got {type(data).__name__}", where)
+        current = set(names())
+        unknown = sorted(set(data) - current - set(RETIRED))
+        if unknown:
+            raise SettingError(unknown[0], f"is not a training setting; known: {', '.join(names())}", where)
+        try:
+            settings = cls(**{key: value for key, value in data.items() if key in current})
+        except SettingError as exc:
+            raise SettingError(exc.name, exc.problem, where) from None
+        for key in sorted(set(data) & set(RETIRED)):
+            meaning_now = RETIRED[key](settings.arch)
+            if _as_json(data[key]) != meaning_now:
+                raise SettingError(
+                    key,
+                    f"{data[key]!r} was an option that vae-gen no longer has (removed after commit 8ce88c3; "
+                    f"docs/experiments.md); only {meaning_now!r}, what the {settings.arch} architecture now does, is accepted",
+                    where,
+                )
+        return settings
+
+    @classmethod
+    def from_file(cls, path: Path) -> TrainSettings:
+        """Settings from a JSON file: a recipe, or the settings.json of a run folder."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidArgumentError(f"{path}: no such settings file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidArgumentError(f"{path}: not a readable JSON settings file ({exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+
+#: Settings that earlier versions recorded and this one no longer has, by the value that means what the
+#: code does now for an architecture: the experiments that did not help, switched off (docs/experiments.md),
+#: and the residual architecture's hidden layer and 4x4 encoder map, now part of it.
+RETIRED: dict[str, Callable[[str], Any]] = {
+    "mirror": lambda arch: False,
+    "decoder_blocks": lambda arch: 1,
+    "encoder_noise": lambda arch: 0.0,
+    "ema_momentum": lambda arch: 0.0,
+    "decoder_hidden": lambda arch: [64] if arch == "residual" else [],
+    "encoder_map": lambda arch: 4 if arch == "residual" else 7,
+}
+
+
+def names() -> list[str]:
+    """The settings' names, in declaration order."""
+    return [spec.name for spec in dataclasses.fields(TrainSettings)]
+
+
+def option_of(name: str) -> str:
+    """The `vae-gen train` option that sets the field `name`."""
+    spec = next(spec for spec in dataclasses.fields(TrainSettings) if spec.name == name)
+    return spec.metadata["option"] or "--" + name.replace("_", "-")
+
+
+def _as_json(value: Any) -> Any:
+    # A tuple recorded by an older version reads back from JSON as a list; 0 and 0.0 compare equal.
+    return list(value) if isinstance(value, tuple) else value
