@@ -81,7 +81,7 @@ def main() -> None:
 
     from vae_gen.export.quantize import quantize_decoder
     from vae_gen.train.data import load_fashion_mnist, to_float_images
-    from vae_gen.train.evaluate import EVAL_SEED
+    from vae_gen.constants import EVAL_SEED
     from vae_gen.train.metrics import neg_elbo
 
     x_test = to_float_images(load_fashion_mnist(None).test_images)

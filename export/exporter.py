@@ -20,6 +20,7 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 from vae_gen.atomic import atomic_folder
+from vae_gen.constants import GOLDEN_SEED, PARITY_TOLERANCE
 from vae_gen.errors import OutputError
 from vae_gen.model_card import (
     FORMAT_VERSION,
@@ -32,15 +33,13 @@ from vae_gen.train.evaluate import evaluate
 
 from .convert import OPSET, ExportError, to_onnx
 from .flops import model_flops
-from .parity import PARITY_TOLERANCE, check_parity, load_keras
+from .parity import check_parity, load_keras
 
 log = logging.getLogger(__name__)
 
 DECODER_FILE, ENCODER_FILE = "decoder.onnx", "encoder.onnx"
 KERAS_FILES = {"decoder": "decoder.keras", "encoder": "encoder.keras"}
 ENCODER_OUTPUTS = ("z_mean", "z_log_var")
-#: Seed of the random golden latents; the others are fixed points of the latent space.
-GOLDEN_SEED = 1234
 
 
 def golden_latents(latent_dim: int) -> np.ndarray:

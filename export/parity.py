@@ -13,14 +13,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from vae_gen.constants import FAR_LATENT, PARITY_BATCH_SIZES, PARITY_SEED, PARITY_TOLERANCE
 from vae_gen.errors import VaeGenError
 
-#: Max |keras - onnxruntime| allowed on any output value.
-PARITY_TOLERANCE = 1e-5
-PARITY_BATCH_SIZES = (1, 7, 256)
-#: Latents are also checked uniformly over [-FAR_LATENT, FAR_LATENT], corners included.
-FAR_LATENT = 5.0
-PARITY_SEED = 0
 
 Outputs = dict[str, np.ndarray]
 

@@ -29,6 +29,7 @@ import numpy as np
 import onnx
 import onnxruntime
 from vae_gen.atomic import atomic_folder
+from vae_gen.constants import CALIBRATION_LATENTS, CALIBRATION_SEED, COMPARISON_LATENTS, COMPARISON_SEED
 from vae_gen.model_card import GoldenCheck, ModelCard, OnnxFile, sha256_of
 from vae_gen.train.evaluate import evaluate
 
@@ -36,12 +37,7 @@ from .exporter import check_new_model_folder, golden_latents
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_LATENTS = 1024
-#: Apart from every seed users and tests pass, so calibration never sees the latents it is judged on.
-CALIBRATION_SEED = 12345
 CALIBRATION_PERCENTILE = 99.99
-#: Latents of the comparison with the float32 decoder.
-COMPARISON_LATENTS, COMPARISON_SEED = 1000, 0
 #: One int8 rounding step anywhere in the graph moves an output pixel by less than this.
 GOLDEN_TOLERANCE = 0.02
 

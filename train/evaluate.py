@@ -15,15 +15,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from vae_gen.constants import EVAL_BATCH, EVAL_SEED, IW_IMAGES, IW_SAMPLES
 from vae_gen.generator import Generator
 
 from .data import load_fashion_mnist, to_float_images
-from .metrics import EVAL_BATCH, bce_per_image, neg_elbo
+from .metrics import bce_per_image, neg_elbo
 
-#: Seed of every posterior sample drawn here: scores are reproducible.
-EVAL_SEED = 0
-DEFAULT_IW_SAMPLES = 50
-DEFAULT_IW_IMAGES = 1000
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -79,8 +76,8 @@ def importance_weighted_nll(generator: Generator, images: np.ndarray, samples: i
 def evaluate(
     model: str | Path,
     data_dir: Path | None = None,
-    iw_samples: int = DEFAULT_IW_SAMPLES,
-    iw_images: int = DEFAULT_IW_IMAGES,
+    iw_samples: int = IW_SAMPLES,
+    iw_images: int = IW_IMAGES,
     test_limit: int | None = None,
     seed: int = EVAL_SEED,
 ) -> Evaluation:

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from vae_gen.constants import EVAL_BATCH
 
 #: Keras's backend epsilon, the clip of probabilities inside its BCE.
 EPSILON = 1e-7
-#: Images per forward pass when scoring a whole test set.
-EVAL_BATCH = 500
 
 
 def bce_per_image(images: np.ndarray, probabilities: np.ndarray) -> np.ndarray:

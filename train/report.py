@@ -20,12 +20,12 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from vae_gen.constants import REPORT_SEED  # noqa: E402
 from vae_gen.images import grid  # noqa: E402
 from vae_gen.latent_paths import manifold  # noqa: E402
 
 from .data import CLASS_NAMES, load_fashion_mnist, to_float_images  # noqa: E402
 
-REPORT_SEED = 0
 SAMPLES = 100
 RECONSTRUCTIONS = 16
 SCATTER_IMAGES = 5000
