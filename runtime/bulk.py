@@ -1,430 +1,148 @@
-"""Bulk generation to disk: PNG folders and .npy/.npz files, streamed, shardable, resumable.
+"""Bulk generation to disk: one call that plans and writes a run, as `vae-gen sample` does.
 
-A run is defined by its RunSpec (model, seed, count, temperature, batch
-size); image i of a run depends only on that and i. A run, or a shard or
-tail of it, writes the images of an index range:
-- PNG folders hold NNNNNN.png, in subfolders of FILES_PER_FOLDER files when
-  the run is larger, a record of the run (for --resume and for shards that
-  share the folder), a lock against a second writer of the same range, and,
-  once the range is complete, manifest.jsonl (index, file, seed).
-- Arrays are written sequentially, header then batches, never held whole:
-  memory stays bounded whatever the count. (A memmap would be simpler, but
-  its dirty pages count as resident memory and grow with the file.)
-PNG encoding runs in worker processes when asked: decoding stays in this
-process, so both cores work.
+    >>> from vae_gen.bulk import generate_run
+    >>> generate_run(gen, "out/", 100_000, seed=0)                 # PNG folder, resumable
+    >>> generate_run(gen, "out/", 100_000, seed=0, mode="resume")  # after a crash or a cancel
+    >>> generate_run(gen, "images.npy", 10_000, seed=0)            # one uint8 array
+
+`vae-gen sample` is a thin layer over `generate_run`: the same arguments
+give the same files. The pieces it plans with are public too, one concept
+per module: run_layout (the run spec, its index range, shards and file
+names), png_folder (PNG folders with run record, lock, resume and
+manifest), png_writer (worker processes) and array_file (.npy/.npz).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import threading
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .atomic import atomic_file
-from .errors import Cancelled, InvalidArgumentError, OutputError
-from .generator import Generator, ProgressCallback
-from .images import ARRAY_SUFFIXES, check_array_path, save_png
-from .latents import block_ranges
-from .locks import FolderLock
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future, ProcessPoolExecutor
+from .array_file import generate_to_array, is_array_path
+from .errors import CancelEvent, InvalidArgumentError
+from .generator import (
+    DEFAULT_BATCH_SIZE,
+    Generator,
+    ProgressCallback,
+    check_batch_size,
+    check_count,
+)
+from .images import IMAGE_SUFFIXES, MAX_GRID_IMAGES, check_picture_path, save_grid
+from .latents import check_seed, check_temperature
+from .png_folder import MODES, generate_to_folder, merge_manifests
+from .run_layout import (
+    FILES_PER_FOLDER,
+    RunSpec,
+    manifest_name,
+    parse_shard,
+    png_relpath,
+    run_range,
+    shard_range,
+)
 
 log = logging.getLogger(__name__)
 
-FILES_PER_FOLDER = 10_000
-RUN_RECORD = "vae-gen-run.json"
-#: In-flight PNG batches per worker: enough to keep workers busy, few enough to bound memory.
-BATCHES_IN_FLIGHT_PER_WORKER = 2
-
+#: Below this many PNGs, starting worker processes costs more than it saves.
+PARALLEL_PNG_MIN_IMAGES = 2000
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """What determines every image of a run."""
+class RunResult:
+    """What one `generate_run` call did: the run, the images [lo, hi) it covered, the files it wrote."""
 
-    model: str
-    decoder_sha256: str
-    seed: int
-    count: int
-    temperature: float
-    batch_size: int
-
-    @classmethod
-    def for_generator(cls, generator: Generator, seed: int, count: int, temperature: float, batch_size: int) -> "RunSpec":
-        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch_size)
+    spec: RunSpec
+    lo: int
+    hi: int
+    #: PNG files written (fewer than hi - lo when resuming), or images in the array file.
+    written: int
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'K/N' -> (K, N) with 0 <= K < N."""
-    try:
-        index_text, total_text = text.split("/")
-        index, total = int(index_text), int(total_text)
-    except ValueError:
-        raise InvalidArgumentError(f"shard must be K/N with integers 0 <= K < N, got {text!r}") from None
-    if not 0 <= index < total:
-        raise InvalidArgumentError(f"shard must be K/N with integers 0 <= K < N, got {text!r}")
-    return index, total
-
-
-def shard_range(count: int, index: int, total: int, batch_size: int) -> tuple[int, int]:
-    """Shard `index` of `total`: whole batches of the full run, so shards decode exactly its batches."""
-    batches = -(-count // batch_size)
-    first, last = index * batches // total, (index + 1) * batches // total
-    return min(first * batch_size, count), min(last * batch_size, count)
-
-
-def png_relpath(index: int, count: int) -> str:
-    """Where image `index` of a `count`-image run lives inside its folder."""
-    name = f"{index:0{max(6, len(str(count - 1)))}d}.png"
-    if count <= FILES_PER_FOLDER:
-        return name
-    folders = (count - 1) // FILES_PER_FOLDER
-    return f"{index // FILES_PER_FOLDER:0{max(4, len(str(folders)))}d}/{name}"
-
-
-def manifest_name(lo: int, hi: int, count: int) -> str:
-    return "manifest.jsonl" if (lo, hi) == (0, count) else f"manifest-{lo}-{hi}.jsonl"
-
-
-# -- PNG folders ----------------------------------------------------------------------
-
-
-def _write_pngs(paths: list[str], images: np.ndarray, cancel=None) -> None:
-    """Save each image to its path, stopping before the next file once `cancel` (any event) is set."""
-    for path, image in zip(paths, images):
-        raise_if_cancelled(cancel)
-        save_png(image, Path(path))
-
-
-# In a worker process: set by the parent to stop between two files.
-_WORKER_STOP = None
-
-
-def _worker_init(stop) -> None:
-    # Ctrl-C reaches the whole process group; the parent decides, and tells
-    # the workers through `stop`, so no file is left half-written.
-    import signal
-
-    global _WORKER_STOP
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_STOP = stop
-
-
-def _write_pngs_in_worker(paths: list[str], images: np.ndarray) -> None:
-    # Once the parent sets the stop event it no longer reads results, so Cancelled here is only a way out.
-    _write_pngs(paths, images, _WORKER_STOP)
-
-
-def raise_if_cancelled(cancel) -> None:
-    """The safe points of a run: between files and between batches."""
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("every file written so far is complete")
-
-
-class PngWriter:
-    """Writes batches of PNGs in this process (workers <= 1) or in worker processes.
-
-    With workers, the parent only waits in short slices, so it notices a
-    cancel at once, and then tells the workers to stop before their next file.
-    """
-
-    #: Seconds between looks at the cancel event while waiting for a worker.
-    POLL_SECONDS = 0.05
-
-    def __init__(self, workers: int, cancel: threading.Event | None = None):
-        self.workers = workers
-        self.cancel = cancel
-        self.pool: ProcessPoolExecutor | None = None
-        self.pending: deque[Future] = deque()
-        if workers > 1:
-            # Imported here: multiprocessing costs start-up time that single-image runs should not pay.
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # Not fork: forking a process whose onnxruntime threads may hold locks can deadlock the child.
-            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-            context = multiprocessing.get_context(method)
-            self.stop = context.Event()
-            self.pool = ProcessPoolExecutor(workers, context, initializer=_worker_init, initargs=(self.stop,))
-
-    def write(self, paths: list[Path], images: np.ndarray) -> None:
-        if self.pool is None:
-            _write_pngs([str(p) for p in paths], images, self.cancel)
-            return
-        while len(self.pending) >= BATCHES_IN_FLIGHT_PER_WORKER * self.workers:
-            self._finish_oldest()
-        self.pending.append(self.pool.submit(_write_pngs_in_worker, [str(p) for p in paths], images))
-
-    def _finish_oldest(self) -> None:
-        from concurrent.futures import wait
-
-        oldest = self.pending[0]
-        while not wait([oldest], timeout=self.POLL_SECONDS).done:
-            raise_if_cancelled(self.cancel)
-        self.pending.popleft().result()  # re-raises a worker's error (a full disk, say)
-        raise_if_cancelled(self.cancel)
-
-    def __enter__(self) -> "PngWriter":
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if self.pool is None:
-            return
-        failed = kind is not None
-        try:
-            while not failed and self.pending:
-                self._finish_oldest()
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            if failed:
-                self.stop.set()  # workers stop before their next file
-            # Drop queued batches; a running one ends after its current file.
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _finished_pngs(folder: Path) -> Iterator[str]:
-    """Relative paths of the finished PNGs in folder and its subfolders (temporaries excluded), streamed."""
-    for entry in os.scandir(folder):
-        if entry.is_dir() and not entry.name.startswith("."):
-            for inner in os.scandir(entry.path):
-                if inner.name.endswith(".png") and not inner.name.startswith("."):
-                    yield f"{entry.name}/{inner.name}"
-        elif entry.name.endswith(".png") and not entry.name.startswith("."):
-            yield entry.name
-
-
-def _in_range(relative: str, count: int, lo: int, hi: int) -> bool:
-    """Whether `relative` is where image i of a `count`-image run lives, for some i in [lo, hi)."""
-    stem = relative.rsplit("/", 1)[-1].removesuffix(".png")
-    return relative.endswith(".png") and stem.isdigit() and lo <= int(stem) < hi and png_relpath(int(stem), count) == relative
-
-
-def _first_clash(folder: Path, count: int, lo: int, hi: int) -> str | None:
-    """The first PNG in the folder that is one of images [lo, hi) of a `count`-image run, if any."""
-    return next((relative for relative in _finished_pngs(folder) if _in_range(relative, count, lo, hi)), None)
-
-
-def _remove_stale_temporaries(folder: Path, count: int, lo: int, hi: int) -> None:
-    """Delete what a killed writer of these targets left: hidden `.NAME.PID.HEX.tmp` files.
-
-    Only temporaries of our own targets: other shards may be writing theirs
-    into the same folder right now.
-    """
-    for pattern in (".*.tmp", "*/.*.tmp"):
-        for path in folder.glob(pattern):
-            final_name = path.name[1:].rsplit(".", 3)[0]
-            relative = final_name if path.parent == folder else f"{path.parent.name}/{final_name}"
-            if _in_range(relative, count, lo, hi):
-                path.unlink(missing_ok=True)
-
-
-def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) -> bool:
-    """Refuse to mix runs in one folder; True when the record of this run is still to be written."""
-    record = folder / RUN_RECORD
-    if record.is_file() and mode != "overwrite":
-        try:
-            recorded = json.loads(record.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise OutputError(f"{record}: unreadable run record ({exc}); pass --overwrite to start afresh") from None
-        expected = asdict(spec)
-        if recorded != expected:
-            recorded = recorded if isinstance(recorded, dict) else {}
-            differing = sorted(k for k in expected if recorded.get(k) != expected[k])
-            raise OutputError(
-                f"{folder}: holds a run with a different {', '.join(differing)}; use another folder or --overwrite"
-            )
-        return False
-    if has_pngs and mode == "resume":
-        raise OutputError(f"{folder}: holds PNG images but no {RUN_RECORD}, so there is no vae-gen run to resume")
-    if has_pngs and mode == "new":
-        raise OutputError(f"{folder}: already holds PNG images; pass --overwrite to replace them")
-    return True
-
-
-def generate_to_folder(
+def generate_run(
     generator: Generator,
-    folder: Path,
-    spec: RunSpec,
-    lo: int = 0,
-    hi: int | None = None,
+    out: str | Path | None,
+    count: int,
     *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    start: int = 0,
+    shard: str | tuple[int, int] | None = None,
+    batch_size: int | None = None,
     mode: str = "new",
-    workers: int = 1,
+    workers: int | None = None,
+    grid: str | Path | None = None,
+    grid_scale: int = 1,
     progress: ProgressCallback | None = None,
-    on_batch: Callable[[int, np.ndarray], None] | None = None,
-    cancel: threading.Event | None = None,
-) -> int:
-    """Write images [lo, hi) of the run `spec` as PNGs under `folder`; returns how many were written.
+    cancel: CancelEvent | None = None,
+) -> RunResult:
+    """Write images of a `count`-image run of (model, seed, temperature) to `out` and/or a contact sheet.
 
-    mode: "new" refuses a folder holding this range's images, "overwrite"
-    replaces them, "resume" writes only the missing ones. Each file appears
-    complete or not at all. `on_batch(first_index, images)` sees every batch
-    written, in order. Setting `cancel` stops the run at the next file
-    boundary with `Cancelled`; finish it later with mode="resume".
+    out: a folder (PNG files), a .npy or .npz file, or None (grid only).
+    start / shard ("K/N" or (K, N)): write only images start..count-1, or
+        only shard K of N (whole decode batches of the run); the files are
+        byte for byte those a full run writes at those indices.
+    batch_size: images per decoder call (None: DEFAULT_BATCH_SIZE). Keep it
+        the same across shards, resumes and workers of one run.
+    mode: "new" (refuse existing images), "overwrite", or "resume" (PNG
+        folders: write only what is missing).
+    workers: processes encoding PNGs; None: one per core from
+        PARALLEL_PNG_MIN_IMAGES images on, else 0 (in this process).
+    grid: also write the images as one contact-sheet PNG, scaled by grid_scale.
+    cancel: an event; once set, the run stops at its next file boundary with
+        `Cancelled`, every file written is complete, and mode="resume" finishes it.
+    Every argument is checked before anything is written.
     """
-    hi = spec.count if hi is None else hi
-    if mode not in ("new", "overwrite", "resume"):
-        raise InvalidArgumentError(f"mode must be new, overwrite or resume, got {mode!r}")
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{folder}: the output folder is not writable")
+    if out is None and grid is None:
+        raise InvalidArgumentError("nothing to write: give out= (a folder, .npy or .npz) and/or grid= (a .png file)")
+    spec = RunSpec.for_generator(generator, check_seed(seed), check_count(count), check_temperature(temperature),
+                                 check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size))
+    if mode not in MODES:
+        raise InvalidArgumentError(f"mode must be {', '.join(MODES)}, got {mode!r}")
+    lo, hi = run_range(count, spec.batch_size, start, shard)
+    if grid is not None:
+        if hi - lo > MAX_GRID_IMAGES:
+            raise InvalidArgumentError(f"grid= holds at most {MAX_GRID_IMAGES} images, got {hi - lo}")
+        check_picture_path(Path(grid))
+    to_array = out is not None and is_array_path(out)
+    if out is not None and not to_array and Path(out).suffix.lower() in IMAGE_SUFFIXES:
+        raise InvalidArgumentError(f"out={str(out)!r}: PNG output is a folder of files; use grid= for one picture, or .npy/.npz")
+    if to_array and mode == "resume":
+        raise InvalidArgumentError('mode="resume" finishes PNG folders; an array file is written whole or not at all')
 
-    with FolderLock(folder, f"{lo}-{hi}"):
-        has_pngs = next(_finished_pngs(folder), None) is not None
-        write_record = _check_run_record(folder, spec, mode, has_pngs)
-        if mode == "new" and has_pngs:
-            clash = _first_clash(folder, spec.count, lo, hi)
-            if clash is not None:
-                raise OutputError(
-                    f"{folder}: already holds {clash} of this run; "
-                    "pass --overwrite to replace its images or --resume to finish the run"
-                )
-        if mode != "new":
-            _remove_stale_temporaries(folder, spec.count, lo, hi)
-        if write_record:
-            with atomic_file(folder / RUN_RECORD) as tmp:
-                tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
-        if spec.count > FILES_PER_FOLDER:
-            for index in range(lo - lo % FILES_PER_FOLDER, hi, FILES_PER_FOLDER):
-                (folder / png_relpath(index, spec.count)).parent.mkdir(exist_ok=True)
-
-        def missing(first: int, stop: int) -> list[int]:
-            indices = range(first, stop)
-            if mode != "resume":
-                return list(indices)
-            return [i for i in indices if not (folder / png_relpath(i, spec.count)).exists()]
-
-        written = 0
-        try:
-            with PngWriter(workers, cancel) as writer:
-                for first, batch, todo in _batches_needed(generator, spec, lo, hi, missing, progress):
-                    raise_if_cancelled(cancel)
-                    writer.write([folder / png_relpath(i, spec.count) for i in todo], batch[[i - first for i in todo]])
-                    written += len(todo)
-                    if on_batch is not None:
-                        on_batch(first, batch)
-            manifest = folder / manifest_name(lo, hi, spec.count)
-            with atomic_file(manifest) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-                for i in range(lo, hi):
-                    handle.write(json.dumps({"index": i, "file": png_relpath(i, spec.count), "seed": spec.seed}) + "\n")
-        except OSError as exc:
-            raise OutputError(f"{folder}: writing failed ({exc.strerror or exc}); files already written are complete") from None
-    return written
-
-
-def merge_manifests(folder: Path, count: int, ranges: list[tuple[int, int]]) -> Path:
-    """Join the manifests of shards that tile [0, count) into manifest.jsonl, then drop theirs."""
-    folder = Path(folder)
-    if not ranges or ranges[0][0] != 0 or ranges[-1][1] != count or any(a[1] != b[0] for a, b in zip(ranges, ranges[1:])):
-        raise InvalidArgumentError(f"shard ranges {ranges} do not tile 0..{count}")
-    parts = [folder / manifest_name(lo, hi, count) for lo, hi in ranges]
-    target = folder / manifest_name(0, count, count)
-    with atomic_file(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
-        for part in parts:
-            out.write(part.read_text(encoding="utf-8"))
-    for part in parts:
-        if part != target:
-            part.unlink()
-    return target
-
-
-def _batches_needed(
-    generator: Generator,
-    spec: RunSpec,
-    lo: int,
-    hi: int,
-    missing: Callable[[int, int], list[int]],
-    progress: ProgressCallback | None,
-) -> Iterator[tuple[int, np.ndarray, list[int]]]:
-    """(first index, batch, indices to write) for the run's batches over [lo, hi) with work to do.
-
-    A batch whose files all exist (when resuming) is skipped without decoding.
-    """
-    done = 0
-    for blo, bhi in block_ranges(lo, hi, spec.batch_size):
-        todo = missing(blo, bhi)
-        if todo:
-            (first, batch), = generator.iter_batches(
-                bhi - blo, spec.seed, temperature=spec.temperature, start=blo, batch_size=spec.batch_size
-            )
-            yield first, batch, todo
-        done += bhi - blo
-        if progress is not None:
-            progress(done, hi - lo)
-
-
-# -- arrays -------------------------------------------------------------------------
-
-
-def generate_to_array(
-    generator: Generator,
-    path: Path,
-    spec: RunSpec,
-    lo: int = 0,
-    hi: int | None = None,
-    *,
-    overwrite: bool = False,
-    progress: ProgressCallback | None = None,
-    on_batch: Callable[[int, np.ndarray], None] | None = None,
-    cancel: threading.Event | None = None,
-) -> None:
-    """Write images [lo, hi) as one uint8 array [hi - lo, H, W] to a .npy, or a .npz under the key "images"."""
-    hi = spec.count if hi is None else hi
-    path = Path(path)
-    check_array_path(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: already exists; pass --overwrite to replace it")
-    shape = (hi - lo, *generator.image_shape)
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
-    batches = generator.iter_batches(
-        hi - lo, spec.seed, temperature=spec.temperature, start=lo, batch_size=spec.batch_size, progress=progress
-    )
-    try:
-        with atomic_file(path) as tmp:
-            if path.suffix == ".npy":
-                with open(tmp, "wb") as handle:
-                    _write_npy(handle, header, batches, on_batch, cancel)
-            else:
-                import zipfile
-
-                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-                    with archive.open("images.npy", "w", force_zip64=True) as handle:
-                        _write_npy(handle, header, batches, on_batch, cancel)
-    except OSError as exc:
-        raise OutputError(f"{path}: writing failed ({exc.strerror or exc}); no partial file was left") from None
-
-
-def _write_npy(handle, header: dict, batches, on_batch, cancel: threading.Event | None) -> None:
-    np.lib.format.write_array_header_1_0(handle, header)
-    for first, batch in batches:
-        raise_if_cancelled(cancel)
-        handle.write(np.ascontiguousarray(batch).tobytes())
-        if on_batch is not None:
-            on_batch(first, batch)
-
-
-def is_array_path(path: Path) -> bool:
-    return Path(path).suffix in ARRAY_SUFFIXES
+    kept: list[np.ndarray] = []
+    # A resumed run skips the batches already on disk, so its grid is generated on its own afterwards.
+    keep: Callable[[int, np.ndarray], None] | None = None
+    if grid is not None and mode != "resume":
+        keep = lambda first, batch: kept.append(batch)  # noqa: E731
+    written = 0
+    if out is None:
+        for _, batch in generator.iter_batches(hi - lo, seed, temperature=temperature, start=lo,
+                                               batch_size=spec.batch_size, progress=progress, cancel=cancel):  # fmt: skip
+            kept.append(batch)
+    elif to_array:
+        generate_to_array(generator, Path(out), spec, lo, hi, mode=mode, progress=progress, on_batch=keep, cancel=cancel)
+        written = hi - lo
+    else:
+        if workers is None:
+            workers = (os.cpu_count() or 1) if hi - lo >= PARALLEL_PNG_MIN_IMAGES else 0
+        written = generate_to_folder(
+            generator, Path(out), spec, lo, hi,
+            mode=mode, workers=workers, progress=progress, on_batch=keep, cancel=cancel,
+        )  # fmt: skip
+        log.info("wrote %d images to %s", written, out)
+    if grid is not None:
+        if mode == "resume":
+            kept = [generator.generate(hi - lo, seed, temperature=temperature, start=lo, batch_size=spec.batch_size)]
+        save_grid(np.concatenate(kept), Path(grid), scale=grid_scale)
+        log.info("wrote a grid of %d images to %s", hi - lo, grid)
+    return RunResult(spec, lo, hi, written)
 
 
 __all__ = [
-    "FILES_PER_FOLDER", "RunSpec", "generate_to_array", "generate_to_folder",
-    "manifest_name", "merge_manifests", "parse_shard", "png_relpath", "shard_range",
+    "FILES_PER_FOLDER", "PARALLEL_PNG_MIN_IMAGES", "RunResult", "RunSpec", "generate_run", "generate_to_array",
+    "generate_to_folder", "is_array_path", "manifest_name", "merge_manifests", "parse_shard", "png_relpath",
+    "run_range", "shard_range",
 ]  # fmt: skip

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -22,15 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .bulk import (
-    RunSpec,
-    generate_to_array,
-    generate_to_folder,
-    is_array_path,
-    parse_shard,
-    raise_if_cancelled,
-    shard_range,
-)
+from .bulk import PARALLEL_PNG_MIN_IMAGES, generate_run
 from .cli_args import (
     int_at_least,
     non_negative_int,
@@ -40,16 +33,10 @@ from .cli_args import (
 )
 from .cli_training import add_training_commands
 from .errors import Cancelled, InvalidArgumentError, VaeGenError
-from .generator import DEFAULT_BATCH_SIZE, Generator, check_batch_size
-from .images import (
-    IMAGE_SUFFIXES,
-    MAX_GRID_IMAGES,
-    check_picture_path,
-    save_animation,
-    save_grid,
-)
+from .generator import DEFAULT_BATCH_SIZE, Generator
+from .images import MAX_GRID_IMAGES, check_picture_path, save_animation, save_grid
 from .latent_paths import METHODS, interpolate, manifold, random_walk
-from .model_card import ModelCard
+from .model_card import load_verified
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
 from .reconstruct import reconstruct_rows
 from .user_inputs import INVERT_CHOICES, load_image, load_latent
@@ -60,8 +47,8 @@ log = logging.getLogger("vae_gen")
 USER_ERROR = 2
 #: Exit code after Ctrl-C or SIGTERM: 128 + SIGINT, as shells report it.
 INTERRUPTED = 130
-#: Below this many PNGs, starting worker processes costs more than it saves.
-PARALLEL_PNG_MIN_IMAGES = 2000
+#: Exit code when the reader of our output closed the pipe: 128 + SIGPIPE, as `yes | head -1` gives.
+CLOSED_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     part.add_argument("--start", type=non_negative_int, default=0, help="write only images START to N-1 of the run")
     part.add_argument("--shard", metavar="K/N", help="write only shard K of N (0 <= K < N), whole batches of the run")
     sample.add_argument("--batch-size", type=int_at_least(1), default=DEFAULT_BATCH_SIZE,
-                        help=f"images per decoder call (default {DEFAULT_BATCH_SIZE}); keep it the same across shards")
+                        help=f"images per decoder call (default {DEFAULT_BATCH_SIZE}, as the Python API's); it sets "
+                             "how images are batched, so keep it the same across shards and resumes of a run")
     sample.add_argument("--threads", type=positive_int, help="onnxruntime threads (default: onnxruntime's choice)")
     sample.add_argument("--workers", type=non_negative_int,
                         help=f"processes encoding PNGs (default: one per core for {PARALLEL_PNG_MIN_IMAGES:,} images or more, else 0: in-process)")
@@ -165,16 +153,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
-        return args.run(args)
+        status: int = args.run(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return status
     except VaeGenError as exc:
         if isinstance(exc, Cancelled):
             print(f"vae-gen {args.command}: interrupted; {exc} (finish a PNG run with --resume)", file=sys.stderr)
             return INTERRUPTED
-        print(f"vae-gen {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vae-gen {args.command}: error: {in_cli_terms(str(exc))}", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
         print(f"vae-gen {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:
+        # The reader (`head`, say) has gone: stop quietly, as other tools do. Point stdout at /dev/null so
+        # the interpreter's final flush does not fail again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return CLOSED_PIPE
+
+
+#: The API's spellings of arguments (`name=`, as errors of the library write them) -> the CLI's options.
+CLI_TERMS = {
+    'mode="overwrite"': "--overwrite",
+    'mode="resume"': "--resume",
+    "out=": "--out ",
+    "grid=": "--grid ",
+    "start=": "--start ",
+    "shard=": "--shard ",
+    "count=": "-n ",
+}
+
+
+def in_cli_terms(message: str) -> str:
+    """An error of the library, in the CLI's terms: `start=10 must be below count=10` -> `--start 10 must be
+    below -n 10`."""
+    pattern = "|".join(re.escape(api) for api in CLI_TERMS)
+    message = re.sub(rf"(?<![\w-])({pattern})", lambda match: CLI_TERMS[match.group(1)], message)
+    return re.sub(r" (?=[ ,;:)])", "", message)
 
 
 @contextmanager
@@ -204,56 +219,14 @@ def _cancel_on_signals() -> Iterator[threading.Event]:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    if args.out is None and args.grid is None:
-        raise InvalidArgumentError("nothing to write: give --out (a folder, .npy or .npz) and/or --grid FILE.png")
-    check_batch_size(args.batch_size)
-    lo, hi = 0, args.count
-    if args.shard is not None:
-        lo, hi = shard_range(args.count, *parse_shard(args.shard), args.batch_size)
-    elif args.start:
-        if args.start >= args.count:
-            raise InvalidArgumentError(f"--start must be below -n {args.count}, got {args.start}")
-        lo = args.start
-    if args.grid is not None:
-        if hi - lo > MAX_GRID_IMAGES:
-            raise InvalidArgumentError(f"--grid holds at most {MAX_GRID_IMAGES} images, got {hi - lo}")
-        check_picture_path(args.grid)
-    to_array = args.out is not None and is_array_path(args.out)
-    if args.out is not None and not to_array and args.out.suffix.lower() in IMAGE_SUFFIXES:
-        raise InvalidArgumentError(f"--out {args.out}: PNG output is a folder of files; use --grid for one picture, or .npy/.npz")
-    if to_array and args.resume:
-        raise InvalidArgumentError("--resume finishes PNG folders; an array file is written whole or not at all")
-
     generator = Generator(args.model, threads=args.threads)
-    spec = RunSpec.for_generator(generator, args.seed, args.count, args.temperature, args.batch_size)
-    kept: list[np.ndarray] = []
-    # A resumed run skips the batches already on disk, so its grid is generated on its own.
-    keep = (lambda first, batch: kept.append(batch)) if args.grid is not None and not args.resume else None
-    with _progress_bar(hi - lo, enabled=not args.quiet) as progress, _cancel_on_signals() as cancel:
-        if args.out is None:
-            for first, batch in generator.iter_batches(hi - lo, args.seed, temperature=args.temperature, start=lo,
-                                                       batch_size=args.batch_size, progress=progress):  # fmt: skip
-                raise_if_cancelled(cancel)
-                kept.append(batch)
-        elif to_array:
-            generate_to_array(
-                generator, args.out, spec, lo, hi, overwrite=args.overwrite, progress=progress, on_batch=keep, cancel=cancel
-            )
-        else:
-            workers = args.workers
-            if workers is None:
-                workers = (os.cpu_count() or 1) if hi - lo >= PARALLEL_PNG_MIN_IMAGES else 0
-            mode = "overwrite" if args.overwrite else "resume" if args.resume else "new"
-            written = generate_to_folder(
-                generator, args.out, spec, lo, hi,
-                mode=mode, workers=workers, progress=progress, on_batch=keep, cancel=cancel,
-            )  # fmt: skip
-            log.info("wrote %d images to %s", written, args.out)
-    if args.grid is not None:
-        if args.resume:
-            kept = [generator.generate(hi - lo, args.seed, temperature=args.temperature, start=lo, batch_size=args.batch_size)]
-        save_grid(np.concatenate(kept), args.grid, scale=args.scale)
-        log.info("wrote a grid of %d images to %s", hi - lo, args.grid)
+    with _progress_bar(args.count, enabled=not args.quiet) as progress, _cancel_on_signals() as cancel:
+        generate_run(
+            generator, args.out, args.count, seed=args.seed, temperature=args.temperature, start=args.start,
+            shard=args.shard, batch_size=args.batch_size, workers=args.workers,
+            mode="overwrite" if args.overwrite else "resume" if args.resume else "new",
+            grid=args.grid, grid_scale=args.scale, progress=progress, cancel=cancel,
+        )  # fmt: skip
     return 0
 
 
@@ -266,12 +239,17 @@ def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int, int], No
     from tqdm import tqdm
 
     with tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True) as bar:
-        yield lambda done, _total: bar.update(done - bar.n)
+
+        def update(done: int, total: int) -> None:
+            bar.total = total  # a shard or a tail covers fewer than the run's count
+            bar.update(done - bar.n)
+
+        yield update
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     folder = resolve_model(args.model)
-    card = ModelCard.load(folder)
+    card = load_verified(folder)  # a damaged folder is an error, not a card to show
     if args.json:
         print(json.dumps(card.to_dict(), indent=2))
         return 0
@@ -308,13 +286,19 @@ def _parity_line(parity: dict) -> str:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    damaged = 0
     for name in list_models():
-        card = ModelCard.load(resolve_model(name))
+        try:
+            card = load_verified(resolve_model(name))
+        except VaeGenError as exc:
+            print(f"vae-gen models: error: {exc}", file=sys.stderr)
+            damaged += 1
+            continue
         default = " (default)" if name == DEFAULT_MODEL else ""
         elbo = card.test_metrics.get("neg_elbo")
         elbo_text = f"test -ELBO {elbo:.1f}" if elbo is not None else ""
         print(f"{name}{default}\t{card.architecture}, latent {card.latent_dim}\t{elbo_text}")
-    return 0
+    return USER_ERROR if damaged else 0
 
 
 def _cmd_selftest(args: argparse.Namespace) -> int:

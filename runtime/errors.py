@@ -6,6 +6,8 @@ names the bad value and what is allowed. Anything else escaping is a bug.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 
 class VaeGenError(Exception):
     """Base class of every error vae_gen raises on purpose."""
@@ -40,3 +42,15 @@ class Cancelled(VaeGenError):
 
     Raised between files, never inside one: every file written is complete.
     """
+
+
+class CancelEvent(Protocol):
+    """What a cancel argument must offer: threading.Event, multiprocessing's Event, or your own."""
+
+    def is_set(self) -> bool: ...
+
+
+def raise_if_cancelled(cancel: CancelEvent | None) -> None:
+    """The safe points of a run call this: between files and between batches."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("every file written so far is complete")

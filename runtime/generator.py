@@ -8,7 +8,6 @@ image shape). All randomness lives here in numpy, never inside a graph.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -19,11 +18,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .checks import check_integer
-from .errors import InvalidArgumentError, ModelIntegrityError
+from .errors import (
+    CancelEvent,
+    InvalidArgumentError,
+    ModelIntegrityError,
+    raise_if_cancelled,
+)
 from .latents import block_ranges, check_seed, sample_latents
-from .model_card import ModelCard, OnnxFile
+from .model_card import OnnxFile, load_verified
 from .model_store import resolve_model
-from .onnx_inspect import refuse_external_data
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -78,12 +81,10 @@ class Generator:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise InvalidArgumentError(f"threads must be an integer >= 1 or None, got {threads!r}")
         self.folder = resolve_model(model)
-        self.card = ModelCard.load(self.folder)
+        self.card = load_verified(self.folder)
         self._threads = threads
         self._providers = tuple(providers)
         self._check_providers()
-        self._verify_checksum(self.card.decoder)
-        self._verify_checksum(self.card.encoder)
         # Created on first use (or now, unless lazy); onnxruntime loads only then.
         self._decoder: InferenceSession | None = None
         self._encoder: InferenceSession | None = None
@@ -110,28 +111,30 @@ class Generator:
 
     def latents(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> np.ndarray:
         """The latents of images [start, start + n) for `seed`: float32 [n, latent_dim]."""
-        n, start = _check_count(n), _check_start(start)
+        n, start = check_count(n), _check_start(start)
         return sample_latents(seed, start, start + n, self.latent_dim, temperature)
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """Decode latents float32 [n, latent_dim] to images float32 [n, H, W, C] in [0, 1].
+    def decode(self, z: np.ndarray, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Decode latents float32 [n, latent_dim] to images float32 [n, H, W, C] in value_range.
 
-        Large inputs run in chunks of DEFAULT_BATCH_SIZE: faster here, and
-        onnxruntime's buffers stay small whatever n is.
+        One decoder call per `batch_size` latents: onnxruntime is no faster
+        on larger batches here, and its buffers grow with them.
         """
         z = self._check_latents(z)
+        batch_size = check_batch_size(batch_size)
         session = self._decoder_session()
         names, feed = [self.card.decoder.outputs[0]], self.card.decoder.inputs[0]
-        if len(z) <= DEFAULT_BATCH_SIZE:
-            return session.run(names, {feed: z})[0]
+        if len(z) <= batch_size:
+            result: np.ndarray = session.run(names, {feed: z})[0]
+            return result
         out = np.empty((len(z), *self.card.image_shape), np.float32)
-        for lo in range(0, len(z), DEFAULT_BATCH_SIZE):
-            out[lo : lo + DEFAULT_BATCH_SIZE] = session.run(names, {feed: z[lo : lo + DEFAULT_BATCH_SIZE]})[0]
+        for lo in range(0, len(z), batch_size):
+            out[lo : lo + batch_size] = session.run(names, {feed: z[lo : lo + batch_size]})[0]
         return out
 
-    def decode_uint8(self, z: np.ndarray) -> np.ndarray:
+    def decode_uint8(self, z: np.ndarray, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Decode latents to uint8 images [n, H, W] (grayscale) or [n, H, W, C]."""
-        return self.to_uint8(self.decode(z))
+        return self.to_uint8(self.decode(z, batch_size=batch_size))
 
     def iter_batches(
         self,
@@ -142,22 +145,25 @@ class Generator:
         start: int = 0,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
+        cancel: CancelEvent | None = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """Stream images [start, start + n) as (first_index, uint8 batch) pairs.
+        """Stream images [start, start + n) as (first_index, uint8 batch) pairs, one decoder call per batch.
 
         Batches break at multiples of `batch_size` counted from index 0, and
         a first batch that starts mid-way is decoded whole and trimmed: so an
         image is decoded in the same batch however a job is split or resumed
         (with the same batch size), even on a backend whose results depended
-        on the batch. Memory stays bounded whatever n is.
+        on the batch. Memory stays bounded whatever n is. Once `cancel` is
+        set, the next batch raises `Cancelled` instead.
         """
-        n, start = _check_count(n), _check_start(start)
+        n, start = check_count(n), _check_start(start)
         seed, batch_size = check_seed(seed), check_batch_size(batch_size)
         done = 0
         for lo, hi in block_ranges(start, start + n, batch_size):
+            raise_if_cancelled(cancel)
             aligned = lo - lo % batch_size
             z = sample_latents(seed, aligned, hi, self.latent_dim, temperature)
-            yield lo, self.decode_uint8(z)[lo - aligned :]
+            yield lo, self.decode_uint8(z, batch_size=batch_size)[lo - aligned :]
             done += hi - lo
             if progress is not None:
                 progress(done, n)
@@ -171,11 +177,19 @@ class Generator:
         start: int = 0,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
+        cancel: CancelEvent | None = None,
     ) -> np.ndarray:
-        """Images [start, start + n) for `seed`: uint8 [n, H, W], 0 black to 255 white."""
-        n = _check_count(n)
-        out = np.empty((n, *self._uint8_shape()), np.uint8)
-        batches = self.iter_batches(n, seed, temperature=temperature, start=start, batch_size=batch_size, progress=progress)
+        """Images [start, start + n) for `seed`: uint8 [n, H, W] (or [n, H, W, C] for colour), 0 black to 255 white.
+
+        `progress(done, n)` is called after each batch; setting `cancel` (any
+        event, such as threading.Event) from another thread stops at the next
+        batch with `Cancelled`.
+        """
+        n = check_count(n)
+        out = np.empty((n, *self.uint8_shape), np.uint8)
+        batches = self.iter_batches(
+            n, seed, temperature=temperature, start=start, batch_size=batch_size, progress=progress, cancel=cancel
+        )
         for lo, batch in batches:
             out[lo - start : lo - start + len(batch)] = batch
         return out
@@ -229,7 +243,9 @@ class Generator:
 
     # -- internals ------------------------------------------------------------------
 
-    def _uint8_shape(self) -> tuple[int, ...]:
+    @property
+    def uint8_shape(self) -> tuple[int, ...]:
+        """The shape of one generated uint8 image: (H, W) for grayscale, (H, W, C) for colour."""
         h, w, c = self.card.image_shape
         return (h, w) if c == 1 else (h, w, c)
 
@@ -257,21 +273,6 @@ class Generator:
                 raise InvalidArgumentError(
                     f"execution provider {provider!r} is not available; available: {', '.join(available)}"
                 )
-
-    def _verify_checksum(self, entry: OnnxFile) -> Path:
-        """Check an ONNX file against model.json before onnxruntime ever sees it."""
-        path = self.folder / entry.file
-        if path.is_symlink() or not path.is_file():
-            raise ModelIntegrityError(f"{path}: missing or not a regular file (named in model.json)")
-        data = path.read_bytes()
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != entry.sha256:
-            raise ModelIntegrityError(
-                f"{path}: sha256 {actual[:16]}... does not match model.json ({entry.sha256[:16]}...); "
-                "the file is corrupt or was replaced"
-            )
-        refuse_external_data(data, str(path))
-        return path
 
     def _decoder_session(self) -> InferenceSession:
         if self._decoder is None:
@@ -326,7 +327,7 @@ def check_batch_size(batch_size: object) -> int:
     return check_integer(batch_size, 1, MAX_BATCH_SIZE, "batch size")
 
 
-def _check_count(n: object) -> int:
+def check_count(n: object) -> int:
     return check_integer(n, 1, MAX_IMAGES, "number of images")
 
 

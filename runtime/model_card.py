@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelCardError
+from .errors import ModelCardError, ModelIntegrityError
+from .onnx_inspect import refuse_external_data
 
 #: Bump when the meaning of a field changes; the runtime refuses other versions.
 FORMAT_VERSION = 1
@@ -127,6 +128,11 @@ class ModelCard:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
+            if (Path(folder) / "settings.json").is_file():
+                raise ModelCardError(
+                    f"{folder}: a training run, not a model folder; export it first: "
+                    f"vae-gen export {folder} --out MODEL_FOLDER (or vae_gen.export.exporter.export_run)"
+                ) from None
             raise ModelCardError(f"{path}: missing; a model folder needs its model.json") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ModelCardError(f"{path}: cannot be read ({exc})") from None
@@ -140,6 +146,30 @@ class ModelCard:
         path = Path(folder) / CARD_FILENAME
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         return path
+
+
+def load_verified(folder: Path) -> ModelCard:
+    """FOLDER's card, once every ONNX file it names is checked against it.
+
+    Each file must be a regular file (not a symlink) whose sha256 matches
+    the card and that keeps its weights inside (no external data); all is
+    checked before onnxruntime sees a byte and before anything of the card
+    is shown. ModelIntegrityError names the file and the mismatch.
+    """
+    card = ModelCard.load(folder)
+    for entry in (card.decoder, card.encoder):
+        path = Path(folder) / entry.file
+        if path.is_symlink() or not path.is_file():
+            raise ModelIntegrityError(f"{path}: missing or not a regular file (named in model.json)")
+        data = path.read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != entry.sha256:
+            raise ModelIntegrityError(
+                f"{path}: sha256 {actual[:16]}... does not match model.json ({entry.sha256[:16]}...); "
+                "the file is corrupt or was replaced"
+            )
+        refuse_external_data(data, str(path))
+    return card
 
 
 def sha256_of(path: Path) -> str:

@@ -1,7 +1,7 @@
 """One `sample` run spread over many workers with Dask (the `dask` extra).
 
 Each task writes one shard of the run into the shared output folder: whole
-batches of the full run (see bulk.shard_range), so every image is decoded
+batches of the full run (see run_layout.shard_range), so every image is decoded
 exactly as a single process would decode it. Shards never touch each
 other's files and share one run record. When all are done, the driver
 merges the shard manifests into manifest.jsonl: the folder then holds
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .bulk import RunSpec, generate_to_folder, merge_manifests, shard_range
+from .png_folder import generate_to_folder, merge_manifests
+from .run_layout import RunSpec, shard_range
 from .errors import InvalidArgumentError, MissingExtraError
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .model_store import resolve_model

@@ -124,12 +124,12 @@ def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
 def test_full_disk_while_writing_an_array_keeps_the_old_file(tmp_path, monkeypatch, capsys):
     out = tmp_path / "images.npy"
     out.write_bytes(b"old results")
-    import vae_gen.bulk as bulk
+    import vae_gen.array_file as array_file
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(bulk, "_write_npy", full)
+    monkeypatch.setattr(array_file, "_write_npy", full)
     assert main(["sample", "--quiet", "-n", "10", "--out", str(out), "--overwrite"]) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert out.read_bytes() == b"old results"

@@ -1,0 +1,221 @@
+"""A run's images as a folder of PNG files: run record, lock, resume and manifest.
+
+The folder holds NNNNNN.png (in subfolders of FILES_PER_FOLDER files when
+the run is larger), the record of the run (so that a resume, or a shard
+sharing the folder, is refused if it belongs to another run), a lock per
+index range while it is written, and, once a range is complete, its
+manifest (index, file, seed per line).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_file
+from .errors import CancelEvent, InvalidArgumentError, OutputError, raise_if_cancelled
+from .generator import Generator, ProgressCallback
+from .latents import block_ranges
+from .locks import FolderLock
+from .png_writer import PngWriter
+from .run_layout import (
+    FILES_PER_FOLDER,
+    RUN_RECORD,
+    RunSpec,
+    manifest_name,
+    png_relpath,
+)
+
+log = logging.getLogger(__name__)
+
+MODES = ("new", "overwrite", "resume")
+
+
+def _finished_pngs(folder: Path) -> Iterator[str]:
+    """Relative paths of the finished PNGs in folder and its subfolders (temporaries excluded), streamed."""
+    for entry in os.scandir(folder):
+        if entry.is_dir() and not entry.name.startswith("."):
+            for inner in os.scandir(entry.path):
+                if inner.name.endswith(".png") and not inner.name.startswith("."):
+                    yield f"{entry.name}/{inner.name}"
+        elif entry.name.endswith(".png") and not entry.name.startswith("."):
+            yield entry.name
+
+
+def _in_range(relative: str, count: int, lo: int, hi: int) -> bool:
+    """Whether `relative` is where image i of a `count`-image run lives, for some i in [lo, hi)."""
+    stem = relative.rsplit("/", 1)[-1].removesuffix(".png")
+    return relative.endswith(".png") and stem.isdigit() and lo <= int(stem) < hi and png_relpath(int(stem), count) == relative
+
+
+def _first_clash(folder: Path, count: int, lo: int, hi: int) -> str | None:
+    """The first PNG in the folder that is one of images [lo, hi) of a `count`-image run, if any."""
+    return next((relative for relative in _finished_pngs(folder) if _in_range(relative, count, lo, hi)), None)
+
+
+def _remove_stale_temporaries(folder: Path, count: int, lo: int, hi: int) -> None:
+    """Delete what a killed writer of these targets left: hidden `.NAME.PID.HEX.tmp` files.
+
+    Only temporaries of our own targets: other shards may be writing theirs
+    into the same folder right now.
+    """
+    for pattern in (".*.tmp", "*/.*.tmp"):
+        for path in folder.glob(pattern):
+            final_name = path.name[1:].rsplit(".", 3)[0]
+            relative = final_name if path.parent == folder else f"{path.parent.name}/{final_name}"
+            if _in_range(relative, count, lo, hi):
+                path.unlink(missing_ok=True)
+
+
+def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) -> bool:
+    """Refuse to mix runs in one folder; True when the record of this run is still to be written."""
+    record = folder / RUN_RECORD
+    if record.is_file() and mode != "overwrite":
+        try:
+            recorded = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise OutputError(f'{record}: unreadable run record ({exc}); pass mode="overwrite" to start afresh') from None
+        expected = asdict(spec)
+        if recorded != expected:
+            recorded = recorded if isinstance(recorded, dict) else {}
+            differing = sorted(k for k in expected if recorded.get(k) != expected[k])
+            raise OutputError(
+                f'{folder}: holds a run with a different {", ".join(differing)}; use another folder or mode="overwrite"'
+            )
+        return False
+    if has_pngs and mode == "resume":
+        raise OutputError(f"{folder}: holds PNG images but no {RUN_RECORD}, so there is no vae-gen run to resume")
+    if has_pngs and mode == "new":
+        raise OutputError(f'{folder}: already holds PNG images; pass mode="overwrite" to replace them')
+    return True
+
+
+def prepare_folder(folder: Path) -> Path:
+    """Create the output folder if needed; OutputError if it cannot hold files."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: the output folder is not writable")
+    return folder
+
+
+def generate_to_folder(
+    generator: Generator,
+    folder: Path,
+    spec: RunSpec,
+    lo: int = 0,
+    hi: int | None = None,
+    *,
+    mode: str = "new",
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
+    on_batch: Callable[[int, np.ndarray], None] | None = None,
+    cancel: CancelEvent | None = None,
+) -> int:
+    """Write images [lo, hi) of the run `spec` as PNGs under `folder`; returns how many were written.
+
+    mode: "new" refuses a folder holding this range's images, "overwrite"
+    replaces them, "resume" writes only the missing ones. Each file appears
+    complete or not at all. `on_batch(first_index, images)` sees every batch
+    written, in order. Setting `cancel` stops the run at the next file
+    boundary with `Cancelled`; finish it later with mode="resume".
+    """
+    hi = spec.count if hi is None else hi
+    if mode not in MODES:
+        raise InvalidArgumentError(f"mode must be {', '.join(MODES)}, got {mode!r}")
+    folder = prepare_folder(folder)
+
+    with FolderLock(folder, f"{lo}-{hi}"):
+        has_pngs = next(_finished_pngs(folder), None) is not None
+        write_record = _check_run_record(folder, spec, mode, has_pngs)
+        if mode == "new" and has_pngs:
+            clash = _first_clash(folder, spec.count, lo, hi)
+            if clash is not None:
+                raise OutputError(
+                    f"{folder}: already holds {clash} of this run; "
+                    'pass mode="overwrite" to replace its images or mode="resume" to finish the run'
+                )
+        if mode != "new":
+            _remove_stale_temporaries(folder, spec.count, lo, hi)
+        if write_record:
+            with atomic_file(folder / RUN_RECORD) as tmp:
+                tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
+        if spec.count > FILES_PER_FOLDER:
+            for index in range(lo - lo % FILES_PER_FOLDER, hi, FILES_PER_FOLDER):
+                (folder / png_relpath(index, spec.count)).parent.mkdir(exist_ok=True)
+
+        def missing(first: int, stop: int) -> list[int]:
+            indices = range(first, stop)
+            if mode != "resume":
+                return list(indices)
+            return [i for i in indices if not (folder / png_relpath(i, spec.count)).exists()]
+
+        written = 0
+        try:
+            with PngWriter(workers, cancel) as writer:
+                for first, batch, todo in _batches_needed(generator, spec, lo, hi, missing, progress):
+                    raise_if_cancelled(cancel)
+                    writer.write([folder / png_relpath(i, spec.count) for i in todo], batch[[i - first for i in todo]])
+                    written += len(todo)
+                    if on_batch is not None:
+                        on_batch(first, batch)
+            manifest = folder / manifest_name(lo, hi, spec.count)
+            with atomic_file(manifest) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+                for i in range(lo, hi):
+                    handle.write(json.dumps({"index": i, "file": png_relpath(i, spec.count), "seed": spec.seed}) + "\n")
+        except OSError as exc:
+            raise OutputError(f"{folder}: writing failed ({exc.strerror or exc}); files already written are complete") from None
+    return written
+
+
+def merge_manifests(folder: Path, count: int, ranges: list[tuple[int, int]]) -> Path:
+    """Join the manifests of shards that tile [0, count) into manifest.jsonl, then drop theirs."""
+    folder = Path(folder)
+    tiles = ranges and ranges[0][0] == 0 and ranges[-1][1] == count
+    if not tiles or any(a[1] != b[0] for a, b in zip(ranges, ranges[1:])):
+        raise InvalidArgumentError(f"shard ranges {ranges} do not tile 0..{count}")
+    parts = [folder / manifest_name(lo, hi, count) for lo, hi in ranges]
+    target = folder / manifest_name(0, count, count)
+    with atomic_file(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        for part in parts:
+            out.write(part.read_text(encoding="utf-8"))
+    for part in parts:
+        if part != target:
+            part.unlink()
+    return target
+
+
+def _batches_needed(
+    generator: Generator,
+    spec: RunSpec,
+    lo: int,
+    hi: int,
+    missing: Callable[[int, int], list[int]],
+    progress: ProgressCallback | None,
+) -> Iterator[tuple[int, np.ndarray, list[int]]]:
+    """(first index, batch, indices to write) for the run's batches over [lo, hi) with work to do.
+
+    A batch whose files all exist (when resuming) is skipped without decoding.
+    """
+    done = 0
+    for blo, bhi in block_ranges(lo, hi, spec.batch_size):
+        todo = missing(blo, bhi)
+        if todo:
+            ((first, batch),) = generator.iter_batches(
+                bhi - blo, spec.seed, temperature=spec.temperature, start=blo, batch_size=spec.batch_size
+            )
+            yield first, batch, todo
+        done += bhi - blo
+        if progress is not None:
+            progress(done, hi - lo)

@@ -1,0 +1,92 @@
+"""What defines a bulk run and where its images go: the run spec, the index range, shards, file names.
+
+A run is defined by its RunSpec (model, seed, count, temperature, batch
+size); image i of a run depends only on that and i. A process writes the
+images of one index range [lo, hi) of it: all of them, a tail (start), or a
+shard. Shards are whole decode batches of the full run, so every image is
+decoded exactly as one full run decodes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from .generator import Generator
+
+#: A PNG folder over this many images is split into subfolders of this many.
+FILES_PER_FOLDER = 10_000
+#: The record of a PNG run, in its folder: what --resume and shards check against.
+RUN_RECORD = "vae-gen-run.json"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What determines every image of a run."""
+
+    model: str
+    decoder_sha256: str
+    seed: int
+    count: int
+    temperature: float
+    batch_size: int
+
+    @classmethod
+    def for_generator(
+        cls, generator: Generator, seed: int, count: int, temperature: float = 1.0, batch_size: int | None = None
+    ) -> RunSpec:
+        """The spec of a run of `generator`; batch_size None means the runtime's default, as the CLI uses."""
+        from .generator import DEFAULT_BATCH_SIZE
+
+        batch = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N) with 0 <= K < N."""
+    try:
+        index_text, total_text = text.split("/")
+        index, total = int(index_text), int(total_text)
+    except ValueError:
+        raise InvalidArgumentError(f"shard= must be K/N with integers 0 <= K < N, got {text!r}") from None
+    if not 0 <= index < total:
+        raise InvalidArgumentError(f"shard= must be K/N with integers 0 <= K < N, got {text!r}")
+    return index, total
+
+
+def shard_range(count: int, index: int, total: int, batch_size: int) -> tuple[int, int]:
+    """Shard `index` of `total`: whole batches of the full run, so shards decode exactly its batches."""
+    batches = -(-count // batch_size)
+    first, last = index * batches // total, (index + 1) * batches // total
+    return min(first * batch_size, count), min(last * batch_size, count)
+
+
+def run_range(count: int, batch_size: int, start: int = 0, shard: str | tuple[int, int] | None = None) -> tuple[int, int]:
+    """The images [lo, hi) that one process writes of a `count`-image run: from `start`, or one shard."""
+    if shard is not None:
+        if start:
+            raise InvalidArgumentError(f"give start= or shard=, not both (start={start}, shard={shard!r})")
+        index, total = parse_shard(shard) if isinstance(shard, str) else shard
+        if not 0 <= index < total:
+            raise InvalidArgumentError(f"shard= must be (K, N) with integers 0 <= K < N, got {shard!r}")
+        return shard_range(count, index, total, batch_size)
+    if not 0 <= start < count:
+        raise InvalidArgumentError(f"start={start} must be below count={count}")
+    return start, count
+
+
+def png_relpath(index: int, count: int) -> str:
+    """Where image `index` of a `count`-image run lives inside its folder."""
+    name = f"{index:0{max(6, len(str(count - 1)))}d}.png"
+    if count <= FILES_PER_FOLDER:
+        return name
+    folders = (count - 1) // FILES_PER_FOLDER
+    return f"{index // FILES_PER_FOLDER:0{max(4, len(str(folders)))}d}/{name}"
+
+
+def manifest_name(lo: int, hi: int, count: int) -> str:
+    """The manifest of images [lo, hi): manifest.jsonl for the whole run, else one per range."""
+    return "manifest.jsonl" if (lo, hi) == (0, count) else f"manifest-{lo}-{hi}.jsonl"
