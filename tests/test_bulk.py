@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,13 @@ from PIL import Image
 from vae_gen.bulk import (
     FILES_PER_FOLDER,
     RunSpec,
+    generate_run,
     generate_to_folder,
     png_relpath,
     shard_range,
 )
 from vae_gen.cli import main
-from vae_gen.locks import FolderLock
+from vae_gen.locks import FolderLock, _names_this_file
 
 
 def png_digests(folder: Path) -> dict[str, str]:
@@ -231,3 +233,63 @@ def test_cancel_event_stops_between_files_and_resume_finishes(full_run, tmp_path
     assert not (out / "manifest.jsonl").exists()
     assert generate_to_folder(generator, out, spec, mode="resume") == 1000 - written
     assert png_digests(out) == png_digests(full_run)
+
+
+def test_the_api_call_behind_sample_writes_the_same_files(full_run, tmp_path):
+    # A desktop app calling generate_run with the CLI's arguments gets the CLI's folder, byte for byte.
+    out = tmp_path / "api"
+    result = generate_run(vae_gen.load(), out, 1000, seed=5, batch_size=64, workers=0)
+    assert (result.lo, result.hi, result.written) == (0, 1000, 1000)
+    assert png_digests(out) == png_digests(full_run)
+    assert (out / "manifest.jsonl").read_bytes() == (full_run / "manifest.jsonl").read_bytes()
+    assert (out / "vae-gen-run.json").read_bytes() == (full_run / "vae-gen-run.json").read_bytes()
+
+
+def test_the_api_resumes_what_the_cli_started_with_its_default_batch_size(tmp_path):
+    # Neither names a batch size: both use the same default, so the app's run finishes with --resume.
+    out = tmp_path / "out"
+    cancel = threading.Event()
+    cancel_after_first_batch = lambda done, total: cancel.set()  # noqa: E731
+    with pytest.raises(vae_gen.Cancelled):
+        generate_run(vae_gen.load(), out, 200, seed=3, workers=0, progress=cancel_after_first_batch, cancel=cancel)
+    assert 0 < len(png_digests(out)) < 200
+    assert sample("-n", "200", "--seed", "3", "--out", str(out), "--resume") == 0
+    whole = tmp_path / "whole"
+    assert sample("-n", "200", "--seed", "3", "--out", str(whole)) == 0
+    assert png_digests(out) == png_digests(whole)
+
+
+def test_api_errors_name_api_arguments_and_the_cli_its_options(tmp_path, capsys):
+    out = tmp_path / "out"
+    generate_run(vae_gen.load(), out, 4)
+    with pytest.raises(vae_gen.OutputError, match=r'pass mode="overwrite" to replace its images or mode="resume"'):
+        generate_run(vae_gen.load(), out, 4)
+    assert sample("-n", "4", "--out", str(out)) == 2
+    assert "pass --overwrite to replace its images or --resume to finish the run" in capsys.readouterr().err
+    with pytest.raises(vae_gen.InvalidArgumentError, match=r"^start=4 must be below count=4$"):
+        generate_run(vae_gen.load(), tmp_path / "other", 4, start=4)
+
+
+def test_a_finished_or_cancelled_run_leaves_no_lock_file(full_run, tmp_path):
+    assert not list(full_run.glob(".vae-gen-*.lock"))
+    out = tmp_path / "cancelled"
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(vae_gen.Cancelled):
+        generate_run(vae_gen.load(), out, 100, workers=0, cancel=cancel)
+    assert not list(out.glob(".*"))
+
+
+def test_a_lock_on_a_deleted_lock_file_does_not_count(tmp_path):
+    # A process that opened the lock file just before its holder deleted it locks a file no longer in the
+    # folder; FolderLock notices and locks the file that is there, so two writers can never both proceed.
+    holder = FolderLock(tmp_path, "0-10").__enter__()
+    late_opener = open(holder.path, "a+b")  # noqa: SIM115
+    holder.__exit__(None, None, None)
+    assert not holder.path.exists()
+    assert not _names_this_file(holder.path, late_opener)
+    with FolderLock(tmp_path, "0-10") as current:
+        assert _names_this_file(current.path, current.handle)
+        with pytest.raises(vae_gen.OutputError, match="another vae-gen process is writing the same images"):
+            FolderLock(tmp_path, "0-10").__enter__()
+    late_opener.close()

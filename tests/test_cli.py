@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import vae_gen
 from PIL import Image
+from conftest import DENSE2
 from vae_gen.cli import main
 
 
@@ -200,3 +201,51 @@ def test_grid_and_folder_together_hold_the_same_images(tmp_path):
 
     with Image.open(tmp_path / "g.png") as picture:
         assert np.array_equal(np.asarray(picture), np.asarray(grid(images)))
+
+
+@pytest.mark.parametrize("command", [["models"], ["info", "--json"], ["info"]])
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(command):
+    # As `vae-gen models | head -1` does, except that the reader is gone before anything is written.
+    process = subprocess.Popen([sys.executable, "-m", "vae_gen", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 141, stderr
+    assert stderr == ""
+
+
+def test_models_head_prints_one_line_and_no_traceback():
+    result = subprocess.run(
+        f"{sys.executable} -m vae_gen models | head -1", shell=True, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.count("\n") == 1 and result.stderr == ""
+
+
+def test_info_refuses_a_damaged_model_folder(shipped_model_copy, capsys):
+    decoder = shipped_model_copy / "decoder.onnx"
+    decoder.write_bytes(decoder.read_bytes()[:-1] + b"\x00")
+    for argv in (["info"], ["info", "--json"]):
+        assert main([*argv, "--model", str(shipped_model_copy)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""  # nothing of the card, parity figures included, is shown
+        assert "decoder.onnx: sha256" in captured.err and "does not match model.json" in captured.err
+
+
+def test_models_reports_a_damaged_shipped_model(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from vae_gen import model_store
+
+    for name in vae_gen.list_models():
+        shutil.copytree(vae_gen.resolve_model(name), tmp_path / name)
+    (tmp_path / DENSE2 / "encoder.onnx").write_bytes(b"not the graph")
+    monkeypatch.setattr(model_store, "shipped_models_dir", lambda: tmp_path)
+    assert main(["models"]) == 2
+    captured = capsys.readouterr()
+    assert DENSE2 not in captured.out and vae_gen.DEFAULT_MODEL in captured.out
+    assert f"{DENSE2}/encoder.onnx: sha256" in captured.err
+
+
+def test_a_training_run_folder_as_model_says_to_export_it(tmp_path, capsys):
+    (tmp_path / "settings.json").write_text("{}")
+    assert main(["sample", "-n", "1", "--model", str(tmp_path), "--grid", str(tmp_path / "g.png")]) == 2
+    assert f"{tmp_path}: a training run, not a model folder; export it first: vae-gen export" in capsys.readouterr().err

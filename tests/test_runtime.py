@@ -163,3 +163,45 @@ def test_unknown_provider_lists_available_ones():
 def test_bad_thread_count(threads):
     with pytest.raises(InvalidArgumentError, match="threads"):
         vae_gen.load(threads=threads)
+
+
+class CountingSession:
+    """Stands in for the decoder's onnxruntime session, recording the batch size of each call."""
+
+    def __init__(self, session):
+        self.session, self.calls = session, []
+
+    def run(self, names, feed):
+        self.calls.append(len(next(iter(feed.values()))))
+        return self.session.run(names, feed)
+
+
+def test_batch_size_is_the_images_per_decoder_call(generator, monkeypatch):
+    counting = CountingSession(generator._decoder_session())
+    monkeypatch.setattr(generator, "_decoder", counting)
+    z = generator.latents(100, seed=0)
+    reference = generator.decode(z, batch_size=100)
+    assert counting.calls == [100]
+    counting.calls.clear()
+    assert np.allclose(generator.decode(z, batch_size=64), reference, atol=1e-6)
+    assert counting.calls == [64, 36]
+    counting.calls.clear()
+    generator.generate(100, seed=0, batch_size=40)
+    assert counting.calls == [40, 40, 20]
+    counting.calls.clear()
+    generator.generate(100, seed=0)
+    assert counting.calls == [32, 32, 32, 4]
+
+
+def test_generate_stops_at_the_next_batch_once_cancelled(generator):
+    cancel = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        cancel.set()  # as a Cancel button would, from another thread
+
+    with pytest.raises(vae_gen.Cancelled):
+        generator.generate(100, seed=0, batch_size=10, progress=progress, cancel=cancel)
+    assert seen == [10]
+    assert generator.generate(3, seed=0, cancel=threading.Event()).shape == (3, 28, 28)
