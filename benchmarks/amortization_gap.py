@@ -35,6 +35,7 @@ ACTIVE_VARIANCE = 0.01
 def neg_elbo_per_image(decoder, images, z_mean, z_log_var, samples: int, seed: int):
     """-ELBO of each image as evaluation defines it (train/metrics.py), its BCE averaged over `samples` seeded draws."""
     import numpy as np
+
     from vae_gen.train.metrics import bce_per_image, kl_per_image
 
     rng = np.random.default_rng(seed)
@@ -49,6 +50,7 @@ def refine(decoder, images, z_mean, z_log_var, steps: int, learning_rate: float)
     """Each image's own (z_mean, z_log_var), optimized from the encoder's with one posterior sample per step."""
     import keras
     import tensorflow as tf
+
     from vae_gen.train.model import vae_losses
 
     mean, log_var = tf.Variable(z_mean), tf.Variable(z_log_var)
@@ -61,7 +63,7 @@ def refine(decoder, images, z_mean, z_log_var, steps: int, learning_rate: float)
             z = mean + tf.exp(0.5 * log_var) * generator.normal(tf.shape(mean))
             # The training loss itself: its batch mean moves each image's posterior as a sum would under Adam.
             loss, _, _ = vae_losses(images, decoder(z, training=False), mean, log_var)
-        optimizer.apply_gradients(zip(tape.gradient(loss, [mean, log_var]), [mean, log_var]))
+        optimizer.apply_gradients(zip(tape.gradient(loss, [mean, log_var]), [mean, log_var], strict=True))
 
     for _ in range(steps):
         step()
@@ -78,6 +80,7 @@ def main() -> None:
 
     import keras
     import tensorflow as tf
+
     from vae_gen.train.data import load_fashion_mnist, to_float_images
 
     encoder = keras.saving.load_model(os.path.join(args.folder, "encoder.keras"), compile=False, safe_mode=True)

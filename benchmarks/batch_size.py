@@ -19,7 +19,7 @@ import numpy as np
 import vae_gen
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compare import images_per_second, median_of, peak_rss_mb, to_uint8  # noqa: E402
+from compare import images_per_second, median_of, peak_rss_mb, to_uint8
 
 SIZES = (8, 16, 32, 64, 128, 256, 1024)
 RSS_IMAGES = 10_000

@@ -33,9 +33,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import vae_gen  # noqa: E402
+import vae_gen
 
 BATCHES = (1, 64, 1024)
 #: Each throughput measurement decodes for at least this long.
@@ -252,7 +252,10 @@ def main() -> None:
         raise SystemExit(f"the decoders disagree (max uint8 difference per path: {agreement}); not benchmarking")
 
     print(f"{card.name}: {card.decoder_flops / 1e6:.1f} MFLOP/image, {cores} cores, {args.runs} runs each, medians")
-    throughput = {name: {b: median_of(args.runs, lambda: images_per_second(fn, latents[b])) for b in BATCHES} for name, fn in paths.items()}
+    throughput = {
+        name: {b: median_of(args.runs, lambda fn=fn, b=b: images_per_second(fn, latents[b])) for b in BATCHES}
+        for name, fn in paths.items()
+    }
     results["throughput_images_per_second"] = throughput
     base = throughput["vae-gen (onnxruntime)"]
     print("\n2. throughput in memory, images/s to uint8 (ratio: vae-gen / other)")
@@ -270,8 +273,12 @@ def main() -> None:
 
     python = sys.executable
     cold = {
-        "vae-gen": median_of(args.runs, lambda: wall_seconds([python, "-m", "vae_gen", "sample", "-n", "1", "--model", str(folder), "--overwrite", "--out", str(work / "cold")])),
-        "Keras": median_of(args.runs, lambda: wall_seconds([python, "-c", KERAS_COLD, str(folder / card.keras_files["decoder"]), str(work / "k.png")])),
+        "vae-gen": median_of(args.runs, lambda: wall_seconds([
+            python, "-m", "vae_gen", "sample", "-n", "1", "--model", str(folder), "--overwrite", "--out", str(work / "cold"),
+        ])),
+        "Keras": median_of(args.runs, lambda: wall_seconds([
+            python, "-c", KERAS_COLD, str(folder / card.keras_files["decoder"]), str(work / "k.png"),
+        ])),
         "LiteRT": median_of(args.runs, lambda: wall_seconds([python, "-c", LITERT_COLD, str(tflite_path), str(work / "l.png")])),
     }  # fmt: skip
     results["cold_start_seconds"] = cold
@@ -292,7 +299,9 @@ def main() -> None:
     disk = {
         f"vae-gen ({cores} workers)": to_disk(lambda out: [*sample, str(out), "--workers", str(cores)]),
         "vae-gen (in-process)": to_disk(lambda out: [*sample, str(out), "--workers", "0"]),
-        "Keras predict + Pillow": to_disk(lambda out: [python, "-c", KERAS_TO_DISK, str(folder / card.keras_files["decoder"]), str(DISK_IMAGES), str(out)]),
+        "Keras predict + Pillow": to_disk(lambda out: [
+            python, "-c", KERAS_TO_DISK, str(folder / card.keras_files["decoder"]), str(DISK_IMAGES), str(out),
+        ]),
     }  # fmt: skip
     results["to_disk_images_per_second"] = disk
     first = next(iter(disk.values()))
@@ -303,8 +312,25 @@ def main() -> None:
     rss = {}
     for count in RSS_COUNTS:
         out = str(work / f"rss-{count}.npy")
-        rss[f"vae-gen {count:,}"] = peak_rss_mb([python, "-c", VAE_GEN_RSS, "sample", "--quiet", "-n", str(count), "--model", str(folder), "--overwrite", "--out", out])
-        rss[f"Keras predict {count:,}"] = peak_rss_mb([python, "-c", KERAS_RSS, str(folder / card.keras_files["decoder"]), str(count), out])
+        rss[f"vae-gen {count:,}"] = peak_rss_mb(
+            [
+                python,
+                "-c",
+                VAE_GEN_RSS,
+                "sample",
+                "--quiet",
+                "-n",
+                str(count),
+                "--model",
+                str(folder),
+                "--overwrite",
+                "--out",
+                out,
+            ]
+        )
+        rss[f"Keras predict {count:,}"] = peak_rss_mb(
+            [python, "-c", KERAS_RSS, str(folder / card.keras_files["decoder"]), str(count), out]
+        )
     results["peak_rss_mb"] = rss
     print("\n4. peak RSS generating N images into a .npy (VmHWM)")
     for name, mb in rss.items():

@@ -36,7 +36,7 @@ import vae_gen
 from vae_gen.model_card import sha256_of
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compare import BATCHES, images_per_second, median_of  # noqa: E402
+from compare import BATCHES, images_per_second, median_of
 
 SHIP_SPEEDUP = 1.3
 SHIP_NATS = 1.0
@@ -79,9 +79,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "quantization.json")
     args = parser.parse_args()
 
+    from vae_gen.constants import EVAL_SEED
     from vae_gen.export.quantize import quantize_decoder
     from vae_gen.train.data import load_fashion_mnist, to_float_images
-    from vae_gen.constants import EVAL_SEED
     from vae_gen.train.metrics import neg_elbo
 
     x_test = to_float_images(load_fashion_mnist(None).test_images)
@@ -117,7 +117,7 @@ def main() -> None:
             print(f"{name}: failed: {rows[name]['error']}", flush=True)
             continue
         reference = images if reference is None else reference
-        speed = {b: median_of(args.runs, lambda: images_per_second(generator.decode_uint8, latents[b])) for b in BATCHES}
+        speed = {b: median_of(args.runs, lambda g=generator, b=b: images_per_second(g.decode_uint8, latents[b])) for b in BATCHES}
         rows[name] = {
             "parity_max_abs": float(np.abs(images - reference).max()),
             "parity_mean_abs": float(np.abs(images - reference).mean()),
@@ -129,7 +129,9 @@ def main() -> None:
 
     base = rows["float32"]
     print(f"\n{card.name}: decoder variants, {platform.processor() or platform.machine()}, medians of {args.runs}")
-    header = f"{'variant':34}{'max diff':>10}{'mean diff':>10}{'-ELBO':>9}{'d nats':>8}" + "".join(f"{f'img/s b{b}':>18}" for b in BATCHES)
+    header = f"{'variant':34}{'max diff':>10}{'mean diff':>10}{'-ELBO':>9}{'d nats':>8}" + "".join(
+        f"{f'img/s b{b}':>18}" for b in BATCHES
+    )
     print(header + f"{'kB':>8}  ship?")
     for name, row in rows.items():
         if "error" in row:
@@ -143,7 +145,12 @@ def main() -> None:
         print(f"{name:34}{row['parity_max_abs']:>10.2e}{row['parity_mean_abs']:>10.2e}{row['neg_elbo']:>9.2f}{delta:>+8.2f}{speeds}"
               f"{row['decoder_kb']:>8.0f}  {'yes' if row['ships'] else 'no'}")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    report = {"model": card.name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": args.runs, "variants": rows}
+    report = {
+        "model": card.name,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "runs": args.runs,
+        "variants": rows,
+    }
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {args.json}")
     shutil.rmtree(work)

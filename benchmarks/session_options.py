@@ -23,7 +23,7 @@ from onnx import TensorProto, helper
 import vae_gen
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compare import BATCHES, images_per_second, median_of, to_uint8  # noqa: E402
+from compare import BATCHES, images_per_second, median_of, to_uint8
 
 
 def with_uint8_output(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -90,7 +90,10 @@ def main() -> None:
         if difference > 1:
             raise SystemExit(f"{name}: differs from the default by {difference} gray levels; not comparable")
 
-    speed = {name: {b: median_of(args.runs, lambda: images_per_second(d, latents[b])) for b in BATCHES} for name, d in decoders.items()}
+    speed = {
+        name: {b: median_of(args.runs, lambda d=d, b=b: images_per_second(d, latents[b])) for b in BATCHES}
+        for name, d in decoders.items()
+    }
     base = speed["default (as vae_gen runs it)"]
     print(f"{card.name}: images/s to uint8, {os.cpu_count()} cores, medians of {args.runs}, ratio to the default")
     print(f"{'':34}" + "".join(f"{f'batch {b}':>18}" for b in BATCHES))

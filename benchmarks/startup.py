@@ -60,7 +60,10 @@ def main() -> None:
 
     rows = {key: [s[key] for s in samples] for key in samples[0]}
     rows["importtime_ms"] = importtime
-    print(f"vae-gen start-up, {args.runs} fresh processes, {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(
+        f"vae-gen start-up, {args.runs} fresh processes, {platform.processor() or platform.machine()}, "
+        f"python {platform.python_version()}"
+    )
     print(f"{'measure':<32}{'median ms':>10}{'min':>8}{'max':>8}{'target':>8}")
     labels = {
         "import_ms": "import vae_gen",

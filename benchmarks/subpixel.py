@@ -189,8 +189,12 @@ def main() -> None:
     rng = np.random.default_rng(0)
     latents = {b: rng.standard_normal((b, card.latent_dim)).astype(np.float32) for b in BATCHES}
     outputs = [s.run(None, {card.decoder.inputs[0]: latents[64]})[0] for s in sessions.values()]
+    feed = card.decoder.inputs[0]
     speed = {
-        name: {b: median_of(args.runs, lambda: images_per_second(lambda z: s.run(None, {card.decoder.inputs[0]: z}), latents[b])) for b in BATCHES}
+        name: {
+            b: median_of(args.runs, lambda s=s, b=b: images_per_second(lambda z: s.run(None, {feed: z}), latents[b]))
+            for b in BATCHES
+        }
         for name, s in sessions.items()
     }  # fmt: skip
     print(f"{card.name}: {count} ConvTranspose rewritten; max |difference| {np.abs(outputs[0] - outputs[1]).max():.2e}")

@@ -29,6 +29,7 @@ TRAIN_IMAGES = 60_000
 def seconds_per_epoch(settings, steps: int, repeats: int = 1) -> float:
     import keras
     import tensorflow as tf
+
     from vae_gen.train.data import load_fashion_mnist, to_float_images
     from vae_gen.train.fit import STEPS_PER_EXECUTION, build_optimizer
     from vae_gen.train.model import build_vae

@@ -6,7 +6,10 @@ import vae_gen
 
 
 def main() -> None:
-    print("| model | architecture | latent | test -ELBO | reconstruction | KL | IW NLL (k=50) | parity max diff | decoder | MFLOP/image |")
+    print(
+        "| model | architecture | latent | test -ELBO | reconstruction | KL | IW NLL (k=50) | parity max diff "
+        "| decoder | MFLOP/image |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in vae_gen.list_models():
         folder = vae_gen.resolve_model(name)

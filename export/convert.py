@@ -13,6 +13,7 @@ import keras
 import onnx
 import tensorflow as tf
 import tf2onnx
+
 from vae_gen.errors import VaeGenError
 
 #: The ONNX opset of every exported graph (recorded in model.json).
@@ -36,7 +37,7 @@ def to_onnx(
         outputs = model(x, training=False)
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
-        return dict(zip(output_names, outputs))
+        return dict(zip(output_names, outputs, strict=True))
 
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
     # Outputs of a dict come back in key order; put them in the order we promise.

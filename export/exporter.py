@@ -19,6 +19,7 @@ import onnx
 import onnxruntime
 import tensorflow as tf
 import tf2onnx
+
 from vae_gen.atomic import atomic_folder
 from vae_gen.constants import GOLDEN_SEED, PARITY_TOLERANCE
 from vae_gen.errors import OutputError
@@ -93,7 +94,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None, descriptio
 
         def run(session, x):
             names = [o.name for o in session.get_outputs()]
-            return dict(zip(names, session.run(names, {session.get_inputs()[0].name: x})))
+            return dict(zip(names, session.run(names, {session.get_inputs()[0].name: x}), strict=True))
 
         report = check_parity(
             decoder, encoder, lambda z: run(decoder_session, z), lambda x: run(encoder_session, x), latent_dim

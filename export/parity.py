@@ -13,9 +13,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
+
 from vae_gen.constants import FAR_LATENT, PARITY_BATCH_SIZES, PARITY_SEED, PARITY_TOLERANCE
 from vae_gen.errors import VaeGenError
-
 
 Outputs = dict[str, np.ndarray]
 
@@ -98,7 +98,7 @@ def check_parity(
             # Encoder inputs: decoded images (what real inputs look like) and uniform noise.
             noise = rng.uniform(0, 1, images.shape).astype(np.float32)
             for kind, x in (("decoded images", images), ("uniform noise", noise)):
-                expected = dict(zip(encoder_outputs, (t.numpy() for t in keras_encoder(x, training=False))))
+                expected = dict(zip(encoder_outputs, (t.numpy() for t in keras_encoder(x, training=False)), strict=True))
                 compare("encoder", f"{kind} batch {len(x)}", expected, onnx_encode(x), report)
     return report
 
@@ -125,7 +125,7 @@ def check_model_folder(folder: Path) -> ParityReport:
         load_keras(folder / card.keras_files["decoder"]),
         load_keras(folder / card.keras_files["encoder"]),
         onnx_decode=lambda z: {card.decoder.outputs[0]: generator.decode(z)},
-        onnx_encode=lambda x: dict(zip(card.encoder.outputs, generator.encode(x))),
+        onnx_encode=lambda x: dict(zip(card.encoder.outputs, generator.encode(x), strict=True)),
         latent_dim=card.latent_dim,
         encoder_outputs=card.encoder.outputs,
     )

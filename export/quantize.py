@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime
+
 from vae_gen.atomic import atomic_folder
 from vae_gen.constants import CALIBRATION_LATENTS, CALIBRATION_SEED, COMPARISON_LATENTS, COMPARISON_SEED
 from vae_gen.model_card import GoldenCheck, ModelCard, OnnxFile, sha256_of
@@ -95,7 +96,7 @@ def _encoder_difference(int8_file: Path, float32_file: Path, images: np.ndarray,
         onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {input_name: images})
         for path in (int8_file, float32_file)
     ]
-    return np.concatenate([np.abs(a - b).ravel() for a, b in zip(*outputs)])
+    return np.concatenate([np.abs(a - b).ravel() for a, b in zip(*outputs, strict=True)])
 
 
 def _decoder(path: Path, input_name: str):

@@ -51,11 +51,11 @@ _LAZY = {
 }
 
 __all__ = [
-    "Cancelled",
     "DEFAULT_MODEL",
     "FORMAT_VERSION",
     "LATENT_BLOCK",
     "MAX_SEED",
+    "Cancelled",
     "Generator",
     "InvalidArgumentError",
     "MissingExtraError",

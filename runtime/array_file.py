@@ -52,7 +52,9 @@ def generate_to_array(
     """
     hi = spec.count if hi is None else hi
     if mode not in ("new", "overwrite"):
-        raise InvalidArgumentError(f'mode must be "new" or "overwrite" for an array file (written whole or not at all), got {mode!r}')
+        raise InvalidArgumentError(
+            f'mode must be "new" or "overwrite" for an array file (written whole or not at all), got {mode!r}'
+        )
     path = Path(path)
     check_array_path(path)
     if path.exists() and mode != "overwrite":
@@ -68,9 +70,11 @@ def generate_to_array(
                 with open(tmp, "wb") as handle:
                     _write_npy(handle, header, batches, on_batch, cancel)
             else:
-                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-                    with archive.open(f"{NPZ_KEY}.npy", "w", force_zip64=True) as handle:
-                        _write_npy(handle, header, batches, on_batch, cancel)
+                with (
+                    zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
+                    archive.open(f"{NPZ_KEY}.npy", "w", force_zip64=True) as handle,
+                ):
+                    _write_npy(handle, header, batches, on_batch, cancel)
     except OSError as exc:
         raise OutputError(f"{path}: writing failed ({exc.strerror or exc}); no partial file was left") from None
 
@@ -88,7 +92,9 @@ def _write_npy(
         raise_if_cancelled(cancel)
         if batch.shape[1:] != expected or batch.dtype != np.uint8:
             # Never write bytes that disagree with the header: np.load would return scrambled images.
-            raise OutputError(f"a batch of shape {list(batch.shape)} {batch.dtype} disagrees with the header {list(header['shape'])} uint8")
+            raise OutputError(
+                f"a batch of shape {list(batch.shape)} {batch.dtype} disagrees with the header {list(header['shape'])} uint8"
+            )
         handle.write(np.ascontiguousarray(batch).tobytes())
         if on_batch is not None:
             on_batch(first, batch)

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +34,7 @@ from .cli_args import (
     seed_number,
 )
 from .cli_training import add_training_commands
-from .errors import Cancelled, InvalidArgumentError, VaeGenError
+from .errors import Cancelled, VaeGenError
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import MAX_GRID_IMAGES, check_picture_path, save_animation, save_grid
 from .latent_paths import METHODS, interpolate, manifold, random_walk
@@ -78,8 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"images per decoder call (default {DEFAULT_BATCH_SIZE}, as the Python API's); it sets "
                              "how images are batched, so keep it the same across shards and resumes of a run")
     sample.add_argument("--threads", type=positive_int, help="onnxruntime threads (default: onnxruntime's choice)")
-    sample.add_argument("--workers", type=non_negative_int,
-                        help=f"processes encoding PNGs (default: one per core for {PARALLEL_PNG_MIN_IMAGES:,} images or more, else 0: in-process)")
+    sample.add_argument(
+        "--workers",
+        type=non_negative_int,
+        help=f"processes encoding PNGs (default: one per core for {PARALLEL_PNG_MIN_IMAGES:,} images or more, "
+        "else 0: in-process)",
+    )
     again = sample.add_mutually_exclusive_group()
     again.add_argument("--overwrite", action="store_true", help="replace images already in the output")
     again.add_argument("--resume", action="store_true", help="finish an interrupted run into the same folder")
@@ -99,11 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.set_defaults(run=_cmd_selftest)
 
     interpolate = commands.add_parser("interpolate", help="decode a path between two latents (strip PNG or GIF)")
-    interpolate.add_argument("--from-seed", type=seed_number, default=0, help="start at image 0 of this seed (default 0)")
+    interpolate.add_argument(
+        "--from-seed", type=seed_number, default=0, help="start at image 0 of this seed (default 0)"
+    )
     interpolate.add_argument("--to-seed", type=seed_number, default=1, help="end at image 0 of this seed (default 1)")
-    interpolate.add_argument("--from", dest="from_file", type=Path, help="start at this latent (.npy), instead of a seed")
+    interpolate.add_argument(
+        "--from", dest="from_file", type=Path, help="start at this latent (.npy), instead of a seed"
+    )
     interpolate.add_argument("--to", dest="to_file", type=Path, help="end at this latent (.npy), instead of a seed")
-    interpolate.add_argument("--steps", type=int_at_least(2), default=10, help="images on the path, ends included (default 10)")
+    interpolate.add_argument(
+        "--steps", type=int_at_least(2), default=10, help="images on the path, ends included (default 10)"
+    )
     interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
     interpolate.add_argument("--out", type=Path, required=True, help="a .png strip or a .gif animation")
     interpolate.add_argument("--fps", type=positive_float, default=8.0, help="GIF frames per second (default 8)")
@@ -113,9 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     manifold_cmd = commands.add_parser("manifold", help="decode a grid over two latent dimensions (others at 0)")
     manifold_cmd.add_argument("--size", type=int_at_least(2), default=15, help="images per side (default 15)")
-    manifold_cmd.add_argument("--extent", type=positive_float, default=2.0, help="grid spans [-extent, extent] (default 2)")
-    manifold_cmd.add_argument("--dims", type=non_negative_int, nargs=2, default=[0, 1], metavar=("X", "Y"),
-                              help="the two latent dimensions to vary (default 0 1)")
+    manifold_cmd.add_argument(
+        "--extent", type=positive_float, default=2.0, help="grid spans [-extent, extent] (default 2)"
+    )
+    manifold_cmd.add_argument(
+        "--dims",
+        type=non_negative_int,
+        nargs=2,
+        default=[0, 1],
+        metavar=("X", "Y"),
+        help="the two latent dimensions to vary (default 0 1)",
+    )
     manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
     manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     manifold_cmd.add_argument("--model", help=model_help)
@@ -124,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     walk = commands.add_parser("walk", help="an animated GIF of a smooth seeded random walk in the latent space")
     walk.add_argument("--seed", type=seed_number, default=0, help="random seed of the waypoints (default 0)")
     walk.add_argument("--legs", type=int_at_least(2), default=6, help="waypoints on the loop (default 6)")
-    walk.add_argument("--frames-per-leg", type=int_at_least(2), default=15, help="frames between waypoints (default 15)")
+    walk.add_argument(
+        "--frames-per-leg", type=int_at_least(2), default=15, help="frames between waypoints (default 15)"
+    )
     walk.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
     walk.add_argument("--out", type=Path, required=True, help="the .gif file")
     walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
@@ -133,13 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     reconstruct = commands.add_parser("reconstruct", help="encode your images and decode them again")
     reconstruct.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files, any size or mode")
-    reconstruct.add_argument("--variations", type=non_negative_int, default=0,
-                             help="also decode K samples of each image's posterior (default 0)")
+    reconstruct.add_argument(
+        "--variations",
+        type=non_negative_int,
+        default=0,
+        help="also decode K samples of each image's posterior (default 0)",
+    )
     reconstruct.add_argument("--seed", type=seed_number, default=0, help="random seed of the variations (default 0)")
-    reconstruct.add_argument("--invert", choices=INVERT_CHOICES, default="auto",
-                             help="make dark-on-light pictures light-on-dark like Fashion-MNIST (default auto)")
-    reconstruct.add_argument("--out", type=Path, required=True,
-                             help="a PNG grid: one row per image: input, reconstruction, variations")
+    reconstruct.add_argument(
+        "--invert",
+        choices=INVERT_CHOICES,
+        default="auto",
+        help="make dark-on-light pictures light-on-dark like Fashion-MNIST (default auto)",
+    )
+    reconstruct.add_argument(
+        "--out", type=Path, required=True, help="a PNG grid: one row per image: input, reconstruction, variations"
+    )
     reconstruct.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     reconstruct.add_argument("--model", help=model_help)
     reconstruct.set_defaults(run=_cmd_reconstruct)
@@ -205,7 +236,7 @@ def _cancel_on_signals() -> Iterator[threading.Event]:
         yield cancel
         return
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
@@ -272,7 +303,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parity_line(parity: dict) -> str:
+def _parity_line(parity: dict[str, Any]) -> str:
     nan = float("nan")
     if "reference" in parity:  # a quantized copy: compared with the float32 graphs it came from
         line = (f"parity:        max |onnx - {parity['reference']}| {parity.get('max_abs_diff', nan):.3g} "

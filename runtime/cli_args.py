@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 from .latents import MAX_SEED
 
 
-def int_at_least(minimum: int):
+def int_at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type: an integer >= minimum, with a message naming the bad value."""
 
     def parse(text: str) -> int:
@@ -37,7 +38,7 @@ def seed_number(text: str) -> int:
     return value
 
 
-def finite_float(minimum: float, inclusive: bool, below: float | None = None):
+def finite_float(minimum: float, inclusive: bool, below: float | None = None) -> Callable[[str], float]:
     """An argparse type: a finite number above `minimum` (or equal to it, if inclusive) and, if given, below
     `below`, with a message naming the bad value."""
     relation = ">=" if inclusive else ">"

@@ -57,7 +57,9 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     evaluate.add_argument("--report", type=Path, help="JSON report to write (default: evaluation-NAME.json here)")
     evaluate.set_defaults(run=_cmd_evaluate)
 
-    quantize = commands.add_parser("quantize", help="copy a model folder in int8 (decoder, encoder weights), scored (needs vae-gen[train])")
+    quantize = commands.add_parser(
+        "quantize", help="copy a model folder in int8 (decoder, encoder weights), scored (needs vae-gen[train])"
+    )
     quantize.add_argument("model_dir", help=model_help)
     quantize.add_argument("--out", type=Path, required=True, help="model folder to create (must not exist)")
     quantize.add_argument("--name", help="model name (default: the --out folder's name)")
@@ -73,16 +75,23 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainSettings field, with its rule and help; absent from the namespace unless given."""
     defaults = TrainSettings()
     for spec in dataclasses.fields(TrainSettings):
-        option, rule, default = option_of(spec.name), spec.metadata["rule"], getattr(defaults, spec.name)
-        if isinstance(default, bool):
-            parser.add_argument(option, dest=spec.name, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=f"{spec.metadata['help']} (default {default})")
-        else:
-            parser.add_argument(option, dest=spec.name, type=_argparse_type(rule), metavar=rule.metavar,
-                                default=argparse.SUPPRESS, help=f"{spec.metadata['help']} (default {default})")
+        rule, default = spec.metadata["rule"], getattr(defaults, spec.name)
+        how: dict[str, Any] = (
+            {"action": argparse.BooleanOptionalAction}
+            if isinstance(default, bool)
+            else {"type": _argparse_type(rule), "metavar": rule.metavar}
+        )
+        shown = "all" if default is None else ("on" if default else "off") if isinstance(default, bool) else default
+        parser.add_argument(option_of(spec.name), dest=spec.name, default=argparse.SUPPRESS,
+                            help=f"{spec.metadata['help']} (default {shown})", **how)  # fmt: skip
     # The spelling of earlier versions, kept: it is in many a shell history.
-    parser.add_argument("--nondeterministic", dest="deterministic", action="store_false", default=argparse.SUPPRESS,
-                        help="the same as --no-deterministic")
+    parser.add_argument(
+        "--nondeterministic",
+        dest="deterministic",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="the same as --no-deterministic",
+    )
 
 
 def _argparse_type(rule: Rule) -> Callable[[str], Any]:

@@ -30,6 +30,7 @@ from .model_store import resolve_model
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
+    from PIL.Image import Image as PILImage
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ class Generator:
             out[lo - start : lo - start + len(batch)] = batch
         return out
 
-    def generate_pil(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> list:
+    def generate_pil(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> list[PILImage]:
         """The same images as `generate`, as a list of PIL images (mode "L")."""
         from PIL import Image
 
@@ -204,7 +205,7 @@ class Generator:
         """Map decoder output in value_range to uint8 (round half to even, clip), dropping a single channel."""
         low, high = self.card.value_range
         scaled = (images - np.float32(low)) * np.float32(255.0 / (high - low))
-        out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        out: np.ndarray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
         return out[..., 0] if out.shape[-1] == 1 else out
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,12 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 from .atomic import atomic_file, write_bytes_atomically
 from .errors import InvalidArgumentError, OutputError
@@ -78,7 +82,7 @@ def check_array_path(path: Path) -> None:
     _check_output_file(path)
 
 
-def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, scale: int = 1):
+def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, scale: int = 1) -> PILImage:
     """One PIL image with `images` (uint8 [n, H, W]) tiled row by row on a black background."""
     from PIL import Image
 

@@ -24,20 +24,21 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "spheric
         raise InvalidArgumentError(f"interpolation needs at least 2 steps, got {steps}")
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     t = np.linspace(0.0, 1.0, steps)[:, None]
-    if method == "linear":
-        return ((1 - t) * a + t * b).astype(np.float32)
-    return _slerp(a, b, t).astype(np.float32)
+    path = (1 - t) * a + t * b if method == "linear" else _slerp(a, b, t)
+    return np.asarray(path, np.float32)
 
 
 def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    line: np.ndarray = (1 - t) * a + t * b
     norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
     if norm_a == 0 or norm_b == 0:
-        return (1 - t) * a + t * b
+        return line
     cos_omega = np.clip(np.dot(a / norm_a, b / norm_b), -1.0, 1.0)
     omega = np.arccos(cos_omega)
     if np.sin(omega) < 1e-6:  # (anti)parallel: the great circle is undefined, the line is fine
-        return (1 - t) * a + t * b
-    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+        return line
+    arc: np.ndarray = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return arc
 
 
 def manifold(latent_dim: int, size: int, extent: float, dims: tuple[int, int] = (0, 1)) -> np.ndarray:

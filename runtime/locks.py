@@ -29,7 +29,7 @@ class FolderLock:
 
     def __enter__(self) -> FolderLock:
         while True:
-            handle = open(self.path, "a+b")  # noqa: SIM115  # held open until __exit__
+            handle = open(self.path, "a+b")  # held open until __exit__
             try:
                 _lock(handle)
             except OSError:

@@ -71,7 +71,7 @@ class ModelCard:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = CARD_FILENAME) -> "ModelCard":
+    def from_dict(cls, data: Any, source: str = CARD_FILENAME) -> ModelCard:
         """Build a card from parsed JSON; ModelCardError names `source` and the bad field."""
         if not isinstance(data, dict):
             raise ModelCardError(f"{source}: expected a JSON object, got {type(data).__name__}")
@@ -96,7 +96,7 @@ class ModelCard:
             description=_require(data, "description", str, source),
             architecture=_require(data, "architecture", str, source),
             latent_dim=latent_dim,
-            image_shape=image_shape,  # type: ignore[arg-type]
+            image_shape=(image_shape[0], image_shape[1], image_shape[2]),
             value_range=(float(value_range[0]), float(value_range[1])),
             opset=_require(data, "opset", int, source),
             decoder_flops=_require(data, "decoder_flops", int, source),
@@ -119,10 +119,11 @@ class ModelCard:
         """Plain JSON-ready dict; `from_dict(to_dict())` gives the same card."""
         out = dataclasses.asdict(self)
         # asdict keeps tuples; JSON has only lists, and round trips should compare equal.
-        return json.loads(json.dumps(out))
+        plain: dict[str, Any] = json.loads(json.dumps(out))
+        return plain
 
     @classmethod
-    def load(cls, folder: Path) -> "ModelCard":
+    def load(cls, folder: Path) -> ModelCard:
         """Read and validate FOLDER/model.json."""
         path = Path(folder) / CARD_FILENAME
         try:
@@ -180,7 +181,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _require(data: dict, key: str, kind: type, source: str, prefix: str = "") -> Any:
+def _require(data: dict[str, Any], key: str, kind: type, source: str, prefix: str = "") -> Any:
     if key not in data:
         raise ModelCardError(f"{source}: missing field '{prefix}{key}'")
     value = data[key]
@@ -195,7 +196,7 @@ def _require(data: dict, key: str, kind: type, source: str, prefix: str = "") ->
     return value
 
 
-def _onnx_file(data: dict, key: str, source: str) -> OnnxFile:
+def _onnx_file(data: dict[str, Any], key: str, source: str) -> OnnxFile:
     prefix = f"{key}."
     names = {}
     for part in ("inputs", "outputs"):

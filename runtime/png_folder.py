@@ -9,6 +9,7 @@ manifest (index, file, seed per line).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -183,7 +184,7 @@ def merge_manifests(folder: Path, count: int, ranges: list[tuple[int, int]]) -> 
     """Join the manifests of shards that tile [0, count) into manifest.jsonl, then drop theirs."""
     folder = Path(folder)
     tiles = ranges and ranges[0][0] == 0 and ranges[-1][1] == count
-    if not tiles or any(a[1] != b[0] for a, b in zip(ranges, ranges[1:])):
+    if not tiles or any(a[1] != b[0] for a, b in itertools.pairwise(ranges)):
         raise InvalidArgumentError(f"shard ranges {ranges} do not tile 0..{count}")
     parts = [folder / manifest_name(lo, hi, count) for lo, hi in ranges]
     target = folder / manifest_name(0, count, count)

@@ -14,12 +14,13 @@ on a filesystem they all see (on one machine, nothing to do).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from .png_folder import generate_to_folder, merge_manifests
-from .run_layout import RunSpec, shard_range
 from .errors import InvalidArgumentError, MissingExtraError
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .model_store import resolve_model
+from .png_folder import generate_to_folder, merge_manifests
+from .run_layout import RunSpec, shard_range
 
 #: Shards per Dask worker: more than one evens out slow and fast workers.
 SHARDS_PER_WORKER = 4
@@ -44,7 +45,7 @@ def _write_shard(shard: int, shards: int, model_folder: str, folder: str, spec: 
 
 
 def generate_with_dask(
-    client,
+    client: Any,
     count: int,
     seed: int,
     folder: Path,
@@ -82,4 +83,4 @@ def generate_with_dask(
     written = sum(client.gather(futures))
     ranges = [shard_range(count, k, shards, batch_size) for k in range(shards)]
     merge_manifests(folder, count, [r for r in ranges if r[0] < r[1]])
-    return written
+    return int(written)

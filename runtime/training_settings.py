@@ -123,12 +123,12 @@ class TrainSettings:
     batch_size: int = setting(128, integer(1), "images per training step")
     learning_rate: float = setting(1e-3, number(0, inclusive=False), "Adam's learning rate")
     #: Decoupled weight decay of the kernels (AdamW): each step shrinks them by learning rate x this.
-    weight_decay: float = setting(0.0, number(0, inclusive=True), "decoupled weight decay of the kernels, as in AdamW (0: off)")
+    weight_decay: float = setting(0.0, number(0, inclusive=True), "decoupled weight decay of the kernels, as in AdamW; 0 is off")
     seed: int = setting(0, integer(0, MAX_SEED), "seed of the weights, the shuffling and the sampling")
     train_limit: int | None = setting(None, integer(1, optional=True), "use only the first N training images")
     test_limit: int | None = setting(None, integer(1, optional=True), "use only the first N test images")
     #: Epochs over which the KL weight of the training objective rises linearly to 1 (0: off).
-    kl_warmup_epochs: int = setting(0, integer(0), "raise the KL weight linearly to 1 over this many epochs (0: off)",
+    kl_warmup_epochs: int = setting(0, integer(0), "raise the KL weight linearly to 1 over this many epochs; 0 is off",
                                     option="--kl-warmup")  # fmt: skip
     #: "constant", or "cosine": decay from learning_rate to 1% of it over all steps.
     lr_schedule: str = setting("constant", one_of(*LR_SCHEDULES), "learning-rate schedule")

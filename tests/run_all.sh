@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything vae-gen needs and run the whole test suite twice:
-#   1. in .venv-full: the package with its train, dask and dev extras (TensorFlow, tf2onnx, Dask, pytest);
+# Install everything vae-gen needs, check lint and types, and run the whole test suite twice:
+#   1. in .venv-full: the package with its train, dask and dev extras (TensorFlow, tf2onnx, Dask, pytest,
+#      ruff, mypy), after `ruff check` and `mypy -p vae_gen` pass;
 #   2. in .venv-runtime: only the base install (onnxruntime, numpy, pillow) plus pytest,
 #      where the TensorFlow tests skip and a test asserts TensorFlow cannot be imported.
 # Run from anywhere; needs Python 3.10+, and apt-get (root or sudo) if the Fashion-MNIST
@@ -31,6 +32,11 @@ rm -rf build ./*.egg-info
 echo "== full environment: vae-gen[train,dask,dev]"
 "$PYTHON" -m venv --clear .venv-full
 .venv-full/bin/python -m pip install -q ".[train,dask,dev]"
+
+echo "== lint (ruff) and types (mypy, strict on the runtime) of the installed package"
+.venv-full/bin/ruff check .
+.venv-full/bin/mypy -p vae_gen
+
 .venv-full/bin/python -m pytest -q -p no:cacheprovider
 
 echo "== runtime-only environment: vae-gen (base install) + pytest"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-import vae_gen
 from PIL import Image
+
+import vae_gen
 from vae_gen.bulk import (
     FILES_PER_FOLDER,
     RunSpec,
@@ -145,7 +147,7 @@ def test_shard_ranges_tile_the_run_in_whole_batches():
     for count, shards, batch in [(1000, 3, 64), (10, 4, 256), (100_000, 7, 256), (5, 5, 1)]:
         ranges = [shard_range(count, k, shards, batch) for k in range(shards)]
         assert ranges[0][0] == 0 and ranges[-1][1] == count
-        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
         assert all(lo % batch == 0 for lo, _ in ranges if lo < count)
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import vae_gen
-from PIL import Image
 from conftest import DENSE2
+from PIL import Image
+
+import vae_gen
 from vae_gen.cli import main
 
 

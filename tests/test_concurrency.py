@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import errno
-import os
 import hashlib
+import os
 import subprocess
 import sys
 import threading
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import vae_gen
 from conftest import DENSE2
+
+import vae_gen
 from vae_gen.cli import main
 
 CALLS = 10_000
@@ -65,7 +66,23 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def sample_process(out: Path, count: str, seed: str = "1") -> subprocess.Popen:
-    argv = [sys.executable, "-m", "vae_gen", "sample", "--model", DENSE2, "-n", count, "--seed", seed, "--quiet", "--workers", "0", "--out", str(out)]
+    argv = [
+        sys.executable,
+        "-m",
+        "vae_gen",
+        "sample",
+        "--model",
+        DENSE2,
+        "-n",
+        count,
+        "--seed",
+        seed,
+        "--quiet",
+        "--workers",
+        "0",
+        "--out",
+        str(out),
+    ]
     return subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
 
 
@@ -77,7 +94,8 @@ def test_second_process_on_the_same_folder_fails_cleanly(tmp_path):
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     second = subprocess.run(
-        [sys.executable, "-m", "vae_gen", "sample", "--model", DENSE2, "-n", "100000", "--seed", "1", "--quiet", "--out", str(out), "--resume"],
+        [sys.executable, "-m", "vae_gen", "sample", "--model", DENSE2, "-n", "100000", "--seed", "1", "--quiet",
+         "--out", str(out), "--resume"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert second.returncode == 2
@@ -90,7 +108,10 @@ def test_second_process_on_the_same_folder_fails_cleanly(tmp_path):
 def test_processes_on_different_folders_do_not_interfere(tmp_path):
     runs = [sample_process(tmp_path / f"out{k}", "3000", seed="4") for k in range(2)]
     assert [run.wait(timeout=120) for run in runs] == [0, 0]
-    assert main(["sample", "--quiet", "--model", DENSE2, "-n", "3000", "--seed", "4", "--out", str(tmp_path / "alone")]) == 0
+    assert (
+        main(["sample", "--quiet", "--model", DENSE2, "-n", "3000", "--seed", "4", "--out", str(tmp_path / "alone")])
+        == 0
+    )
     assert digests(tmp_path / "out0") == digests(tmp_path / "out1") == digests(tmp_path / "alone")
 
 
@@ -140,7 +161,9 @@ def test_unwritable_output_folder(tmp_path, monkeypatch, capsys):
     import os
 
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(tmp_path / "ro") else real_access(path, mode))
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: False if str(path) == str(tmp_path / "ro") else real_access(path, mode)
+    )
     (tmp_path / "ro").mkdir()
     assert main(["sample", "--quiet", "-n", "3", "--out", str(tmp_path / "ro")]) == 2
     assert "not writable" in capsys.readouterr().err

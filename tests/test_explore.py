@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import vae_gen
 from conftest import DENSE2
 from PIL import Image
+
+import vae_gen
 from vae_gen import InvalidArgumentError
 from vae_gen.cli import main
 from vae_gen.latent_paths import interpolate, manifold, random_walk

@@ -6,21 +6,53 @@ import os
 
 import numpy as np
 import pytest
-import vae_gen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import vae_gen
 from vae_gen import InvalidArgumentError
 from vae_gen.cli import main
 
 # Tokens chosen to hit every parser branch while keeping valid runs small.
-NUMBERS = ["0", "1", "2", "3", "-1", "x", "", "1.5", "nan", "inf", "-inf", "1e3", str(2**64), str(2**64 - 1), "0x10", "7/3", "0/2"]
+NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "-1",
+    "x",
+    "",
+    "1.5",
+    "nan",
+    "inf",
+    "-inf",
+    "1e3",
+    str(2**64),
+    str(2**64 - 1),
+    "0x10",
+    "7/3",
+    "0/2",
+]
 FLAGS = [
     "-n", "--seed", "--temperature", "--model", "--out", "--grid", "--scale", "--start", "--shard", "--batch-size",
     "--threads", "--workers", "--overwrite", "--resume", "--quiet", "--steps", "--method", "--from", "--to",
     "--from-seed", "--to-seed", "--size", "--extent", "--dims", "--legs", "--frames-per-leg", "--fps",
     "--variations", "--invert", "--json", "--bogus",
 ]  # fmt: skip
-WORDS = ["out", "out.npy", "out.npz", "g.png", "a.gif", "x.jpg", "spherical", "linear", "auto", "nope", "fashion-mnist-dense2", "."]
+WORDS = [
+    "out",
+    "out.npy",
+    "out.npz",
+    "g.png",
+    "a.gif",
+    "x.jpg",
+    "spherical",
+    "linear",
+    "auto",
+    "nope",
+    "fashion-mnist-dense2",
+    ".",
+]
 COMMANDS = ["sample", "info", "models", "selftest", "interpolate", "manifold", "walk", "reconstruct", "frobnicate"]
 
 tokens = st.lists(st.sampled_from(NUMBERS + FLAGS + WORDS), max_size=8)

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
 import vae_gen
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
-from record import latent_digests, model_digests  # noqa: E402
+from record import latent_digests, model_digests
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "digests.json").read_text())
 

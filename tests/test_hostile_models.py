@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import vae_gen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import vae_gen
 from vae_gen import ModelIntegrityError
 from vae_gen.onnx_inspect import refuse_external_data
 

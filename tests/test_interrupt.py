@@ -26,7 +26,22 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def command(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "vae_gen", "sample", "--model", DENSE2, "-n", COUNT, "--seed", "3", "--quiet", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "vae_gen",
+        "sample",
+        "--model",
+        DENSE2,
+        "-n",
+        COUNT,
+        "--seed",
+        "3",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def interrupt_after(out: Path, files: int, signum: int, workers: str) -> tuple[subprocess.CompletedProcess, float]:

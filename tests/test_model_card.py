@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 import vae_gen
 from vae_gen import FORMAT_VERSION, ModelCard, ModelCardError, ModelIntegrityError
 
@@ -39,7 +40,7 @@ def test_missing_field_is_named(shipped_model_copy, field):
 
 def test_missing_nested_field_is_named(shipped_model_copy):
     _edit_card(shipped_model_copy, lambda d: d["decoder"].pop("sha256"))
-    with pytest.raises(ModelCardError, match="missing field 'decoder.sha256'"):
+    with pytest.raises(ModelCardError, match=r"missing field 'decoder\.sha256'"):
         vae_gen.load(shipped_model_copy)
 
 
@@ -58,7 +59,7 @@ def test_bad_latent_dim_type_or_value(shipped_model_copy, bad):
 
 def test_missing_card(shipped_model_copy):
     (shipped_model_copy / "model.json").unlink()
-    with pytest.raises(ModelCardError, match="model.json: missing"):
+    with pytest.raises(ModelCardError, match=r"model\.json: missing"):
         vae_gen.load(shipped_model_copy)
 
 
@@ -77,25 +78,25 @@ def test_file_outside_folder_is_refused(shipped_model_copy):
 def test_truncated_onnx_fails_checksum(shipped_model_copy):
     path = shipped_model_copy / "decoder.onnx"
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(ModelIntegrityError, match="decoder.onnx: sha256 .* does not match"):
+    with pytest.raises(ModelIntegrityError, match=r"decoder\.onnx: sha256 .* does not match"):
         vae_gen.load(shipped_model_copy)
 
 
 def test_replaced_onnx_fails_checksum(shipped_model_copy):
     shutil.copy(shipped_model_copy / "encoder.onnx", shipped_model_copy / "decoder.onnx")
-    with pytest.raises(ModelIntegrityError, match="decoder.onnx"):
+    with pytest.raises(ModelIntegrityError, match=r"decoder\.onnx"):
         vae_gen.load(shipped_model_copy)
 
 
 def test_missing_onnx(shipped_model_copy):
     (shipped_model_copy / "decoder.onnx").unlink()
-    with pytest.raises(ModelIntegrityError, match="decoder.onnx: missing"):
+    with pytest.raises(ModelIntegrityError, match=r"decoder\.onnx: missing"):
         vae_gen.load(shipped_model_copy)
 
 
 def test_names_disagreeing_with_graph(shipped_model_copy):
     _edit_card(shipped_model_copy, lambda d: d["decoder"].update(inputs=["latent"]))
-    with pytest.raises(ModelIntegrityError, match="disagree with model.json"):
+    with pytest.raises(ModelIntegrityError, match=r"disagree with model\.json"):
         vae_gen.load(shipped_model_copy)
 
 

@@ -20,7 +20,8 @@ gen.selftest()
 with tempfile.TemporaryDirectory() as d:
     assert main(["sample", "-n", "4", "--out", os.path.join(d, "s"), "--grid", os.path.join(d, "g.png")]) == 0
     assert main(["info"]) == 0
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in {FORBIDDEN_ROOTS} or m.split(".")[:2] in (["vae_gen", "train"], ["vae_gen", "export"]))
+parts = [m.split(".") for m in sys.modules]
+loaded = sorted(".".join(p) for p in parts if p[0] in {FORBIDDEN_ROOTS} or p[:2] in (["vae_gen", "train"], ["vae_gen", "export"]))
 print("LOADED", loaded)
 """
 

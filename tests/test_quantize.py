@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import DENSE2
+
 import vae_gen
 from vae_gen.cli import main
-
-from conftest import DENSE2
 
 pytestmark = pytest.mark.tensorflow  # onnx and the test images come with the train extra
 

@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+
 import vae_gen
 from vae_gen import InvalidArgumentError, ModelNotFoundError
 
@@ -65,7 +66,7 @@ def test_decode_matches_generate(generator):
     assert np.array_equal(generator.decode_uint8(z), generator.generate(5, seed=11))
     floats = generator.decode(z)
     assert floats.shape == (5, 28, 28, 1) and floats.dtype == np.float32
-    assert 0.0 <= floats.min() and floats.max() <= 1.0
+    assert floats.min() >= 0.0 and floats.max() <= 1.0
 
 
 def test_pil_images(generator):

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+
 from vae_gen.cli import main
 
 distributed = pytest.importorskip("distributed")

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 import vae_gen
 from vae_gen.cli import main
 
@@ -31,6 +32,7 @@ def test_loss_is_per_image_sums_averaged_over_the_batch():
 
 def test_sampling_layer_reparameterizes():
     import keras
+
     from vae_gen.train.model import Sampling
 
     mu = np.full((20000, 2), [1.0, -2.0], np.float32)
@@ -91,6 +93,7 @@ def test_exported_folder(tiny_model):
 
 def test_no_random_ops_in_exported_graphs(tiny_model):
     import onnx
+
     from vae_gen.export.convert import RANDOM_OPS, graph_op_types
 
     for name in ("decoder.onnx", "encoder.onnx"):

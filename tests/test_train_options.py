@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 import vae_gen
 
 pytestmark = pytest.mark.tensorflow
@@ -88,7 +89,7 @@ def test_keep_best_restores_the_best_eligible_epoch():
         keep.on_epoch_end(epoch, {"val_neg_elbo": value})
     keep.restore()
     assert keep.best_epoch == 3 and keep.best_value == 250.0
-    assert all(np.array_equal(a, b) for a, b in zip(vae.get_weights(), snapshots[2]))
+    assert all(np.array_equal(a, b) for a, b in zip(vae.get_weights(), snapshots[2], strict=True))
 
 
 def test_nondeterministic_flag_is_recorded(tmp_path):
@@ -135,6 +136,7 @@ def test_steps_run_16_per_call_train_exactly_as_one_per_call(tmp_path, monkeypat
     """21 steps of batch 8 (the last holds 4 images): 16 per call into the graph and then 5 must reach the
     same weights as 21 single calls, so no step, not even the short last one, is lost."""
     import keras
+
     from vae_gen.train import fit
 
     def decoder_weights(name):
@@ -152,13 +154,14 @@ def test_steps_run_16_per_call_train_exactly_as_one_per_call(tmp_path, monkeypat
 
 def test_weight_decay_shrinks_kernels_not_biases():
     import keras
+
     from vae_gen.train.fit import TrainSettings, build_optimizer
 
     optimizer = build_optimizer(TrainSettings(learning_rate=0.1, weight_decay=0.5), steps_per_epoch=10)
     layer = keras.layers.Dense(3, kernel_initializer="ones", bias_initializer="ones")
     layer.build((None, 2))
     zeros = [keras.ops.zeros_like(v) for v in layer.trainable_variables]
-    optimizer.apply_gradients(zip(zeros, layer.trainable_variables))
+    optimizer.apply_gradients(zip(zeros, layer.trainable_variables, strict=True))
     # A zero gradient leaves Adam's step at 0: what moves is the decay alone, by learning rate x decay.
     np.testing.assert_allclose(layer.kernel.numpy(), np.full((2, 3), 1 - 0.1 * 0.5), rtol=1e-6)
     np.testing.assert_array_equal(layer.bias.numpy(), np.ones(3))
@@ -176,6 +179,7 @@ def test_residual_architecture_builds_the_shipped_default_networks():
     """The residual architecture has the default's hidden Dense(64) and 4x4 encoder map built in: the networks
     it builds have the shipped default's layers and weight shapes, so its recipe retrains the same graphs."""
     import keras
+
     from vae_gen.train.model import build_networks
 
     encoder, decoder = build_networks("residual", 32)

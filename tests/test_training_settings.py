@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 import vae_gen
 from vae_gen.cli import build_parser, main
 from vae_gen.training_settings import RETIRED, SettingError, TrainSettings, names, option_of

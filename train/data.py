@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from vae_gen.errors import VaeGenError
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
 from vae_gen.constants import EVAL_BATCH, EVAL_SEED, IW_IMAGES, IW_SAMPLES
 from vae_gen.generator import Generator
 

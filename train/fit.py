@@ -11,17 +11,15 @@ interrupted run leaves nothing that looks finished.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
+
 from vae_gen.atomic import atomic_folder
 from vae_gen.constants import EVAL_SEED
 from vae_gen.errors import OutputError

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from vae_gen.constants import EVAL_BATCH
 
 #: Keras's backend epsilon, the clip of probabilities inside its BCE.

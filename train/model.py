@@ -211,7 +211,7 @@ class VAE(keras.Model):
             neg_elbo, reconstruction, kl = self.elbo_terms(images, training=True)
             objective = reconstruction + self.kl_weight * kl
         gradients = tape.gradient(objective, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
         return self.update_metrics(neg_elbo, reconstruction, kl, ops.cast(ops.shape(images)[0], "float32"))
 
     def test_step(self, images):

@@ -17,14 +17,14 @@ import keras
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from vae_gen.constants import REPORT_SEED  # noqa: E402
-from vae_gen.images import grid  # noqa: E402
-from vae_gen.latent_paths import manifold  # noqa: E402
+from vae_gen.constants import REPORT_SEED
+from vae_gen.images import grid
+from vae_gen.latent_paths import manifold
 
-from .data import CLASS_NAMES, load_fashion_mnist, to_float_images  # noqa: E402
+from .data import CLASS_NAMES, load_fashion_mnist, to_float_images
 
 SAMPLES = 100
 RECONSTRUCTIONS = 16
@@ -54,7 +54,7 @@ def write_report(run_dir: Path, data_dir: Path | None = None) -> list[Path]:
     # Curves.
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     epochs = [row["epoch"] for row in history]
-    for axis, key, title in zip(axes, ("neg_elbo", "reconstruction", "kl"), ("-ELBO", "reconstruction", "KL")):
+    for axis, key, title in zip(axes, ("neg_elbo", "reconstruction", "kl"), ("-ELBO", "reconstruction", "KL"), strict=True):
         axis.plot(epochs, [row[key] for row in history], label="train")
         axis.plot(epochs, [row[f"val_{key}"] for row in history], label="test")
         axis.set_title(f"{title} (nats per image)")
@@ -84,7 +84,9 @@ def write_report(run_dir: Path, data_dir: Path | None = None) -> list[Path]:
 
     # Latent scatter by class.
     subset = rng.choice(len(x_test), SCATTER_IMAGES, replace=False)
-    z_mean = np.concatenate([encoder(x_test[subset][i : i + 500], training=False)[0].numpy() for i in range(0, SCATTER_IMAGES, 500)])
+    z_mean = np.concatenate(
+        [encoder(x_test[subset][i : i + 500], training=False)[0].numpy() for i in range(0, SCATTER_IMAGES, 500)]
+    )
     if latent_dim == 2:
         points, labels = z_mean, ("z[0]", "z[1]")
     else:
@@ -106,5 +108,7 @@ def write_report(run_dir: Path, data_dir: Path | None = None) -> list[Path]:
     if latent_dim == 2:
         size = 20
         written.append(run_dir / "report-manifold.png")
-        _save_picture(_to_uint8(decoder(manifold(2, size, 2.0), training=False).numpy()), written[-1], columns=size, scale=2)
+        _save_picture(
+            _to_uint8(decoder(manifold(2, size, 2.0), training=False).numpy()), written[-1], columns=size, scale=2
+        )
     return written
