@@ -31,7 +31,7 @@ import onnxruntime
 
 from vae_gen.atomic import atomic_folder
 from vae_gen.constants import CALIBRATION_LATENTS, CALIBRATION_SEED, COMPARISON_LATENTS, COMPARISON_SEED
-from vae_gen.model_card import GoldenCheck, ModelCard, OnnxFile, sha256_of
+from vae_gen.model_card import GoldenCheck, ModelCard, OnnxFile, load_verified, sha256_of
 from vae_gen.train.evaluate import evaluate
 
 from .exporter import check_new_model_folder, golden_latents
@@ -111,7 +111,7 @@ def quantize_model(source_dir: Path, out_dir: Path, name: str | None = None, des
     """
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     check_new_model_folder(out_dir, "quantize")
-    source = ModelCard.load(source_dir)
+    source = load_verified(source_dir)  # a damaged source is refused before anything is quantized
     z_name = source.decoder.inputs[0]
 
     with atomic_folder(out_dir) as staging:

@@ -38,27 +38,12 @@ def seed_number(text: str) -> int:
     return value
 
 
-def finite_float(minimum: float, inclusive: bool, below: float | None = None) -> Callable[[str], float]:
-    """An argparse type: a finite number above `minimum` (or equal to it, if inclusive) and, if given, below
-    `below`, with a message naming the bad value."""
-    relation = ">=" if inclusive else ">"
-    # A number with an upper bound too is finite by its range, so the message need not say so.
-    allowed = f"a finite number {relation} {minimum:g}" if below is None else f"a number {relation} {minimum:g} and < {below:g}"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        in_range = value >= minimum if inclusive else value > minimum
-        if not (math.isfinite(value) and in_range and (below is None or value < below)):
-            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
-        return value
-
-    return parse
-
-
-positive_float = finite_float(0, inclusive=False)
-non_negative_float = finite_float(0, inclusive=True)
-#: A moving average's momentum: 0 (off) up to, not including, 1.
-fraction_below_one = finite_float(0, inclusive=True, below=1)
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0, with a message naming the bad value."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value

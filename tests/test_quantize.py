@@ -83,3 +83,14 @@ def test_info_names_what_the_int8_decoder_was_compared_with(quantized, capsys):
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("parity:"))
     assert f"max |onnx - {DENSE2} decoder.onnx (float32)|" in line and "mean" in line
     assert f"max |onnx - {DENSE2} encoder.onnx (float32)|" in line
+
+
+def test_a_damaged_source_is_refused_before_anything_is_written(tmp_path, capsys):
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(vae_gen.resolve_model(DENSE2), source)
+    (source / "encoder.onnx").write_bytes(b"replaced")
+    assert main(["quantize", str(source), "--out", str(tmp_path / "int8")]) == 2
+    assert "encoder.onnx: sha256" in capsys.readouterr().err
+    assert not (tmp_path / "int8").exists()
