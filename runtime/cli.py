@@ -34,11 +34,11 @@ from .cli_args import (
     seed_number,
 )
 from .cli_training import add_training_commands
-from .errors import Cancelled, VaeGenError
+from .errors import Cancelled, InvalidArgumentError, VaeGenError
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import MAX_GRID_IMAGES, check_picture_path, save_animation, save_grid
 from .latent_paths import METHODS, interpolate, manifold, random_walk
-from .model_card import load_verified
+from .model_card import OnnxFile, load_verified
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
 from .reconstruct import reconstruct_rows
 from .user_inputs import INVERT_CHOICES, load_image, load_latent
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_keep_negative_values(sys.argv[1:] if argv is None else list(argv)))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         status: int = args.run(args)
@@ -201,6 +201,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the interpreter's final flush does not fail again on the closed pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return CLOSED_PIPE
+
+
+#: Options whose value may start with "-" (a range such as -1,1), which argparse would take for an option.
+NEGATIVE_VALUE_OPTIONS = ("--value-range",)
+
+
+def _keep_negative_values(argv: list[str]) -> list[str]:
+    """`--value-range -1,1` -> `--value-range=-1,1`, the spelling argparse reads as option and value."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in NEGATIVE_VALUE_OPTIONS and arg.startswith("-") and arg[1:2].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 #: The API's spellings of arguments (`name=`, as errors of the library write them) -> the CLI's options.
@@ -285,22 +300,39 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(card.to_dict(), indent=2))
         return 0
     metrics = ", ".join(f"{k} {v:.2f}" for k, v in card.test_metrics.items() if isinstance(v, float))
+    settings = ", ".join(f"{k}={v}" for k, v in card.training.items() if isinstance(v, (int, float, str)))
     lines = [
         f"name:          {card.name}",
         f"description:   {card.description}",
         f"folder:        {folder}",
+        f"format:        {card.format_version}",
         f"architecture:  {card.architecture}, latent_dim {card.latent_dim}",
         f"images:        {'x'.join(map(str, card.image_shape))}, values {card.value_range[0]:g}..{card.value_range[1]:g}",
-        f"decoder:       {card.decoder.file} ({', '.join(card.decoder.inputs)} -> {', '.join(card.decoder.outputs)})",
-        f"encoder:       {card.encoder.file} ({', '.join(card.encoder.inputs)} -> {', '.join(card.encoder.outputs)})",
+        f"decoder:       {_graph_line(card.decoder)}",
+        f"encoder:       {_graph_line(card.encoder)}",
         f"opset:         {card.opset}, decoder {card.decoder_flops / 1e6:.2f} MFLOP per image",
-        f"test metrics:  {metrics} (nats per image)",
+        f"test metrics:  {f'{metrics} (nats per image)' if metrics else 'none measured'}",
         _parity_line(card.parity),
-        f"trained with:  {', '.join(f'{k}={v}' for k, v in card.training.items() if isinstance(v, (int, float, str)))}",
-        f"exported with: {', '.join(f'{k} {v}' for k, v in card.versions.items())}",
+        f"origin:        {_origin_line(card.origin)}",
     ]
+    if settings:
+        lines.append(f"trained with:  {settings}")
+    lines.append(f"exported with: {', '.join(f'{k} {v}' for k, v in card.versions.items())}")
     print("\n".join(lines))
     return 0
+
+
+def _graph_line(entry: OnnxFile | None) -> str:
+    if entry is None:
+        return "none (a decoder-only model: it cannot encode)"
+    return f"{entry.file} ({', '.join(entry.inputs)} -> {', '.join(entry.outputs)})"
+
+
+def _origin_line(origin: dict[str, Any]) -> str:
+    if origin.get("kind") == "keras":
+        files = ", ".join(str(origin[role]) for role in ("decoder", "encoder") if origin.get(role))
+        return f"imported from Keras files ({files})"
+    return "trained by vae-gen train"
 
 
 def _parity_line(parity: dict[str, Any]) -> str:
@@ -377,7 +409,10 @@ def _cmd_walk(args: argparse.Namespace) -> int:
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     check_picture_path(args.out)
     generator = Generator(args.model)
-    inputs = np.stack([load_image(path, generator.image_shape, args.invert) for path in args.images])
-    rows = reconstruct_rows(generator, inputs, args.variations, args.seed)
-    save_grid(rows.reshape(-1, *generator.image_shape), args.out, scale=args.scale, columns=rows.shape[1])
+    if not generator.has_encoder:
+        raise InvalidArgumentError(f"model {generator.name!r} has no encoder (exported from a decoder alone); "
+                                   "reconstruct needs one")  # fmt: skip
+    pictures = [load_image(path, generator.image_shape, generator.value_range, args.invert) for path in args.images]
+    rows = reconstruct_rows(generator, np.stack(pictures), args.variations, args.seed)
+    save_grid(rows.reshape(-1, *generator.uint8_shape), args.out, scale=args.scale, columns=rows.shape[1])
     return 0

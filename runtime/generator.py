@@ -104,9 +104,19 @@ class Generator:
         return self.card.latent_dim
 
     @property
-    def image_shape(self) -> tuple[int, int]:
-        """(height, width) of each generated image."""
-        return self.card.image_shape[0], self.card.image_shape[1]
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of the decoder's output and the encoder's input; channels is 1 or 3."""
+        return self.card.image_shape
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(low, high): the decoder's output and the encoder's input, as floats, span this range."""
+        return self.card.value_range
+
+    @property
+    def has_encoder(self) -> bool:
+        """False for a decoder-only model: it generates, but `encode` refuses."""
+        return self.card.encoder is not None
 
     # -- generation -----------------------------------------------------------------
 
@@ -209,10 +219,16 @@ class Generator:
         return out[..., 0] if out.shape[-1] == 1 else out
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Encode images float [n, H, W] or [n, H, W, C] in value_range to (z_mean, z_log_var).
+        """Encode images float [n, H, W, C] (or [n, H, W] when C is 1) in value_range to (z_mean, z_log_var).
 
         Both are float32 [n, latent_dim]: the posterior N(z_mean, exp(z_log_var)).
+        A decoder-only model (`has_encoder` False) raises InvalidArgumentError.
         """
+        entry = self.card.encoder
+        if entry is None:
+            raise InvalidArgumentError(
+                f"model {self.name!r} has no encoder (it was exported from a decoder alone), so it cannot encode images"
+            )
         array = np.asarray(images)
         if array.ndim == 3 and self.card.image_shape[2] == 1:
             array = array[..., None]
@@ -226,8 +242,9 @@ class Generator:
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
-                    self._encoder = self._open_session(self.card.encoder)
-        entry = self.card.encoder
+                    session = self._open_session(entry)
+                    self._check_shapes(entry, session, self.card.image_shape, (self.latent_dim, self.latent_dim))
+                    self._encoder = session
         z_mean, z_log_var = self._encoder.run(list(entry.outputs), {entry.inputs[0]: array})
         return z_mean, z_log_var
 
@@ -279,8 +296,9 @@ class Generator:
         if self._decoder is None:
             with self._lock:
                 if self._decoder is None:
-                    self._decoder = self._open_session(self.card.decoder)
-                    self._check_decoder_signature(self._decoder)
+                    session = self._open_session(self.card.decoder)
+                    self._check_shapes(self.card.decoder, session, (self.latent_dim,), (self.card.image_shape,))
+                    self._decoder = session
         return self._decoder
 
     def _open_session(self, entry: OnnxFile) -> InferenceSession:
@@ -310,17 +328,21 @@ class Generator:
         log.debug("loaded %s with providers %s", path, session.get_providers())
         return session
 
-    def _check_decoder_signature(self, session: InferenceSession) -> None:
-        path = self.folder / self.card.decoder.file
-        z_shape = session.get_inputs()[0].shape
-        image_shape = session.get_outputs()[0].shape
-        if len(z_shape) != 2 or z_shape[1] != self.latent_dim:
+    def _check_shapes(
+        self,
+        entry: OnnxFile,
+        session: InferenceSession,
+        input_shape: tuple[int, ...],
+        output_shapes: tuple[int | tuple[int, ...], ...],
+    ) -> None:
+        """The graph's input and output shapes (after the batch axis) must be what model.json says."""
+        expected_outputs = [[shape] if isinstance(shape, int) else list(shape) for shape in output_shapes]
+        got_input = list(session.get_inputs()[0].shape[1:])
+        got_outputs = [list(output.shape[1:]) for output in session.get_outputs()]
+        if got_input != list(input_shape) or got_outputs != expected_outputs:
             raise ModelIntegrityError(
-                f"{path}: input shape {z_shape} disagrees with model.json latent_dim {self.latent_dim}"
-            )
-        if list(image_shape[1:]) != list(self.card.image_shape):
-            raise ModelIntegrityError(
-                f"{path}: output shape {image_shape} disagrees with model.json image_shape {list(self.card.image_shape)}"
+                f"{self.folder / entry.file}: shapes (after the batch axis) input {got_input}, outputs {got_outputs} "
+                f"disagree with model.json (latent_dim {self.latent_dim}, image_shape {list(self.card.image_shape)})"
             )
 
 

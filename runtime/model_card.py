@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,19 @@ from typing import Any
 from .errors import ModelCardError, ModelIntegrityError
 from .onnx_inspect import refuse_external_data
 
-#: Bump when the meaning of a field changes; the runtime refuses other versions.
-FORMAT_VERSION = 1
+#: The format this vae-gen writes. Bump it for any change an older vae-gen would misread; the runtime
+#: reads every version up to it (docs/model-folder.md documents each one):
+#:   1: the first format; every field required, the encoder always present.
+#:   2: `encoder` may be null (a decoder-only model), `origin` says where the model came from
+#:      (trained by vae-gen, or imported from Keras files), `training` and `test_metrics` may be
+#:      empty ({}: not trained here, not measured), image_shape's C is 1 or 3.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 CARD_FILENAME = "model.json"
+#: Channel counts the runtime turns into pictures: grayscale and RGB.
+CHANNELS = (1, 3)
+#: Where a model came from: trained by `vae-gen train`, or imported from a user's Keras files.
+ORIGINS = ("trained", "keras")
 
 
 @dataclass(frozen=True)
@@ -61,13 +72,18 @@ class ModelCard:
     #: Floating-point operations to decode one image (2 x multiply-accumulates + biases).
     decoder_flops: int
     decoder: OnnxFile
-    encoder: OnnxFile
+    #: None for a decoder-only model: it generates, but cannot encode (reconstruct, evaluate).
+    encoder: OnnxFile | None
     keras_files: dict[str, str]
     versions: dict[str, str]
+    #: The settings and facts of the training run; {} for a model imported from Keras files.
     training: dict[str, Any]
+    #: Test scores (nats per image); {} when none were measured.
     test_metrics: dict[str, Any]
     parity: dict[str, Any]
     golden: GoldenCheck
+    #: {"kind": "trained"} or {"kind": "keras", ...}: see ORIGINS.
+    origin: dict[str, Any] = field(default_factory=lambda: {"kind": "trained"})
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -76,20 +92,35 @@ class ModelCard:
         if not isinstance(data, dict):
             raise ModelCardError(f"{source}: expected a JSON object, got {type(data).__name__}")
         version = _require(data, "format_version", int, source)
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
+            readable = ", ".join(map(str, READABLE_VERSIONS))
             raise ModelCardError(
-                f"{source}: format_version {version!r} is not supported (this vae-gen reads {FORMAT_VERSION})"
+                f"{source}: format_version {version!r} is not supported (this vae-gen reads {readable}); "
+                "a newer vae-gen wrote it"
             )
         latent_dim = _require(data, "latent_dim", int, source)
         if latent_dim < 1:
             raise ModelCardError(f"{source}: latent_dim must be >= 1, got {latent_dim}")
         image_shape = tuple(_require(data, "image_shape", list, source))
-        if len(image_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in image_shape):
+        if len(image_shape) != 3 or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in image_shape):
             raise ModelCardError(f"{source}: image_shape must be 3 positive integers [H, W, C], got {list(image_shape)}")
+        if image_shape[2] not in CHANNELS:
+            raise ModelCardError(f"{source}: image_shape's C must be 1 (grayscale) or 3 (RGB), got {image_shape[2]}")
         value_range = tuple(_require(data, "value_range", list, source))
-        if len(value_range) != 2 or not all(isinstance(v, (int, float)) for v in value_range):
-            raise ModelCardError(f"{source}: value_range must be [low, high], got {list(value_range)}")
+        finite = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value_range)
+        if len(value_range) != 2 or not finite or not value_range[0] < value_range[1]:
+            raise ModelCardError(f"{source}: value_range must be [low, high] with low < high, got {list(value_range)}")
         golden = _require(data, "golden", dict, source)
+        if version == 1:
+            encoder: OnnxFile | None = _onnx_file(_require(data, "encoder", dict, source), "encoder", source)
+            origin: dict[str, Any] = {"kind": "trained"}
+        else:
+            encoder_entry = _require(data, "encoder", (dict, type(None)), source)
+            encoder = None if encoder_entry is None else _onnx_file(encoder_entry, "encoder", source)
+            origin = _require(data, "origin", dict, source)
+            if origin.get("kind") not in ORIGINS:
+                kinds = ", ".join(ORIGINS)
+                raise ModelCardError(f"{source}: field 'origin.kind' must be one of {kinds}, got {origin.get('kind')!r}")
         return cls(
             format_version=version,
             name=_require(data, "name", str, source),
@@ -101,7 +132,7 @@ class ModelCard:
             opset=_require(data, "opset", int, source),
             decoder_flops=_require(data, "decoder_flops", int, source),
             decoder=_onnx_file(_require(data, "decoder", dict, source), "decoder", source),
-            encoder=_onnx_file(_require(data, "encoder", dict, source), "encoder", source),
+            encoder=encoder,
             keras_files=_require(data, "keras_files", dict, source),
             versions=_require(data, "versions", dict, source),
             training=_require(data, "training", dict, source),
@@ -112,14 +143,22 @@ class ModelCard:
                 images=tuple(tuple(float(v) for v in row) for row in _require(golden, "images", list, source, "golden.")),
                 tolerance=float(_require(golden, "tolerance", float, source, "golden.")),
             ),
+            origin=origin,
             extra=data.get("extra", {}),
         )
 
+    @property
+    def files(self) -> tuple[OnnxFile, ...]:
+        """The folder's ONNX graphs: the decoder, then the encoder if there is one."""
+        return (self.decoder,) if self.encoder is None else (self.decoder, self.encoder)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict; `from_dict(to_dict())` gives the same card."""
+        """Plain JSON-ready dict in this card's format; `from_dict(to_dict())` gives the same card."""
         out = dataclasses.asdict(self)
         # asdict keeps tuples; JSON has only lists, and round trips should compare equal.
         plain: dict[str, Any] = json.loads(json.dumps(out))
+        if self.format_version == 1:
+            del plain["origin"]  # format 1 has no such field: a card read from it writes back as it was
         return plain
 
     @classmethod
@@ -158,7 +197,7 @@ def load_verified(folder: Path) -> ModelCard:
     is shown. ModelIntegrityError names the file and the mismatch.
     """
     card = ModelCard.load(folder)
-    for entry in (card.decoder, card.encoder):
+    for entry in card.files:
         path = Path(folder) / entry.file
         if path.is_symlink() or not path.is_file():
             raise ModelIntegrityError(f"{path}: missing or not a regular file (named in model.json)")
@@ -181,7 +220,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _require(data: dict[str, Any], key: str, kind: type, source: str, prefix: str = "") -> Any:
+def _require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str, prefix: str = "") -> Any:
     if key not in data:
         raise ModelCardError(f"{source}: missing field '{prefix}{key}'")
     value = data[key]
@@ -190,9 +229,9 @@ def _require(data: dict[str, Any], key: str, kind: type, source: str, prefix: st
     if kind is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok:
-        raise ModelCardError(
-            f"{source}: field '{prefix}{key}' must be {kind.__name__}, got {type(value).__name__}"
-        )
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        expected = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise ModelCardError(f"{source}: field '{prefix}{key}' must be {expected}, got {type(value).__name__}")
     return value
 
 

@@ -9,7 +9,9 @@ from .latents import check_seed
 
 
 def reconstruct_rows(generator: Generator, images: np.ndarray, variations: int = 0, seed: int = 0) -> np.ndarray:
-    """One row per image, uint8 [n, 2 + variations, H, W]: the input, its reconstruction, then variations.
+    """One row per image, uint8 [n, 2 + variations, *uint8_shape]: the input, its reconstruction, then variations.
+
+    `images` are float [n, H, W, C] in the model's value range (user_inputs.load_image makes them).
 
     The reconstruction decodes the posterior mean; variation k decodes
     z ~ N(z_mean, exp(z_log_var)), drawn with numpy from `seed`.
@@ -17,7 +19,8 @@ def reconstruct_rows(generator: Generator, images: np.ndarray, variations: int =
     seed = check_seed(seed)
     z_mean, z_log_var = generator.encode(images)
     rng = np.random.default_rng(seed)
-    columns = [generator.to_uint8(images[..., None]), generator.decode_uint8(z_mean)]
+    inputs = np.asarray(images).reshape(len(images), *generator.image_shape)
+    columns = [generator.to_uint8(inputs), generator.decode_uint8(z_mean)]
     for _ in range(variations):
         eps = rng.standard_normal(z_mean.shape).astype(np.float32)
         columns.append(generator.decode_uint8(z_mean + np.exp(0.5 * z_log_var) * eps))

@@ -1,9 +1,11 @@
 """Files users hand us: their pictures (for the encoder) and latent vectors (.npy).
 
-Pictures become the model's input, 28x28 grayscale floats in [0, 1].
-Fashion-MNIST shows light garments on a black background; most photos and
-drawings are dark on light. With invert="auto", a picture whose border is
-mostly light is inverted, so both kinds reach the encoder the way it was trained.
+Pictures become the model's input: its size and channels (grayscale or
+RGB), as floats in its value range. Fashion-MNIST shows light garments on a
+black background; most photos and drawings are dark on light. With
+invert="auto", a picture whose border is mostly light is inverted for a
+grayscale model, so both kinds reach the encoder the way it was trained; an
+RGB model's pictures are taken as they are.
 """
 
 from __future__ import annotations
@@ -19,8 +21,18 @@ INVERT_CHOICES = ("auto", "yes", "no")
 BORDER = 2
 
 
-def load_image(path: Path, size: tuple[int, int] = (28, 28), invert: str = "auto") -> np.ndarray:
-    """Read any image Pillow reads, as float32 [H, W] in [0, 1], light object on dark."""
+def load_image(
+    path: Path,
+    image_shape: tuple[int, int, int] = (28, 28, 1),
+    value_range: tuple[float, float] = (0.0, 1.0),
+    invert: str = "auto",
+) -> np.ndarray:
+    """Read any image Pillow reads as a model input: float32 [H, W, C] in value_range.
+
+    Resized to (H, W) with Lanczos; converted to grayscale (C = 1) or RGB
+    (C = 3); transparent areas become white. invert: "yes", "no", or "auto"
+    (grayscale models only: invert when the border is mostly light).
+    """
     from PIL import Image, UnidentifiedImageError
 
     if invert not in INVERT_CHOICES:
@@ -34,15 +46,17 @@ def load_image(path: Path, size: tuple[int, int] = (28, 28), invert: str = "auto
                 # Transparent areas become white paper, like a drawing's background.
                 background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
                 picture = Image.alpha_composite(background, picture.convert("RGBA"))
-            gray = picture.convert("L").resize((size[1], size[0]), Image.Resampling.LANCZOS)
+            height, width, channels = image_shape
+            converted = picture.convert("L" if channels == 1 else "RGB").resize((width, height), Image.Resampling.LANCZOS)
     except FileNotFoundError:
         raise InvalidArgumentError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise InvalidArgumentError(f"{path}: not an image Pillow can read ({exc})") from None
-    array = np.asarray(gray, np.float32) / 255.0
-    if invert == "yes" or (invert == "auto" and _border_is_light(array)):
+    array = np.asarray(converted, np.float32).reshape(image_shape) / 255.0
+    if invert == "yes" or (invert == "auto" and channels == 1 and _border_is_light(array)):
         array = 1.0 - array
-    return array
+    low, high = value_range
+    return (low + array * (high - low)).astype(np.float32)
 
 
 def _border_is_light(array: np.ndarray) -> bool:

@@ -83,8 +83,12 @@ def test_load_image_any_size_and_mode(tmp_path):
     rgb[20:70, 15:45] = (200, 100, 50)  # a light object on black
     Image.fromarray(rgb).save(tmp_path / "photo.jpg")
     x = load_image(tmp_path / "photo.jpg")
-    assert x.shape == (28, 28) and x.dtype == np.float32
-    assert x[14, 14] > 0.3 and x[0, 0] < 0.05  # not inverted: the border is dark
+    assert x.shape == (28, 28, 1) and x.dtype == np.float32
+    assert x[14, 14, 0] > 0.3 and x[0, 0, 0] < 0.05  # not inverted: the border is dark
+    # An RGB model of another size and range gets the picture in its own terms.
+    colour = load_image(tmp_path / "photo.jpg", (12, 20, 3), (-1.0, 1.0))
+    assert colour.shape == (12, 20, 3) and colour.min() >= -1 and colour.max() <= 1
+    assert colour[6, 10, 0] > colour[6, 10, 2] > -1 + 0.1 and colour[0, 0].max() < -0.9  # orange on black
 
 
 def test_load_image_inverts_dark_on_light(tmp_path):
@@ -92,8 +96,10 @@ def test_load_image_inverts_dark_on_light(tmp_path):
     drawing[8:20, 8:20] = 0
     Image.fromarray(drawing).save(tmp_path / "drawing.png")
     auto = load_image(tmp_path / "drawing.png")
-    assert auto[0, 0] < 0.05 and auto[14, 14] > 0.95
-    assert load_image(tmp_path / "drawing.png", invert="no")[0, 0] > 0.95
+    assert auto[0, 0, 0] < 0.05 and auto[14, 14, 0] > 0.95
+    assert load_image(tmp_path / "drawing.png", invert="no")[0, 0, 0] > 0.95
+    # "auto" inverts for grayscale models only: an RGB model's pictures are taken as they are.
+    assert load_image(tmp_path / "drawing.png", (28, 28, 3))[0, 0].min() > 0.95
 
 
 def test_load_image_errors(tmp_path):

@@ -6,10 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import vae_gen
-from vae_gen import FORMAT_VERSION, ModelCard, ModelCardError, ModelIntegrityError
+from vae_gen import ModelCard, ModelCardError, ModelIntegrityError
 
 
 def _edit_card(folder: Path, edit) -> None:
@@ -22,7 +23,7 @@ def _edit_card(folder: Path, edit) -> None:
 def test_round_trip(shipped_model_copy):
     card = ModelCard.load(shipped_model_copy)
     assert ModelCard.from_dict(card.to_dict()) == card
-    assert card.format_version == FORMAT_VERSION
+    assert card.format_version == 1  # the shipped models' cards predate format 2, and still load
     assert card.decoder.inputs == ("z",) and card.decoder.outputs == ("image",)
     assert card.encoder.outputs == ("z_mean", "z_log_var")
     for key in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"):
@@ -46,7 +47,57 @@ def test_missing_nested_field_is_named(shipped_model_copy):
 
 def test_unknown_format_version(shipped_model_copy):
     _edit_card(shipped_model_copy, lambda d: d.update(format_version=99))
-    with pytest.raises(ModelCardError, match="format_version 99 is not supported"):
+    with pytest.raises(ModelCardError, match=r"format_version 99 is not supported \(this vae-gen reads 1, 2\); a newer"):
+        vae_gen.load(shipped_model_copy)
+
+
+FORMAT_1_FOLDER = Path(__file__).parent / "fixtures" / "format1-tiny"
+
+
+def test_a_frozen_format_1_folder_still_loads_generates_and_passes_its_golden_checks():
+    generator = vae_gen.load(FORMAT_1_FOLDER)
+    assert generator.card.format_version == 1 and generator.card.origin == {"kind": "trained"}
+    assert generator.selftest().passed
+    assert generator.generate(3, seed=0).shape == (3, 28, 28)
+    assert generator.encode(generator.decode(generator.latents(2)))[0].shape == (2, 2)
+    # Read and written back, a format-1 card is what it was: no field of a later format appears in it.
+    assert generator.card.to_dict() == json.loads((FORMAT_1_FOLDER / "model.json").read_text())
+
+
+def as_format_2(data: dict) -> None:
+    data.update(format_version=2, origin={"kind": "keras", "decoder": "decoder.keras"})
+
+
+def test_format_2_encoder_may_be_null(shipped_model_copy):
+    _edit_card(shipped_model_copy, lambda d: (as_format_2(d), d.update(encoder=None, test_metrics={})))
+    (shipped_model_copy / "encoder.onnx").unlink()
+    generator = vae_gen.load(shipped_model_copy)
+    assert not generator.has_encoder and generator.card.files == (generator.card.decoder,)
+    assert generator.selftest().passed
+    with pytest.raises(vae_gen.InvalidArgumentError, match="has no encoder"):
+        generator.encode(np.zeros((1, 28, 28, 1), np.float32))
+    assert ModelCard.from_dict(generator.card.to_dict()) == generator.card
+
+
+def test_format_1_needs_its_encoder(shipped_model_copy):
+    _edit_card(shipped_model_copy, lambda d: d.update(encoder=None))
+    with pytest.raises(ModelCardError, match="field 'encoder' must be dict, got NoneType"):
+        vae_gen.load(shipped_model_copy)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(image_shape=[28, 28, 2]), r"image_shape's C must be 1 \(grayscale\) or 3 \(RGB\), got 2"),
+        (lambda d: d.update(value_range=[1, 0]), r"value_range must be \[low, high\] with low < high"),
+        (lambda d: d.update(value_range=[0, "1"]), r"value_range must be \[low, high\]"),
+        (lambda d: d.pop("origin"), "missing field 'origin'"),
+        (lambda d: d.update(origin={"kind": "downloaded"}), "'origin.kind' must be one of trained, keras"),
+    ],
+)
+def test_format_2_fields_are_checked(shipped_model_copy, edit, message):
+    _edit_card(shipped_model_copy, lambda d: (as_format_2(d), edit(d)))
+    with pytest.raises(ModelCardError, match=message):
         vae_gen.load(shipped_model_copy)
 
 
