@@ -2,14 +2,17 @@
 
 We convert a `tf.function` with a named input signature rather than call
 `tf2onnx.convert.from_keras`, which with Keras 3 needs the signature anyway
-and guesses output names. Returning a dict names the ONNX outputs.
+and guesses output names. Returning a dict names the ONNX outputs. The
+function may reshape or pick among a model's outputs (export.keras_vae):
+TensorFlow prunes what the named outputs do not need, so a sampling branch
+the encoder computes beside z_mean and z_log_var never reaches the graph,
+and check_graph refuses any random op that does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-import keras
 import onnx
 import tensorflow as tf
 import tf2onnx
@@ -27,17 +30,17 @@ class ExportError(VaeGenError):
 
 
 def to_onnx(
-    model: keras.Model, input_name: str, input_shape: Sequence[int], output_names: Sequence[str]
+    call: Callable[[tf.Tensor], Sequence[tf.Tensor]],
+    input_name: str,
+    input_shape: Sequence[int],
+    output_names: Sequence[str],
 ) -> onnx.ModelProto:
-    """Convert `model` (one input, outputs in `output_names` order) with a dynamic batch dimension."""
+    """Convert `call` (one input [batch, *input_shape], outputs in `output_names` order) with a dynamic batch."""
     signature = [tf.TensorSpec([None, *input_shape], tf.float32, name=input_name)]
 
     @tf.function(input_signature=signature)
-    def forward(x):
-        outputs = model(x, training=False)
-        if not isinstance(outputs, (list, tuple)):
-            outputs = [outputs]
-        return dict(zip(output_names, outputs, strict=True))
+    def forward(x: tf.Tensor) -> dict[str, tf.Tensor]:
+        return dict(zip(output_names, call(x), strict=True))
 
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
     # Outputs of a dict come back in key order; put them in the order we promise.

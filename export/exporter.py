@@ -1,5 +1,9 @@
-"""Training run folder -> model folder, only if the parity gate passes.
+"""Keras models -> model folder, only if the parity gate passes.
 
+Three ways in, one way out:
+- `export_run`: a run folder written by `vae-gen train`;
+- `export_files`: a user's own .keras files (`vae-gen export --decoder ...`);
+- `export_keras`: in-memory keras.Model objects, from a notebook.
 The folder is built under a temporary name beside its destination and
 renamed at the very end, so a failed export leaves nothing behind and a
 model folder that exists is always complete and parity-checked.
@@ -11,7 +15,9 @@ import dataclasses
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -30,11 +36,14 @@ from vae_gen.model_card import (
     OnnxFile,
     sha256_of,
 )
+from vae_gen.train.datasets import load_dataset
 from vae_gen.train.evaluate import evaluate
+from vae_gen.training_settings import FASHION_MNIST, TrainSettings
 
 from .convert import OPSET, ExportError, to_onnx
 from .flops import model_flops
-from .parity import check_parity, load_keras
+from .keras_vae import KerasVae, inspect_vae
+from .parity import check_parity, load_custom_objects, load_keras
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +62,10 @@ def golden_latents(latent_dim: int) -> np.ndarray:
 
 
 def _session(path: Path) -> onnxruntime.InferenceSession:
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's errors are untyped; any of them means the conversion is unusable
+        raise ExportError(f"the converted {path.stem} does not load in onnxruntime ({str(exc).splitlines()[0]})") from None
 
 
 def _read_json(path: Path) -> dict:
@@ -74,50 +86,176 @@ def check_new_model_folder(out_dir: Path, command: str) -> None:
 
 
 def export_run(run_dir: Path, out_dir: Path, name: str | None = None, description: str = "") -> ModelCard:
-    """Export RUN_DIR's encoder and decoder to the new model folder OUT_DIR; returns its card."""
+    """Export RUN_DIR (written by `vae-gen train`) to the new model folder OUT_DIR, scored on the run's test
+    images; returns its card."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     check_new_model_folder(out_dir, "export")
-    settings = _read_json(run_dir / "settings.json")
+    if not run_dir.is_dir():
+        raise ExportError(f"{run_dir}: not a folder; give a run folder written by `vae-gen train`, or --decoder FILE.keras")
+    settings = TrainSettings.from_dict(_read_json(run_dir / "settings.json"), str(run_dir / "settings.json"))
     summary = _read_json(run_dir / "metrics.json")
     for role, file in KERAS_FILES.items():
         if not (run_dir / file).is_file():
             raise ExportError(f"{run_dir / file}: missing; the run folder needs its Keras {role}")
-    decoder = load_keras(run_dir / KERAS_FILES["decoder"])
-    encoder = load_keras(run_dir / KERAS_FILES["encoder"])
-    latent_dim = int(decoder.inputs[0].shape[-1])
-    image_shape = tuple(int(d) for d in decoder.outputs[0].shape[1:])
+    vae = inspect_vae(
+        load_keras(run_dir / KERAS_FILES["decoder"]), load_keras(run_dir / KERAS_FILES["encoder"]),
+        decoder_name=str(run_dir / KERAS_FILES["decoder"]), encoder_name=str(run_dir / KERAS_FILES["encoder"]),
+    )  # fmt: skip
 
+    def score(staging: Path) -> dict[str, Any]:
+        if settings.data == FASHION_MNIST:
+            return evaluate(staging, FASHION_MNIST, test_limit=settings.test_limit).to_dict()
+        dataset = load_dataset(settings)
+        return evaluate(staging, f"{dataset.source}: {dataset.test_split}", images=dataset.test_images).to_dict()
+
+    return _write_model_folder(
+        vae, out_dir,
+        name=name or out_dir.name, description=description, architecture=settings.arch,
+        origin={"kind": "trained"},
+        training=settings.to_dict() | {
+            "dataset": summary.get("dataset", summary.get("data", {})),  # "data" before it was a setting
+            "train_seconds": summary.get("train_seconds"),
+            "best_epoch": summary.get("best_epoch"),
+            "keras_test_metrics": summary.get("test_metrics", {}),
+        },
+        keras_sources={role: run_dir / file for role, file in KERAS_FILES.items()},
+        score=score,
+    )  # fmt: skip
+
+
+def export_files(
+    decoder: Path,
+    out_dir: Path,
+    *,
+    encoder: Path | None = None,
+    custom_objects: Path | None = None,
+    **options: Any,
+) -> ModelCard:
+    """Export a user's own .keras files (a decoder, and optionally its encoder); see `export_keras` for options.
+
+    `custom_objects` is a Python file defining (and ideally registering) the
+    custom layers the models use; the models still load with safe_mode=True.
+    """
+    out_dir = Path(out_dir)
+    check_new_model_folder(out_dir, "export")
+    objects = load_custom_objects(custom_objects) if custom_objects is not None else None
+    decoder_model = load_keras(decoder, objects)
+    encoder_model = load_keras(encoder, objects) if encoder is not None else None
+    sources = {"decoder": Path(decoder)} | ({"encoder": Path(encoder)} if encoder is not None else {})
+    return export_keras(
+        decoder_model, out_dir, encoder=encoder_model, keras_sources=sources,
+        decoder_name=str(decoder), encoder_name=str(encoder), **options,
+    )  # fmt: skip
+
+
+def export_keras(
+    decoder: keras.Model,
+    out_dir: Path,
+    *,
+    encoder: keras.Model | None = None,
+    name: str | None = None,
+    description: str = "",
+    image_shape: tuple[int, int, int] | None = None,
+    value_range: tuple[float, float] | None = None,
+    encoder_outputs: tuple[int, int] | None = None,
+    data: str | None = None,
+    data_dir: Path | None = None,
+    keras_sources: dict[str, Path] | None = None,
+    decoder_name: str = "the decoder",
+    encoder_name: str = "the encoder",
+) -> ModelCard:
+    """Export a Keras VAE that vae-gen did not train to the new model folder OUT_DIR; returns its card.
+
+    decoder: one input z [batch, latent]; output [batch, H, W], [batch, H, W, C]
+        or flat [batch, H*W*C] (then give image_shape); C is 1 or 3.
+    encoder: optional; input an image batch; outputs [z_mean, z_log_var] or
+        [z_mean, z_log_var, z] (z is dropped). Which is which: by the output
+        layers' names where they say it, else by position; encoder_outputs
+        (positions of z_mean and z_log_var) overrides.
+    value_range: the decoder's output range, (0, 1) or (-1, 1); taken from its
+        output activation when that is sigmoid or tanh.
+    data: "fashion-mnist" or a folder of images to score the model on (it
+        needs an encoder and outputs in [0, 1]); None: no test metrics.
+    The ONNX graphs always speak the runtime's contract: z -> image [batch, H,
+    W, C]; image -> z_mean, z_log_var. The parity gate compares them with
+    these very models before the folder appears.
+    """
+    out_dir = Path(out_dir)
+    check_new_model_folder(out_dir, "export")
+    vae = inspect_vae(
+        decoder, encoder, image_shape=image_shape, value_range=value_range, encoder_outputs=encoder_outputs,
+        decoder_name=decoder_name, encoder_name=encoder_name,
+    )  # fmt: skip
+    score = None
+    if data is not None:
+        if encoder is None:
+            raise ExportError(f"data {data}: scoring a model needs its encoder; give the encoder too, or no data")
+        if vae.value_range != (0.0, 1.0):
+            raise ExportError(f"data {data}: the -ELBO is scored for outputs in [0, 1]; this decoder's are in "
+                              f"[{vae.value_range[0]:g}, {vae.value_range[1]:g}]; export without data")  # fmt: skip
+        score = lambda staging: evaluate(staging, data, data_dir=data_dir).to_dict()  # noqa: E731
+    sources = keras_sources or {}
+    origin: dict[str, Any] = {"kind": "keras", "decoder": sources.get("decoder", Path(KERAS_FILES["decoder"])).name}
+    if encoder is not None:
+        encoder_file = sources.get("encoder", Path(KERAS_FILES["encoder"])).name
+        origin |= {"encoder": encoder_file, "encoder_outputs": list(vae.encoder_outputs)}
+    return _write_model_folder(
+        vae, out_dir, name=name or out_dir.name, description=description, architecture="keras",
+        origin=origin, training={}, keras_sources=sources, score=score,
+    )  # fmt: skip
+
+
+def _write_model_folder(
+    vae: KerasVae,
+    out_dir: Path,
+    *,
+    name: str,
+    description: str,
+    architecture: str,
+    origin: dict[str, Any],
+    training: dict[str, Any],
+    keras_sources: dict[str, Path],
+    score: Callable[[Path], dict[str, Any]] | None,
+) -> ModelCard:
+    """Convert, gate on parity, write golden checks and the card, score: all in staging, renamed at the end."""
+    h, w, c = vae.image_shape
     with atomic_folder(out_dir) as staging:
-        onnx.save(to_onnx(decoder, "z", (latent_dim,), ["image"]), staging / DECODER_FILE)
-        onnx.save(to_onnx(encoder, "image", image_shape, list(ENCODER_OUTPUTS)), staging / ENCODER_FILE)
-        decoder_session, encoder_session = _session(staging / DECODER_FILE), _session(staging / ENCODER_FILE)
+        onnx.save(to_onnx(_decoder_call(vae), "z", (vae.latent_dim,), ["image"]), staging / DECODER_FILE)
+        decoder_session = _session(staging / DECODER_FILE)
+        encoder_entry, onnx_encode = None, None
+        if vae.encoder is not None:
+            onnx.save(to_onnx(_encoder_call(vae), "image", (h, w, c), list(ENCODER_OUTPUTS)), staging / ENCODER_FILE)
+            encoder_session = _session(staging / ENCODER_FILE)
+            encoder_entry = OnnxFile(ENCODER_FILE, sha256_of(staging / ENCODER_FILE), ("image",), ENCODER_OUTPUTS)
+            onnx_encode = lambda x: _run(encoder_session, x)  # noqa: E731
 
-        def run(session, x):
-            names = [o.name for o in session.get_outputs()]
-            return dict(zip(names, session.run(names, {session.get_inputs()[0].name: x}), strict=True))
-
-        report = check_parity(
-            decoder, encoder, lambda z: run(decoder_session, z), lambda x: run(encoder_session, x), latent_dim
-        )
+        report = check_parity(vae, lambda z: _run(decoder_session, z), onnx_encode)
         log.info("%s", report.summary())
-        for file in KERAS_FILES.values():
-            shutil.copy2(run_dir / file, staging / file)
+        keras_files = {}
+        for role, model in (("decoder", vae.decoder), ("encoder", vae.encoder)):
+            if model is None:
+                continue
+            keras_files[role] = KERAS_FILES[role]
+            if role in keras_sources:
+                shutil.copy2(keras_sources[role], staging / KERAS_FILES[role])  # the user's file, byte for byte
+            else:
+                model.save(staging / KERAS_FILES[role])
 
-        z = golden_latents(latent_dim)
-        golden_images = run(decoder_session, z)["image"].reshape(len(z), -1)
+        z = golden_latents(vae.latent_dim)
+        golden_images = _run(decoder_session, z)["image"].reshape(len(z), -1)
         card = ModelCard(
             format_version=FORMAT_VERSION,
-            name=name or out_dir.name,
+            name=name,
             description=description,
-            architecture=settings["arch"],
-            latent_dim=latent_dim,
-            image_shape=image_shape,  # type: ignore[arg-type]
-            value_range=(0.0, 1.0),
+            architecture=architecture,
+            latent_dim=vae.latent_dim,
+            image_shape=vae.image_shape,
+            value_range=vae.value_range,
             opset=OPSET,
-            decoder_flops=model_flops(decoder),
+            decoder_flops=model_flops(vae.decoder),
             decoder=OnnxFile(DECODER_FILE, sha256_of(staging / DECODER_FILE), ("z",), ("image",)),
-            encoder=OnnxFile(ENCODER_FILE, sha256_of(staging / ENCODER_FILE), ("image",), ENCODER_OUTPUTS),
-            keras_files=dict(KERAS_FILES),
+            encoder=encoder_entry,
+            keras_files=keras_files,
             versions={
                 "tensorflow": tf.__version__,
                 "keras": keras.__version__,
@@ -125,24 +263,47 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None, descriptio
                 "onnx": onnx.__version__,
                 "onnxruntime": onnxruntime.__version__,
             },
-            training=settings | {
-                "data": summary.get("data", {}),
-                "train_seconds": summary.get("train_seconds"),
-                "best_epoch": summary.get("best_epoch"),
-                "keras_test_metrics": summary["test_metrics"],
-            },
-            test_metrics=summary["test_metrics"],
+            training=training,
+            test_metrics={},
             parity=report.to_dict(),
             golden=GoldenCheck(
                 latents=tuple(tuple(float(v) for v in row) for row in z),
                 images=tuple(tuple(round(float(v), 7) for v in row) for row in golden_images),
                 tolerance=PARITY_TOLERANCE,
             ),
+            origin=origin,
         )
         card.save(staging)
-        # Score the staged ONNX files as users will run them, and record it: `vae-gen evaluate` reproduces it.
-        evaluation = evaluate(staging, test_limit=settings.get("test_limit"))
-        card = dataclasses.replace(card, test_metrics=evaluation.to_dict())
-        card.save(staging)
+        if score is not None:
+            # Score the staged ONNX files as users will run them, and record it: `vae-gen evaluate` reproduces it.
+            card = dataclasses.replace(card, test_metrics=score(staging))
+            card.save(staging)
     log.info("exported %s to %s", card.name, out_dir)
     return card
+
+
+def _decoder_call(vae: KerasVae) -> Callable[[tf.Tensor], list[tf.Tensor]]:
+    """The user's decoder, its output reshaped to [batch, H, W, C] when it is not already."""
+    target = [-1, *vae.image_shape]
+    if vae.decoder_output_shape == vae.image_shape:
+        return lambda z: [vae.decoder(z, training=False)]
+    return lambda z: [tf.reshape(vae.decoder(z, training=False), target)]
+
+
+def _encoder_call(vae: KerasVae) -> Callable[[tf.Tensor], list[tf.Tensor]]:
+    """The user's encoder on [batch, H, W, C] images (reshaped to its own input), keeping z_mean and z_log_var."""
+    assert vae.encoder is not None
+    encoder, native = vae.encoder, [-1, *vae.encoder_input_shape]
+    mean, log_var = vae.encoder_outputs
+    reshape = vae.encoder_input_shape != vae.image_shape
+
+    def call(x: tf.Tensor) -> list[tf.Tensor]:
+        outputs = encoder(tf.reshape(x, native) if reshape else x, training=False)
+        return [outputs[mean], outputs[log_var]]
+
+    return call
+
+
+def _run(session: onnxruntime.InferenceSession, x: np.ndarray) -> dict[str, np.ndarray]:
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, {session.get_inputs()[0].name: x}), strict=True))

@@ -35,5 +35,5 @@ def layer_flops(layer: keras.layers.Layer) -> int:
 
 
 def model_flops(model: keras.Model) -> int:
-    """FLOPs to run `model` on one input."""
-    return sum(layer_flops(layer) for layer in model.layers)
+    """FLOPs to run `model` on one input, counting through the models nested in it (a Sequential in a Model)."""
+    return sum(model_flops(layer) if isinstance(layer, keras.Model) else layer_flops(layer) for layer in model.layers)

@@ -7,15 +7,20 @@ batch sizes and on latents far outside the prior (|z| up to FAR_LATENT).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from vae_gen.constants import FAR_LATENT, PARITY_BATCH_SIZES, PARITY_SEED, PARITY_TOLERANCE
 from vae_gen.errors import VaeGenError
+
+from .convert import ExportError
+from .keras_vae import KerasVae, check_decoded_range, inspect_vae
 
 Outputs = dict[str, np.ndarray]
 
@@ -81,35 +86,81 @@ def parity_latents(latent_dim: int) -> dict[str, np.ndarray]:
 
 
 def check_parity(
-    keras_decoder: keras.Model,
-    keras_encoder: keras.Model,
+    vae: KerasVae,
     onnx_decode: Callable[[np.ndarray], Outputs],
-    onnx_encode: Callable[[np.ndarray], Outputs],
-    latent_dim: int,
-    encoder_outputs: tuple[str, ...] = ("z_mean", "z_log_var"),
+    onnx_encode: Callable[[np.ndarray], Outputs] | None,
 ) -> ParityReport:
-    """Run every check; raise ParityError at the first failure, else return the report."""
+    """Run every check of the user's models against the ONNX graphs; raise ParityError at the first failure.
+
+    The Keras side is the user's own models, run as they are (KerasVae only
+    reshapes their outputs to the runtime's [n, H, W, C]). Decoded values must
+    also lie in the value range the card will promise.
+    """
     report = ParityReport()
     rng = np.random.default_rng(PARITY_SEED + 1)
-    for label, z in parity_latents(latent_dim).items():
-        images = keras_decoder(z, training=False).numpy()
+    low, high = vae.value_range
+    for label, z in parity_latents(vae.latent_dim).items():
+        images = vae.decode(z)
+        check_decoded_range(images, vae.value_range)
         compare("decoder", label, {"image": images}, onnx_decode(z), report)
-        if label.startswith("N(0, I)"):
-            # Encoder inputs: decoded images (what real inputs look like) and uniform noise.
-            noise = rng.uniform(0, 1, images.shape).astype(np.float32)
+        if onnx_encode is not None and label.startswith("N(0, I)"):
+            # Encoder inputs: decoded images (what real inputs look like) and uniform noise over the value range.
+            noise = rng.uniform(low, high, images.shape).astype(np.float32)
             for kind, x in (("decoded images", images), ("uniform noise", noise)):
-                expected = dict(zip(encoder_outputs, (t.numpy() for t in keras_encoder(x, training=False)), strict=True))
+                z_mean, z_log_var = vae.encode(x)
+                expected = {"z_mean": z_mean, "z_log_var": z_log_var}
                 compare("encoder", f"{kind} batch {len(x)}", expected, onnx_encode(x), report)
     return report
 
 
-def load_keras(path: Path) -> keras.Model:
-    """Load a .keras file with safe_mode on: no arbitrary code from the file runs."""
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+def load_keras(path: Path, custom_objects: dict[str, Any] | None = None) -> keras.Model:
+    """Load a .keras file with safe_mode on (no arbitrary code from the file runs); one-line errors."""
+    path = Path(path)
+    if path.is_dir() or path.suffix != ".keras":
+        raise ExportError(f"{path}: expected a .keras file (a Keras 3 model saved with model.save)")
+    if not path.is_file():
+        raise ExportError(f"{path}: no such file")
+    try:
+        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
+    except TypeError as exc:
+        missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(exc))
+        if missing is None:
+            raise ExportError(f"{path}: Keras cannot load it ({str(exc).splitlines()[0]})") from None
+        raise ExportError(
+            f"{path}: uses the custom class {missing.group(1)!r}, which is not defined here; pass the Python file "
+            "that defines it with --custom-objects FILE.py"
+        ) from None
+    except (ValueError, OSError, KeyError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExportError(f"{path}: Keras cannot load it ({reason})") from None
 
 
-def check_model_folder(folder: Path) -> ParityReport:
-    """Re-check a model folder's ONNX files, as the runtime runs them, against its Keras models."""
+def load_custom_objects(path: Path) -> dict[str, Any]:
+    """Import a Python file of custom layers: every Keras layer or model class it defines, by name.
+
+    Classes registered with keras.saving.register_keras_serializable are found
+    by Keras anyway; the others are passed to load_model by their class name.
+    """
+    import importlib.util
+
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".py":
+        raise ExportError(f"--custom-objects {path}: expected a Python file (.py) defining your custom layers")
+    spec = importlib.util.spec_from_file_location(f"vae_gen_custom_objects_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: any error is theirs to see, in one line
+        raise ExportError(f"--custom-objects {path}: importing it failed ({type(exc).__name__}: {exc})") from None
+    return {
+        name: value for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, (keras.layers.Layer, keras.Model))
+    }  # fmt: skip
+
+
+def check_model_folder(folder: Path, custom_objects: dict[str, Any] | None = None) -> ParityReport:
+    """Re-check a model folder's ONNX files, as the runtime runs them, against the Keras models it came from."""
     from vae_gen import Generator
 
     folder = Path(folder)
@@ -121,11 +172,18 @@ def check_model_folder(folder: Path) -> ParityReport:
     for role, name in card.keras_files.items():
         if not (folder / name).is_file():
             raise ParityError(f"{folder / name}: missing; parity needs the Keras {role} the model came from")
-    return check_parity(
-        load_keras(folder / card.keras_files["decoder"]),
-        load_keras(folder / card.keras_files["encoder"]),
-        onnx_decode=lambda z: {card.decoder.outputs[0]: generator.decode(z)},
-        onnx_encode=lambda x: dict(zip(card.encoder.outputs, generator.encode(x), strict=True)),
-        latent_dim=card.latent_dim,
-        encoder_outputs=card.encoder.outputs,
+    encoder_file = card.keras_files.get("encoder")
+    mean, log_var = card.origin.get("encoder_outputs", (0, 1))
+    vae = inspect_vae(
+        load_keras(folder / card.keras_files["decoder"], custom_objects),
+        load_keras(folder / encoder_file, custom_objects) if encoder_file else None,
+        image_shape=card.image_shape,
+        value_range=card.value_range,
+        encoder_outputs=(mean, log_var),
+        decoder_name=str(folder / card.keras_files["decoder"]),
+        encoder_name=str(folder / encoder_file) if encoder_file else "",
     )
+    encode = None
+    if generator.has_encoder:
+        encode = lambda x: dict(zip(("z_mean", "z_log_var"), generator.encode(x), strict=True))  # noqa: E731
+    return check_parity(vae, lambda z: {"image": generator.decode(z)}, encode)

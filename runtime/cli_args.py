@@ -47,3 +47,33 @@ def positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
+
+
+def value_range(text: str) -> tuple[float, float]:
+    """LOW,HIGH: 0,1 or -1,1 (write --value-range=-1,1 or -1,1 after it: vae-gen keeps it a value)."""
+    allowed = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0)}
+    if text.replace(" ", "") not in allowed:
+        raise argparse.ArgumentTypeError(f"must be 0,1 or -1,1, got {text!r}")
+    return allowed[text.replace(" ", "")]
+
+
+def _integers(text: str, count: int, minimum: int, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count or any(v < minimum for v in values):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return values
+
+
+def image_shape(text: str) -> tuple[int, int, int]:
+    """H,W,C: the image shape of a flat decoder output."""
+    h, w, c = _integers(text, 3, 1, "H,W,C with positive integers (C is 1 or 3)")
+    return h, w, c
+
+
+def output_positions(text: str) -> tuple[int, int]:
+    """MEAN,LOG_VAR: positions among a model's outputs."""
+    mean, log_var = _integers(text, 2, 0, "MEAN,LOG_VAR, two output positions such as 0,1")
+    return mean, log_var

@@ -15,27 +15,50 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_file
-from .cli_args import positive_int
+from .cli_args import image_shape, output_positions, positive_int, value_range
+from .errors import InvalidArgumentError
 from .extras import quiet_tensorflow, require_train_extra
-from .training_settings import Rule, TrainSettings, names, option_of
+from .model_store import resolve_model
+from .training_settings import FASHION_MNIST, Rule, TrainSettings, names, option_of
 
 
 def add_training_commands(commands: Any, model_help: str) -> None:
     train = commands.add_parser(
         "train",
-        help="train a VAE on Fashion-MNIST (needs vae-gen[train])",
-        description="Train a VAE on Fashion-MNIST. Settings come from --config (a recipe, or a run's "
-        "settings.json), then from the options given, which override it; the rest take their defaults.",
+        help="train a VAE on Fashion-MNIST or a folder of images (needs vae-gen[train])",
+        description="Train a VAE on Fashion-MNIST or on a folder of your images. Settings come from --config "
+        "(a recipe, or a run's settings.json), then from the options given, which override it; the rest take "
+        "their defaults.",
     )
     train.add_argument("--config", type=Path, metavar="FILE.json",
                        help="a settings file: a recipe (recipes/NAME.json) or a run folder's settings.json")
     add_setting_options(train)
-    train.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
+    train.add_argument("--data-dir", type=Path, help="where Fashion-MNIST's four .gz files are, if not found by itself")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.set_defaults(run=_cmd_train)
 
-    export = commands.add_parser("export", help="export a training run to an ONNX model folder (needs vae-gen[train])")
-    export.add_argument("run_dir", type=Path, help="a folder written by `vae-gen train`")
+    export = commands.add_parser(
+        "export",
+        help="export a training run, or your own Keras VAE, to an ONNX model folder (needs vae-gen[train])",
+        description="Export a run folder (vae-gen export RUN_DIR --out MODEL) or your own Keras files "
+        "(vae-gen export --decoder D.keras [--encoder E.keras] --out MODEL) to ONNX, behind the parity gate.",
+    )
+    export.add_argument("run_dir", nargs="?", type=Path, metavar="RUN_DIR", help="a run folder written by `vae-gen train`")
+    export.add_argument("--decoder", type=Path, metavar="DECODER.keras",
+                        help="your decoder: one input z [batch, latent], images [batch, H, W(, C)] or flat out")
+    export.add_argument("--encoder", type=Path, metavar="ENCODER.keras",
+                        help="your encoder (optional): images in, [z_mean, z_log_var] or [z_mean, z_log_var, z] out")
+    export.add_argument("--custom-objects", type=Path, metavar="FILE.py",
+                        help="a Python file defining the custom layers your models use (a Sampling layer, say)")
+    export.add_argument("--value-range", type=value_range, metavar="{0,1|-1,1}",
+                        help="the decoder's output range, when its last activation is not sigmoid or tanh")
+    export.add_argument("--image-shape", type=image_shape, metavar="H,W,C",
+                        help="the image a flat decoder output [batch, H*W*C] holds")
+    export.add_argument("--encoder-outputs", type=output_positions, metavar="MEAN,LOG_VAR",
+                        help="positions of z_mean and z_log_var among the encoder's outputs (default: by name, else 0,1)")
+    export.add_argument("--data", metavar="DIR|fashion-mnist",
+                        help="score the exported model on these test images (default: the run's; none for your own files)")
+    export.add_argument("--data-dir", type=Path, help="where Fashion-MNIST's four .gz files are, if not found by itself")
     export.add_argument("--out", type=Path, required=True, help="model folder to create (must not exist)")
     export.add_argument("--name", help="model name (default: the --out folder's name)")
     export.add_argument("--description", default="", help="one line for the model card")
@@ -53,7 +76,10 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     evaluate.add_argument("--iw-images", type=positive_int, default=1000,
                           help="test images for the importance-weighted NLL (default the first 1000)")
     evaluate.add_argument("--test-limit", type=positive_int, help="score only the first N test images")
-    evaluate.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
+    evaluate.add_argument("--data", default=FASHION_MNIST, metavar="DIR|fashion-mnist",
+                          help="test images: fashion-mnist (default), or a folder of images of the model's shape "
+                               "(its test/ subfolder when it has train/ and test/)")
+    evaluate.add_argument("--data-dir", type=Path, help="where Fashion-MNIST's four .gz files are, if not found by itself")
     evaluate.add_argument("--report", type=Path, help="JSON report to write (default: evaluation-NAME.json here)")
     evaluate.set_defaults(run=_cmd_evaluate)
 
@@ -67,7 +93,9 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     quantize.set_defaults(run=_cmd_quantize)
 
     parity = commands.add_parser("parity", help="re-check a model folder's ONNX files against its Keras models")
-    parity.add_argument("model_dir", type=Path, help="a model folder holding decoder.keras and encoder.keras")
+    parity.add_argument("model_dir", type=Path, help="a model folder holding the Keras files it came from")
+    parity.add_argument("--custom-objects", type=Path, metavar="FILE.py",
+                        help="a Python file defining the custom layers the Keras files use")
     parity.set_defaults(run=_cmd_parity)
 
 
@@ -82,8 +110,10 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
             else {"type": _argparse_type(rule), "metavar": rule.metavar}
         )
         shown = "all" if default is None else ("on" if default else "off") if isinstance(default, bool) else default
-        parser.add_argument(option_of(spec.name), dest=spec.name, default=argparse.SUPPRESS,
-                            help=f"{spec.metadata['help']} (default {shown})", **how)  # fmt: skip
+        help_text = spec.metadata["help"]
+        if "default" not in help_text:  # some helps say what their default means themselves
+            help_text += f" (default {shown})"
+        parser.add_argument(option_of(spec.name), dest=spec.name, default=argparse.SUPPRESS, help=help_text, **how)
     # The spelling of earlier versions, kept: it is in many a shell history.
     parser.add_argument(
         "--nondeterministic",
@@ -133,11 +163,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
-    _use_train_extra(args)
-    from .export.exporter import export_run
+#: Options of `export` that only apply to your own Keras files (--decoder).
+KERAS_FILE_OPTIONS = ("encoder", "custom_objects", "value_range", "image_shape", "encoder_outputs", "data", "data_dir")
 
-    card = export_run(args.run_dir, args.out, name=args.name, description=args.description)
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    if (args.run_dir is None) == (args.decoder is None):
+        raise InvalidArgumentError("give a run folder (vae-gen export RUN_DIR --out MODEL) or your Keras files "
+                                   "(--decoder DECODER.keras [--encoder ENCODER.keras]), not both")  # fmt: skip
+    if args.run_dir is not None:
+        if args.run_dir.is_file():
+            raise InvalidArgumentError(f"{args.run_dir}: a file, not a run folder; to export your own Keras files, "
+                                       f"use --decoder {args.run_dir} [--encoder ENCODER.keras]")  # fmt: skip
+        given = [f"--{name.replace('_', '-')}" for name in KERAS_FILE_OPTIONS if getattr(args, name) is not None]
+        if given:
+            raise InvalidArgumentError(f"{', '.join(given)}: only for your own Keras files (--decoder); a run folder "
+                                       "records all of it")  # fmt: skip
+    _use_train_extra(args)
+    from .export.exporter import export_files, export_run
+
+    if args.run_dir is not None:
+        card = export_run(args.run_dir, args.out, name=args.name, description=args.description)
+    else:
+        card = export_files(
+            args.decoder, args.out, encoder=args.encoder, custom_objects=args.custom_objects, name=args.name,
+            description=args.description, value_range=args.value_range, image_shape=args.image_shape,
+            encoder_outputs=args.encoder_outputs, data=args.data, data_dir=args.data_dir,
+        )  # fmt: skip
     print(
         f"exported {card.name} -> {args.out}: parity max abs difference {card.parity['max_abs_diff']:.3g} "
         f"(tolerance {card.parity['tolerance']:g})"
@@ -149,7 +201,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     _use_train_extra(args)
     from .train.report import write_report
 
-    for path in write_report(args.run_dir, args.data_dir):
+    for path in write_report(args.run_dir, data_dir=args.data_dir):
         print(f"wrote {path}")
     return 0
 
@@ -158,7 +210,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _use_train_extra(args)
     from .train.evaluate import evaluate
 
-    result = evaluate(args.model_dir, args.data_dir, args.iw_samples, args.iw_images, args.test_limit)
+    result = evaluate(
+        resolve_model(args.model_dir), args.data, data_dir=args.data_dir, iw_samples=args.iw_samples,
+        iw_images=args.iw_images, test_limit=args.test_limit,
+    )  # fmt: skip
     print(result.table())
     report = args.report or Path(f"evaluation-{result.model}.json")
     with atomic_file(report) as tmp:
@@ -183,8 +238,9 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 
 def _cmd_parity(args: argparse.Namespace) -> int:
     _use_train_extra(args)
-    from .export.parity import check_model_folder
+    from .export.parity import check_model_folder, load_custom_objects
 
-    report = check_model_folder(args.model_dir)
+    objects = load_custom_objects(args.custom_objects) if args.custom_objects is not None else None
+    report = check_model_folder(args.model_dir, objects)
     print(report.summary())
     return 0

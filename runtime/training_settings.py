@@ -22,6 +22,12 @@ from .errors import InvalidArgumentError
 from .latents import MAX_SEED
 
 ARCHITECTURES = ("dense", "conv", "residual")
+#: The default data: Fashion-MNIST's IDX files. Any other value of `data` is a folder of images.
+FASHION_MNIST = "fashion-mnist"
+#: The share of a folder's images held out for testing, unless it has train/ and test/ subfolders.
+DEFAULT_TEST_FRACTION = 0.1
+#: Images larger than this on a side are surely a mistake for a VAE of this kind.
+MAX_IMAGE_SIDE = 4096
 PRECISIONS = ("float32", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -90,6 +96,57 @@ def number(minimum: float, inclusive: bool) -> Rule:
     return Rule(check, parse)
 
 
+def text() -> Rule:
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"must be a non-empty string, got {value!r}")
+        return value
+
+    return Rule(check, lambda text: text)
+
+
+def fraction() -> Rule:
+    """A number strictly between 0 and 1, or None (the default applies)."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+        if not ok:
+            raise ValueError(f"must be a number > 0 and < 1 (or null: {DEFAULT_TEST_FRACTION:g}), got {value!r}")
+        return float(value)
+
+    def parse(text: str) -> Any:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"must be a number > 0 and < 1, got {text!r}") from None
+
+    return Rule(check, parse, metavar="FRACTION")
+
+
+def image_size() -> Rule:
+    """(height, width), written HxW on the command line and [H, W] in JSON; or None (the images' own)."""
+    allowed = f"HxW with integers from 1 to {MAX_IMAGE_SIDE} (or null: the images' own size)"
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        sides = list(value) if isinstance(value, (list, tuple)) else []
+        if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_IMAGE_SIDE for s in sides):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return (sides[0], sides[1])
+
+    def parse(text: str) -> Any:
+        try:
+            height, width = (int(side) for side in text.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"must be {allowed}, got {text!r}") from None
+        return (height, width)
+
+    return Rule(check, parse, metavar="HxW")
+
+
 def one_of(*choices: str) -> Rule:
     def check(value: Any) -> Any:
         if value not in choices:
@@ -97,6 +154,24 @@ def one_of(*choices: str) -> Rule:
         return value
 
     return Rule(check, lambda text: text, metavar="{" + ",".join(choices) + "}")
+
+
+def integer_choice(*choices: int) -> Rule:
+    """One of `choices`, or None (decided from the data)."""
+    allowed = f"one of {', '.join(map(str, choices))} (or null: from the data)"
+
+    def check(value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or value not in choices):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return value
+
+    def parse(text: str) -> Any:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"must be {allowed}, got {text!r}") from None
+
+    return Rule(check, parse, metavar="{" + ",".join(map(str, choices)) + "}")
 
 
 def flag() -> Rule:
@@ -117,6 +192,16 @@ def setting(default: Any, rule: Rule, help: str, option: str | None = None) -> A
 class TrainSettings:
     """One training run: architecture, optimization and data slice. Valid once constructed."""
 
+    data: str = setting(FASHION_MNIST, text(), f"{FASHION_MNIST}, or a folder of images (PNG, JPEG, BMP, GIF, WebP), "
+                        "flat or in one subfolder per class")  # fmt: skip
+    #: (height, width) to resize a folder's images to; None: their own size, which must then agree.
+    image_size: tuple[int, int] | None = setting(None, image_size(), "resize a folder's images to this size")
+    #: 1 (grayscale) or 3 (RGB); None: RGB if any image of the folder has colour, else grayscale.
+    channels: int | None = setting(None, integer_choice(1, 3), "1 (grayscale) or 3 (RGB) (default: from the images)")
+    #: The share of a folder's images held out for testing; None: DEFAULT_TEST_FRACTION, or the folder's test/.
+    test_fraction: float | None = setting(None, fraction(), f"share of a folder's images held out for testing "
+                                          f"(default {DEFAULT_TEST_FRACTION:g}, or the folder's test/ subfolder)")  # fmt: skip
+    skip_bad: bool = setting(False, flag(), "leave unreadable image files out (counted) instead of stopping")
     arch: str = setting("dense", one_of(*ARCHITECTURES), "model architecture")
     latent_dim: int = setting(2, integer(1), "latent size")
     epochs: int = setting(30, integer(1), "training epochs")
@@ -150,6 +235,11 @@ class TrainSettings:
             except ValueError as exc:
                 raise SettingError(spec.name, str(exc)) from None
             object.__setattr__(self, spec.name, value)  # normalized: 1 -> 1.0 for a float setting
+        if self.data == FASHION_MNIST:
+            for name in ("image_size", "channels", "test_fraction"):
+                if getattr(self, name) is not None:
+                    raise SettingError(name, f"applies to a folder of images; {FASHION_MNIST} is 28x28 grayscale with "
+                                             "its own test set")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values; `from_dict(to_dict())` gives the same settings."""
@@ -192,6 +282,18 @@ class TrainSettings:
                     where,
                 )
         return settings
+
+    @classmethod
+    def from_card(cls, training: Mapping[str, Any], source: str = "model.json training") -> TrainSettings:
+        """The settings a model card's `training` records beside facts of the run (timing, data counts).
+
+        Cards written before `data` was a setting hold, under "data", the
+        facts about Fashion-MNIST they were trained on: that means the default.
+        """
+        recorded = {key: value for key, value in training.items() if key in names() or key in RETIRED}
+        if isinstance(recorded.get("data"), dict):
+            del recorded["data"]
+        return cls.from_dict(recorded, source)
 
     @classmethod
     def from_file(cls, path: Path) -> TrainSettings:

@@ -60,7 +60,7 @@ def test_run_folder(tiny_run):
     m = metrics["test_metrics"]
     assert m["neg_elbo"] == pytest.approx(m["reconstruction"] + m["kl"])
     assert 189.9 < m["neg_elbo"] < 600
-    assert metrics["data"]["train_images"] == 2000 and metrics["data"]["test_images"] == 500
+    assert metrics["dataset"]["train_images"] == 2000 and metrics["dataset"]["test_images"] == 500
     # The logged test -ELBO is the mean over all test images, close to the numpy score of the final model.
     assert history[0]["val_neg_elbo"] == pytest.approx(m["neg_elbo"], rel=0.02)
 

@@ -146,5 +146,6 @@ def load_fashion_mnist(data_dir: Path | None = None, allow_download: bool = True
 
 
 def to_float_images(images: np.ndarray) -> np.ndarray:
-    """uint8 [n, 28, 28] -> float32 [n, 28, 28, 1] in [0, 1], the VAE's input and target."""
-    return (images.astype(np.float32) / 255.0)[..., None]
+    """uint8 [n, H, W, C] (or [n, H, W]: C = 1) -> float32 [n, H, W, C] in [0, 1], the VAE's input and target."""
+    floats = images.astype(np.float32) / 255.0
+    return floats[..., None] if floats.ndim == 3 else floats

@@ -1,11 +1,13 @@
-"""Score a model folder's ONNX files on the Fashion-MNIST test set.
+"""Score a model folder's ONNX files on test images: Fashion-MNIST's test set, or a folder of images.
 
 Reports, in nats per image (see metrics.py for the -ELBO's definition):
 - reconstruction, KL and -ELBO over the whole test set, one posterior sample each;
 - an importance-weighted estimate of the negative log-likelihood (IWAE bound,
   Burda et al. 2015) with k posterior samples per image, on the first images:
   -log p(x) <= -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), tighter as k grows.
-Uses the runtime's Generator, so it scores exactly what users run.
+Uses the runtime's Generator, so it scores exactly what users run. The
+-ELBO here is a Bernoulli decoder's: it needs a model whose outputs are
+probabilities in [0, 1], and an encoder.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from vae_gen.constants import EVAL_BATCH, EVAL_SEED, IW_IMAGES, IW_SAMPLES
+from vae_gen.errors import InvalidArgumentError
 from vae_gen.generator import Generator
+from vae_gen.training_settings import FASHION_MNIST
 
-from .data import load_fashion_mnist, to_float_images
+from .data import to_float_images
+from .datasets import evaluation_images
 from .metrics import bce_per_image, neg_elbo
 
 LOG_2PI = math.log(2 * math.pi)
@@ -28,6 +33,8 @@ LOG_2PI = math.log(2 * math.pi)
 @dataclass(frozen=True)
 class Evaluation:
     model: str
+    #: What the test images were: "fashion-mnist" (its test set), a folder, or a run's held-out split.
+    data: str
     test_images: int
     reconstruction: float
     kl: float
@@ -59,7 +66,7 @@ def importance_weighted_nll(generator: Generator, images: np.ndarray, samples: i
     # Images per chunk so one decoder call sees about EVAL_BATCH latents.
     chunk = max(1, EVAL_BATCH // samples)
     for lo in range(0, len(images), chunk):
-        x = images[lo : lo + chunk]
+        x = to_float_images(images[lo : lo + chunk]) if images.dtype == np.uint8 else images[lo : lo + chunk]
         z_mean, z_log_var = (a.astype(np.float64) for a in generator.encode(x))
         eps = rng.standard_normal((len(x), samples, z_mean.shape[1]))
         z = z_mean[:, None] + np.exp(0.5 * z_log_var)[:, None] * eps
@@ -76,19 +83,33 @@ def importance_weighted_nll(generator: Generator, images: np.ndarray, samples: i
 
 def evaluate(
     model: str | Path,
+    data: str = FASHION_MNIST,
+    *,
+    images: np.ndarray | None = None,
     data_dir: Path | None = None,
     iw_samples: int = IW_SAMPLES,
     iw_images: int = IW_IMAGES,
     test_limit: int | None = None,
     seed: int = EVAL_SEED,
 ) -> Evaluation:
+    """Score `model` on `data` ("fashion-mnist" or a folder: see datasets.evaluation_images), or on `images`
+    (uint8 [n, H, W, C]) when given, which `data` then names."""
     generator = Generator(model)
-    data = load_fashion_mnist(data_dir)
-    x = to_float_images(data.test_images[:test_limit])
+    if not generator.has_encoder:
+        raise InvalidArgumentError(f"model {generator.name!r} has no encoder; scoring it needs one")
+    if generator.value_range != (0.0, 1.0):
+        low, high = generator.value_range
+        raise InvalidArgumentError(
+            f"model {generator.name!r} outputs values in [{low:g}, {high:g}]; the -ELBO scored here is a Bernoulli "
+            "decoder's, for outputs in [0, 1]"
+        )
+    if images is None:
+        images, data = evaluation_images(data, generator.image_shape, data_dir)
+    x = images[:test_limit]
     scores = neg_elbo(x, generator.encode, generator.decode, seed=seed)
     iw_images = min(iw_images, len(x))
     iw_nll = importance_weighted_nll(generator, x[:iw_images], iw_samples, seed)
     return Evaluation(
-        model=generator.name, test_images=len(x), iw_nll=iw_nll, iw_samples=iw_samples, iw_images=iw_images,
-        seed=seed, **scores,
+        model=generator.name, data=data, test_images=len(x), iw_nll=iw_nll, iw_samples=iw_samples,
+        iw_images=iw_images, seed=seed, **scores,
     )  # fmt: skip

@@ -25,7 +25,7 @@ from vae_gen.constants import EVAL_SEED
 from vae_gen.errors import OutputError
 from vae_gen.training_settings import TrainSettings
 
-from .data import load_fashion_mnist, to_float_images
+from .datasets import load_dataset
 from .metrics import neg_elbo
 from .model import build_vae, float32_copy
 
@@ -118,15 +118,14 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     out_dir = Path(out_dir)
     _prepare_out(out_dir)
 
-    data = load_fashion_mnist(data_dir)
-    x_train = to_float_images(data.train_images[: settings.train_limit])
-    x_test = to_float_images(data.test_images[: settings.test_limit])
-    log.info("training on %d images, testing on %d", len(x_train), len(x_test))
+    data = load_dataset(settings, data_dir)
+    x_train, x_test = data.train_images, data.test_images  # uint8: batches become floats in the pipeline
+    log.info("training on %d images, testing on %d, each %s", len(x_train), len(x_test), "x".join(map(str, data.image_shape)))
 
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
-    vae = build_vae(settings.arch, settings.latent_dim, seed=settings.seed, precision=settings.precision)
+    vae = build_vae(settings.arch, settings.latent_dim, settings.seed, data.image_shape, settings.precision)
     vae.compile(
         optimizer=build_optimizer(settings, steps_per_epoch=-(-len(x_train) // settings.batch_size)),
         steps_per_execution=STEPS_PER_EXECUTION,
@@ -139,8 +138,8 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         callbacks.append(keep_best)
     train_set = tf.data.Dataset.from_tensor_slices(x_train)
     train_set = train_set.shuffle(len(x_train), seed=settings.seed, reshuffle_each_iteration=True)
-    train_set = train_set.batch(settings.batch_size)
-    test_set = tf.data.Dataset.from_tensor_slices(x_test).batch(settings.batch_size)
+    train_set = train_set.batch(settings.batch_size).map(_to_unit_floats)
+    test_set = tf.data.Dataset.from_tensor_slices(x_test).batch(settings.batch_size).map(_to_unit_floats)
 
     started = time.perf_counter()
     history = vae.fit(
@@ -165,7 +164,10 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     )
     summary = {
         "settings": settings.to_dict(),
-        "data": {"source": str(data.source), "train_images": len(x_train), "test_images": len(x_test)},
+        "dataset": {
+            "source": data.source, "test_split": data.test_split, "image_shape": list(data.image_shape),
+            "class_names": list(data.class_names), "train_images": len(x_train), "test_images": len(x_test),
+        },
         "test_metrics": test_metrics,
         "train_seconds": round(seconds, 1),
         "best_epoch": keep_best.best_epoch if settings.keep_best else settings.epochs,
@@ -187,8 +189,13 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     log.info("test -ELBO %.2f nats per image; run folder %s", test_metrics["neg_elbo"], out_dir)
     from .report import write_report  # matplotlib loads only here
 
-    write_report(out_dir, data_dir)
+    write_report(out_dir, data)
     return summary
+
+
+def _to_unit_floats(images: tf.Tensor) -> tf.Tensor:
+    """A uint8 batch as the VAE's input and target: float32 in [0, 1] (as data.to_float_images computes it)."""
+    return tf.cast(images, tf.float32) / 255.0
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -13,6 +13,8 @@ import numpy as np
 
 from vae_gen.constants import EVAL_BATCH
 
+from .data import to_float_images
+
 #: Keras's backend epsilon, the clip of probabilities inside its BCE.
 EPSILON = 1e-7
 
@@ -34,11 +36,14 @@ def neg_elbo(
     decode: Callable[[np.ndarray], np.ndarray],
     seed: int = 0,
 ) -> dict[str, float]:
-    """Mean reconstruction, KL and -ELBO (nats per image) over `images` float32 [n, 28, 28, 1]."""
+    """Mean reconstruction, KL and -ELBO (nats per image) over `images`: uint8 [n, H, W, C] (converted a batch at a
+    time) or float32 in [0, 1]."""
     rng = np.random.default_rng(seed)
     reconstruction, kl = [], []
     for lo in range(0, len(images), EVAL_BATCH):
         x = images[lo : lo + EVAL_BATCH]
+        if x.dtype == np.uint8:
+            x = to_float_images(x)
         z_mean, z_log_var = encode(x)
         eps = rng.standard_normal(z_mean.shape).astype(np.float32)
         z = z_mean + np.exp(0.5 * z_log_var) * eps

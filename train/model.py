@@ -8,11 +8,27 @@ wrapper, so neither exported graph ever contains randomness.
 
 from __future__ import annotations
 
+import math
+
 import keras
 import tensorflow as tf
 from keras import layers, ops
 
+#: Fashion-MNIST's shape, the default; every architecture builds for any (H, W) and C in {1, 3}.
 IMAGE_SHAPE = (28, 28, 1)
+
+
+def decoder_map(image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """The side lengths of the conv decoders' first map: two stride-2 upsamplings reach (H, W) or just past it."""
+    return math.ceil(image_shape[0] / 4), math.ceil(image_shape[1] / 4)
+
+
+def crop_to(x, image_shape: tuple[int, int, int]):
+    """Crop an upsampled map to (H, W) when the two upsamplings overshot it (H or W not a multiple of 4)."""
+    extra_h, extra_w = int(x.shape[1]) - image_shape[0], int(x.shape[2]) - image_shape[1]
+    if extra_h or extra_w:
+        x = layers.Cropping2D(((extra_h // 2, extra_h - extra_h // 2), (extra_w // 2, extra_w - extra_w // 2)))(x)
+    return x
 
 
 class Sampling(layers.Layer):
@@ -37,26 +53,26 @@ def posterior_heads(features, latent_dim: int):
     return z_mean, z_log_var
 
 
-def build_dense_encoder(latent_dim: int) -> keras.Model:
+def build_dense_encoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
     """The seeds' encoder: Flatten -> Dense(128, relu) -> Dense(latent) twice."""
-    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    image = keras.Input(shape=image_shape, name="image")
     x = layers.Flatten()(image)
     x = layers.Dense(128, activation="relu")(x)
     return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
 
 
-def build_dense_decoder(latent_dim: int) -> keras.Model:
-    """The seeds' decoder: Dense(128, relu) -> Dense(784, sigmoid) -> Reshape(28, 28, 1)."""
+def build_dense_decoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
+    """The seeds' decoder: Dense(128, relu) -> Dense(H * W * C, sigmoid) -> Reshape(H, W, C)."""
     z = keras.Input(shape=(latent_dim,), name="z")
     x = layers.Dense(128, activation="relu")(z)
-    x = layers.Dense(28 * 28, activation="sigmoid", dtype="float32")(x)
-    image = layers.Reshape(IMAGE_SHAPE, name="image")(x)
+    x = layers.Dense(math.prod(image_shape), activation="sigmoid", dtype="float32")(x)
+    image = layers.Reshape(image_shape, name="image")(x)
     return keras.Model(z, image, name="decoder")
 
 
-def build_conv_encoder(latent_dim: int) -> keras.Model:
+def build_conv_encoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
     """Two stride-2 convolutions (28 -> 14 -> 7), then Dense(256) -> z_mean, z_log_var."""
-    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    image = keras.Input(shape=image_shape, name="image")
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
@@ -64,7 +80,7 @@ def build_conv_encoder(latent_dim: int) -> keras.Model:
     return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
 
 
-def build_conv_decoder(latent_dim: int) -> keras.Model:
+def build_conv_decoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
     """keras.io's conv decoder with a 3x3 convolution after each upsampling.
 
     The extra stride-1 convolutions let each upsampled pixel see its
@@ -72,13 +88,14 @@ def build_conv_decoder(latent_dim: int) -> keras.Model:
     (the decoder stays far under 2 MB).
     """
     z = keras.Input(shape=(latent_dim,), name="z")
-    x = layers.Dense(7 * 7 * 64, activation="relu")(z)
-    x = layers.Reshape((7, 7, 64))(x)
+    map_h, map_w = decoder_map(image_shape)
+    x = layers.Dense(map_h * map_w * 64, activation="relu")(z)
+    x = layers.Reshape((map_h, map_w, 64))(x)
     x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
     x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
-    image = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="image", dtype="float32")(x)
+    x = crop_to(layers.Conv2D(32, 3, padding="same", activation="relu")(x), image_shape)
+    image = layers.Conv2D(image_shape[2], 3, padding="same", activation="sigmoid", name="image", dtype="float32")(x)
     return keras.Model(z, image, name="decoder")
 
 
@@ -93,7 +110,7 @@ def residual_block(x, channels: int):
     return layers.Activation("relu")(layers.Add()([x, y]))
 
 
-def build_residual_encoder(latent_dim: int) -> keras.Model:
+def build_residual_encoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
     """Deeper and wider than the conv encoder: a full-resolution stem, 64 and 128 channels down to a 4x4 map,
     Dense(512).
 
@@ -102,9 +119,10 @@ def build_residual_encoder(latent_dim: int) -> keras.Model:
     stride-2 convolution (7x7 -> 4x4) shrinks the Dense layer's input from
     6,272 features to 2,048, and the encoder from 3.4 M parameters to 1.4 M,
     which the optimizer updates every step: 40 epochs of batch 32 then fit
-    the hour on 2 cores (docs/experiments.md).
+    the hour on 2 cores (docs/experiments.md). Other image sizes end in a
+    map of about an eighth of their sides.
     """
-    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    image = keras.Input(shape=image_shape, name="image")
     x = layers.Conv2D(32, 3, padding="same", activation="relu")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
@@ -115,7 +133,7 @@ def build_residual_encoder(latent_dim: int) -> keras.Model:
     return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
 
 
-def build_residual_decoder(latent_dim: int) -> keras.Model:
+def build_residual_decoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
     """Dense(64) -> Dense -> 7x7x64 -> conv 128 -> up to 14x14, a residual block of 64 -> up to 28x28, one of 32.
 
     Twice the conv decoder's FLOPs, spent where they are cheap per pixel
@@ -128,15 +146,16 @@ def build_residual_decoder(latent_dim: int) -> keras.Model:
     0.3 nats of test -ELBO (docs/experiments.md).
     """
     z = keras.Input(shape=(latent_dim,), name="z")
+    map_h, map_w = decoder_map(image_shape)
     x = layers.Dense(64, activation="relu")(z)
-    x = layers.Dense(7 * 7 * 64, activation="relu")(x)
-    x = layers.Reshape((7, 7, 64))(x)
+    x = layers.Dense(map_h * map_w * 64, activation="relu")(x)
+    x = layers.Reshape((map_h, map_w, 64))(x)
     x = layers.Conv2D(128, 3, padding="same", activation="relu")(x)
     x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
     x = residual_block(x, 64)
     x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
-    x = residual_block(x, 32)
-    image = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="image", dtype="float32")(x)
+    x = crop_to(residual_block(x, 32), image_shape)
+    image = layers.Conv2D(image_shape[2], 3, padding="same", activation="sigmoid", name="image", dtype="float32")(x)
     return keras.Model(z, image, name="decoder")
 
 
@@ -219,14 +238,17 @@ class VAE(keras.Model):
         return self.update_metrics(neg_elbo, reconstruction, kl, ops.cast(ops.shape(images)[0], "float32"))
 
 
-def build_networks(arch: str, latent_dim: int, precision: str = "float32") -> tuple[keras.Model, keras.Model]:
-    """(encoder, decoder) of `arch`, their layers computing in `precision` ("float32" or "mixed_bfloat16":
-    bfloat16 arithmetic with float32 weights; the posterior heads and the output layer stay float32)."""
+def build_networks(
+    arch: str, latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, precision: str = "float32"
+) -> tuple[keras.Model, keras.Model]:
+    """(encoder, decoder) of `arch` for images of `image_shape`, their layers computing in `precision`
+    ("float32" or "mixed_bfloat16": bfloat16 arithmetic with float32 weights; the posterior heads and the
+    output layer stay float32)."""
     build_encoder, build_decoder = ARCHITECTURES[arch]
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        return build_encoder(latent_dim), build_decoder(latent_dim)
+        return build_encoder(latent_dim, image_shape), build_decoder(latent_dim, image_shape)
     finally:
         keras.config.set_dtype_policy(previous)
 
@@ -241,6 +263,8 @@ def float32_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def build_vae(arch: str, latent_dim: int, seed: int, precision: str = "float32") -> VAE:
-    encoder, decoder = build_networks(arch, latent_dim, precision)
+def build_vae(
+    arch: str, latent_dim: int, seed: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, precision: str = "float32"
+) -> VAE:
+    encoder, decoder = build_networks(arch, latent_dim, image_shape, precision)
     return VAE(encoder, decoder, seed=seed, name=f"vae_{arch}")

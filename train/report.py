@@ -23,8 +23,10 @@ import numpy as np
 from vae_gen.constants import REPORT_SEED
 from vae_gen.images import grid
 from vae_gen.latent_paths import manifold
+from vae_gen.training_settings import TrainSettings
 
-from .data import CLASS_NAMES, load_fashion_mnist, to_float_images
+from .data import to_float_images
+from .datasets import Dataset, load_dataset
 
 SAMPLES = 100
 RECONSTRUCTIONS = 16
@@ -36,18 +38,24 @@ def _save_picture(images_uint8: np.ndarray, path: Path, columns: int, scale: int
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x[..., 0] * 255), 0, 255).astype(np.uint8)
+    """Decoder output in [0, 1] -> uint8 pictures, [n, H, W] for grayscale, [n, H, W, 3] for RGB."""
+    pixels = np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
+    return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
 
 
-def write_report(run_dir: Path, data_dir: Path | None = None) -> list[Path]:
-    """Write the report pictures of `run_dir`; returns their paths."""
+def write_report(run_dir: Path, data: Dataset | None = None, data_dir: Path | None = None) -> list[Path]:
+    """Write the report pictures of `run_dir`; returns their paths.
+
+    `data` is the run's dataset; None reads it again as the run's settings.json says.
+    """
     run_dir = Path(run_dir)
     history = json.loads((run_dir / "history.json").read_text())
     encoder = keras.saving.load_model(run_dir / "encoder.keras", compile=False, safe_mode=True)
     decoder = keras.saving.load_model(run_dir / "decoder.keras", compile=False, safe_mode=True)
     latent_dim = int(decoder.inputs[0].shape[-1])
-    data = load_fashion_mnist(data_dir)
-    x_test = to_float_images(data.test_images)
+    if data is None:
+        data = load_dataset(TrainSettings.from_file(run_dir / "settings.json"), data_dir)
+    x_test = data.test_images  # uint8; converted to floats a slice at a time
     rng = np.random.default_rng(REPORT_SEED)
     written = []
 
@@ -72,21 +80,22 @@ def write_report(run_dir: Path, data_dir: Path | None = None) -> list[Path]:
     _save_picture(_to_uint8(decoder(z, training=False).numpy()), written[-1], columns=10)
 
     # Test images over their reconstructions (from the posterior mean).
-    picks = rng.choice(len(x_test), RECONSTRUCTIONS, replace=False)
-    originals = x_test[picks]
+    picks = rng.choice(len(x_test), min(RECONSTRUCTIONS, len(x_test)), replace=False)
+    originals = to_float_images(x_test[picks])
     z_mean, _ = (t.numpy() for t in encoder(originals, training=False))
     reconstructed = decoder(z_mean, training=False).numpy()
     rows = []
-    for half in range(0, RECONSTRUCTIONS, 8):
+    for half in range(0, len(picks), 8):
         rows += [_to_uint8(originals[half : half + 8]), _to_uint8(reconstructed[half : half + 8])]
     written.append(run_dir / "report-reconstructions.png")
     _save_picture(np.concatenate(rows), written[-1], columns=8)
 
     # Latent scatter by class.
-    subset = rng.choice(len(x_test), SCATTER_IMAGES, replace=False)
-    z_mean = np.concatenate(
-        [encoder(x_test[subset][i : i + 500], training=False)[0].numpy() for i in range(0, SCATTER_IMAGES, 500)]
-    )
+    subset = rng.choice(len(x_test), min(SCATTER_IMAGES, len(x_test)), replace=False)
+    z_mean = np.concatenate([
+        encoder(to_float_images(x_test[subset[i : i + 500]]), training=False)[0].numpy()
+        for i in range(0, len(subset), 500)
+    ])  # fmt: skip
     if latent_dim == 2:
         points, labels = z_mean, ("z[0]", "z[1]")
     else:
@@ -94,12 +103,18 @@ def write_report(run_dir: Path, data_dir: Path | None = None) -> list[Path]:
         _, _, components = np.linalg.svd(centred, full_matrices=False)
         points, labels = centred @ components[:2].T, ("principal component 1", "principal component 2")
     figure, axis = plt.subplots(figsize=(7.5, 6))
-    scatter = axis.scatter(points[:, 0], points[:, 1], c=data.test_labels[subset], cmap="tab10", s=4, alpha=0.7)
-    colorbar = figure.colorbar(scatter, ticks=range(10))
-    colorbar.ax.set_yticklabels(CLASS_NAMES)
+    classes = len(data.class_names)
+    if classes:
+        colours = "tab10" if classes <= 10 else "tab20" if classes <= 20 else "viridis"
+        scatter = axis.scatter(points[:, 0], points[:, 1], c=data.test_labels[subset], cmap=colours, s=4, alpha=0.7,
+                               vmin=-0.5, vmax=classes - 0.5)  # fmt: skip
+        colorbar = figure.colorbar(scatter, ticks=range(classes))
+        colorbar.ax.set_yticklabels(data.class_names)
+    else:  # an unlabelled folder: one colour
+        axis.scatter(points[:, 0], points[:, 1], s=4, alpha=0.7)
     axis.set_xlabel(labels[0])
     axis.set_ylabel(labels[1])
-    axis.set_title(f"test z_mean, {SCATTER_IMAGES} images, latent {latent_dim}")
+    axis.set_title(f"test z_mean, {len(subset)} images, latent {latent_dim}")
     figure.tight_layout()
     written.append(run_dir / "report-latent.png")
     figure.savefig(written[-1], dpi=100)
