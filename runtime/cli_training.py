@@ -19,7 +19,7 @@ from .cli_args import image_shape, output_positions, positive_int, value_range
 from .errors import InvalidArgumentError
 from .extras import quiet_tensorflow, require_train_extra
 from .model_store import resolve_model
-from .training_settings import FASHION_MNIST, Rule, TrainSettings, names, option_of
+from .training_settings import FASHION_MNIST, Rule, SettingError, TrainSettings, names, option_of
 
 
 def add_training_commands(commands: Any, model_help: str) -> None:
@@ -139,7 +139,10 @@ def _argparse_type(rule: Rule) -> Callable[[str], Any]:
 def settings_from_arguments(args: argparse.Namespace) -> TrainSettings:
     """--config's settings (or the defaults) with the options given on the command line over them."""
     base = TrainSettings.from_file(args.config) if args.config is not None else TrainSettings()
-    return base.replace(**{name: getattr(args, name) for name in names() if hasattr(args, name)})
+    try:
+        return base.replace(**{name: getattr(args, name) for name in names() if hasattr(args, name)})
+    except SettingError as exc:  # a rule between settings: say it with the option's name
+        raise InvalidArgumentError(f"{option_of(exc.name)} {exc.problem}") from None
 
 
 def _use_train_extra(args: argparse.Namespace) -> None:

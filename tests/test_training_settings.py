@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,23 @@ def test_train_refuses_a_bad_config_in_one_line_before_tensorflow_loads(tmp_path
 def test_a_missing_config_is_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(tmp_path / "nope.json"), "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err == f"vae-gen train: error: {tmp_path / 'nope.json'}: no such settings file\n"
+
+
+def test_folder_settings_parse_check_and_refuse_fashion_mnist(tmp_path, capsys):
+    settings = TrainSettings(data="images/", image_size=[32, 48], channels=3, test_fraction=0.2)
+    assert settings.image_size == (32, 48) and TrainSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+    for changes, message in [
+        ({"image_size": (32, 32)}, "image_size applies to a folder of images; fashion-mnist is 28x28 grayscale"),
+        ({"channels": 3}, "channels applies to a folder of images"),
+        ({"data": "dir", "channels": 2}, "channels must be one of 1, 3 (or null: from the data), got 2"),
+        ({"data": "dir", "test_fraction": 1.0}, "test_fraction must be a number > 0 and < 1"),
+        ({"data": "dir", "image_size": [0, 4]}, "image_size must be HxW with integers from 1 to 4096"),
+        ({"data": ""}, "data must be a non-empty string"),
+    ]:
+        with pytest.raises(SettingError, match=re.escape(message)):
+            TrainSettings(**changes)
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "dir", "--image-size", "32by32", "--out", str(tmp_path / "run")])
+    assert "argument --image-size: must be HxW with integers from 1 to 4096" in capsys.readouterr().err
+    assert main(["train", "--image-size", "32x32", "--out", str(tmp_path / "run")]) == 2
+    assert "vae-gen train: error: --image-size applies to a folder of images" in capsys.readouterr().err

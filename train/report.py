@@ -102,6 +102,8 @@ def write_report(run_dir: Path, data: Dataset | None = None, data_dir: Path | No
         centred = z_mean - z_mean.mean(axis=0)
         _, _, components = np.linalg.svd(centred, full_matrices=False)
         points, labels = centred @ components[:2].T, ("principal component 1", "principal component 2")
+        # Fewer test images than two give fewer components: the missing axis is 0.
+        points = np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
     figure, axis = plt.subplots(figsize=(7.5, 6))
     classes = len(data.class_names)
     if classes:
