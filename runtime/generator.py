@@ -206,7 +206,7 @@ class Generator:
         return out
 
     def generate_pil(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> list[PILImage]:
-        """The same images as `generate`, as a list of PIL images (mode "L")."""
+        """The same images as `generate`, as PIL images: mode "L" for grayscale models, "RGB" for colour ones."""
         from PIL import Image
 
         return [Image.fromarray(image) for image in self.generate(n, seed, temperature=temperature, start=start)]
