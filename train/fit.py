@@ -11,13 +11,16 @@ interrupted run leaves nothing that looks finished.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vae_gen.atomic import atomic_folder
@@ -119,15 +122,15 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     _prepare_out(out_dir)
 
     data = load_dataset(settings, data_dir)
-    x_train, x_test = data.train_images, data.test_images  # uint8: batches become floats in the pipeline
-    log.info("training on %d images, testing on %d, each %s", len(x_train), len(x_test), "x".join(map(str, data.image_shape)))
+    n_train, x_test = len(data.train_images), data.test_images  # uint8: batches become floats in the pipeline
+    log.info("training on %d images, testing on %d, each %s", n_train, len(x_test), "x".join(map(str, data.image_shape)))
 
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
     vae = build_vae(settings.arch, settings.latent_dim, settings.seed, data.image_shape, settings.precision)
     vae.compile(
-        optimizer=build_optimizer(settings, steps_per_epoch=-(-len(x_train) // settings.batch_size)),
+        optimizer=build_optimizer(settings, steps_per_epoch=-(-n_train // settings.batch_size)),
         steps_per_execution=STEPS_PER_EXECUTION,
     )
     callbacks: list[keras.callbacks.Callback] = [EpochLog(settings.epochs)]
@@ -136,17 +139,15 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     keep_best = KeepBest(first_eligible_epoch=max(0, settings.kl_warmup_epochs - 1))
     if settings.keep_best:
         callbacks.append(keep_best)
-    train_set = tf.data.Dataset.from_tensor_slices(x_train)
-    train_set = train_set.shuffle(len(x_train), seed=settings.seed, reshuffle_each_iteration=True)
-    train_set = train_set.batch(settings.batch_size).map(_to_unit_floats)
-    test_set = tf.data.Dataset.from_tensor_slices(x_test).batch(settings.batch_size).map(_to_unit_floats)
+    train_set = _batches(data.train_images, settings.batch_size, shuffle_seed=settings.seed)
+    test_set = _batches(x_test, settings.batch_size)
 
     started = time.perf_counter()
     history = vae.fit(
         train_set,
         validation_data=test_set,
         epochs=settings.epochs,
-        shuffle=False,  # the tf.data pipeline shuffles, seeded
+        shuffle=False,  # _batches shuffles, seeded
         verbose=0,
         callbacks=callbacks,
     )
@@ -166,7 +167,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         "settings": settings.to_dict(),
         "dataset": {
             "source": data.source, "test_split": data.test_split, "image_shape": list(data.image_shape),
-            "class_names": list(data.class_names), "train_images": len(x_train), "test_images": len(x_test),
+            "class_names": list(data.class_names), "train_images": n_train, "test_images": len(x_test),
         },
         "test_metrics": test_metrics,
         "train_seconds": round(seconds, 1),
@@ -191,6 +192,30 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
 
     write_report(out_dir, data)
     return summary
+
+
+def _batches(images: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """Batches of `images` (uint8) as float32 in [0, 1]; with a seed, in an order drawn anew each epoch.
+
+    Each batch is gathered from the numpy array itself, which stays the only
+    copy of the images: `from_tensor_slices` would copy them into TensorFlow
+    and a shuffle buffer would hold them again (benchmarks/train_memory.py:
+    three copies instead of one), and a float32 set would be four times larger.
+    """
+    epochs = itertools.count()
+
+    def generate() -> Iterator[np.ndarray]:
+        order = np.arange(len(images))
+        if shuffle_seed is not None:
+            order = np.random.default_rng([shuffle_seed, next(epochs)]).permutation(len(images))
+        for lo in range(0, len(images), batch_size):
+            yield images[order[lo : lo + batch_size]]
+
+    spec = tf.TensorSpec((None, *images.shape[1:]), tf.uint8)
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=spec)
+    # A generator's length is unknown to Keras, which would then cut epochs short: say it.
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-len(images) // batch_size)))
+    return dataset.map(_to_unit_floats)
 
 
 def _to_unit_floats(images: tf.Tensor) -> tf.Tensor:
