@@ -85,14 +85,16 @@ def check_new_model_folder(out_dir: Path, command: str) -> None:
         raise OutputError(f"{out_dir.parent}: folder does not exist")
 
 
-def export_run(run_dir: Path, out_dir: Path, name: str | None = None, description: str = "") -> ModelCard:
+def export_run(
+    run_dir: Path, out_dir: Path, name: str | None = None, description: str = "", data_dir: Path | None = None
+) -> ModelCard:
     """Export RUN_DIR (written by `vae-gen train`) to the new model folder OUT_DIR, scored on the run's test
-    images; returns its card."""
+    images; returns its card. data_dir: where Fashion-MNIST's files are, if not found by themselves."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     check_new_model_folder(out_dir, "export")
     if not run_dir.is_dir():
         raise ExportError(f"{run_dir}: not a folder; give a run folder written by `vae-gen train`, or --decoder FILE.keras")
-    settings = TrainSettings.from_dict(_read_json(run_dir / "settings.json"), str(run_dir / "settings.json"))
+    settings = TrainSettings.from_record(_read_json(run_dir / "settings.json"), str(run_dir / "settings.json"))
     summary = _read_json(run_dir / "metrics.json")
     for role, file in KERAS_FILES.items():
         if not (run_dir / file).is_file():
@@ -104,8 +106,14 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None, descriptio
 
     def score(staging: Path) -> dict[str, Any]:
         if settings.data == FASHION_MNIST:
-            return evaluate(staging, FASHION_MNIST, test_limit=settings.test_limit).to_dict()
+            return evaluate(staging, FASHION_MNIST, data_dir=data_dir, test_limit=settings.test_limit).to_dict()
         dataset = load_dataset(settings)
+        recorded = summary.get("dataset", {}).get("test_files_sha256")
+        if recorded and recorded != dataset.test_files:
+            raise ExportError(
+                f"{settings.data}: its files changed since {run_dir} was trained, so its held-out test images are not "
+                "the run's; score the model with vae-gen evaluate --data instead, or export your own way with --decoder"
+            )
         return evaluate(staging, f"{dataset.source}: {dataset.test_split}", images=dataset.test_images).to_dict()
 
     return _write_model_folder(
@@ -275,7 +283,8 @@ def _write_model_folder(
         )
         card.save(staging)
         if score is not None:
-            # Score the staged ONNX files as users will run them, and record it: `vae-gen evaluate` reproduces it.
+            # Score the staged ONNX files as users will run them, and record it. `vae-gen evaluate` reproduces it on
+            # Fashion-MNIST or a folder's test/; a random held-out split is re-drawn only by exporting the run.
             card = dataclasses.replace(card, test_metrics=score(staging))
             card.save(staging)
     log.info("exported %s to %s", card.name, out_dir)

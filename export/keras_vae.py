@@ -32,7 +32,9 @@ SHAPE_ONLY_LAYERS = (keras.layers.Reshape, keras.layers.Flatten, keras.layers.Pe
 RANGE_SLACK = 1e-5
 #: Words in an output's name that say which posterior parameter it is.
 MEAN_NAMES = re.compile(r"mean|(^|_)mu($|_)", re.IGNORECASE)
-LOG_VAR_NAMES = re.compile(r"log_?var|log_?sigma|logvar", re.IGNORECASE)
+LOG_VAR_NAMES = re.compile(r"log_?var", re.IGNORECASE)
+#: A log standard deviation is not a log variance (it is half of one): such an output is refused, not guessed at.
+LOG_STD_NAMES = re.compile(r"log_?sigma|log_?std", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -183,11 +185,36 @@ def _encoder_roles(encoder: keras.Model, latent_dim: int, given: tuple[int, int]
             raise ExportError(f"--encoder-outputs {given[0]},{given[1]}: two different positions below {len(outputs)}")
         return given
     names = [_producer_name(tensor) for tensor in outputs]
+    log_std = next((n for n in names if LOG_STD_NAMES.search(n)), None)
+    if log_std is not None:
+        raise ExportError(
+            f"{name}'s output {log_std!r} looks like a log standard deviation; vae-gen needs z_log_var, the log variance "
+            "(2 x log sigma): output that, or pass --encoder-outputs MEAN,LOG_VAR if it already is one"
+        )
+    sampled = _sampling_inputs(outputs)
+    if sampled is not None:
+        return sampled
     means = [i for i, n in enumerate(names) if MEAN_NAMES.search(n)]
     log_vars = [i for i, n in enumerate(names) if LOG_VAR_NAMES.search(n)]
     if len(means) == 1 and len(log_vars) == 1 and means != log_vars:
         return means[0], log_vars[0]
     return 0, 1  # the tutorials' order; --encoder-outputs says otherwise
+
+
+def _sampling_inputs(outputs: list[Any]) -> tuple[int, int] | None:
+    """With three outputs, the sampled z is the one computed from the other two: its layer's inputs are, in order,
+    (z_mean, z_log_var), as a sampling layer takes them. None when no output is made that way."""
+    if len(outputs) != 3:
+        return None
+    for i, tensor in enumerate(outputs):
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            continue
+        inputs = list(history.operation._inbound_nodes[history.node_index].input_tensors)
+        positions = [next((j for j, other in enumerate(outputs) if other is t and j != i), None) for t in inputs]
+        if len(positions) == 2 and None not in positions and positions[0] != positions[1]:
+            return positions[0], positions[1]  # type: ignore[return-value]
+    return None
 
 
 def _producer_name(tensor: Any) -> str:

@@ -233,9 +233,15 @@ CLI_TERMS = {
 def in_cli_terms(message: str) -> str:
     """An error of the library, in the CLI's terms: `start=10 must be below count=10` -> `--start 10 must be
     below -n 10`."""
+    # Only where a word starts (after a space or an opening bracket), so that paths like /data/count=3/ stay.
     pattern = "|".join(re.escape(api) for api in CLI_TERMS)
-    message = re.sub(rf"(?<![\w-])({pattern})", lambda match: CLI_TERMS[match.group(1)], message)
-    return re.sub(r" (?=[ ,;:)])", "", message)
+    return re.sub(rf"(?:^|(?<=[\s(]))({pattern})(?=(.?))", _cli_spelling, message)
+
+
+def _cli_spelling(match: re.Match[str]) -> str:
+    option = CLI_TERMS[match.group(1)]
+    # "--out " is followed by its value; before punctuation or the end there is none.
+    return option.rstrip() if match.group(2) in ("", " ", ",", ";", ":", ")") else option
 
 
 @contextmanager

@@ -167,7 +167,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 #: Options of `export` that only apply to your own Keras files (--decoder).
-KERAS_FILE_OPTIONS = ("encoder", "custom_objects", "value_range", "image_shape", "encoder_outputs", "data", "data_dir")
+KERAS_FILE_OPTIONS = ("encoder", "custom_objects", "value_range", "image_shape", "encoder_outputs", "data")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -186,7 +186,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .export.exporter import export_files, export_run
 
     if args.run_dir is not None:
-        card = export_run(args.run_dir, args.out, name=args.name, description=args.description)
+        card = export_run(args.run_dir, args.out, name=args.name, description=args.description, data_dir=args.data_dir)
     else:
         card = export_files(
             args.decoder, args.out, encoder=args.encoder, custom_objects=args.custom_objects, name=args.name,

@@ -72,7 +72,14 @@ def run_range(count: int, batch_size: int, start: int = 0, shard: str | tuple[in
         index, total = parse_shard(shard) if isinstance(shard, str) else shard
         if not 0 <= index < total:
             raise InvalidArgumentError(f"shard= must be (K, N) with integers 0 <= K < N, got {shard!r}")
-        return shard_range(count, index, total, batch_size)
+        lo, hi = shard_range(count, index, total, batch_size)
+        if lo == hi:
+            batches = -(-count // batch_size)
+            raise InvalidArgumentError(
+                f"shard={index}/{total} is empty: a run of {count} images has {batches} batches of {batch_size}, "
+                f"fewer than {total} shards"
+            )
+        return lo, hi
     if not 0 <= start < count:
         raise InvalidArgumentError(f"start={start} must be below count={count}")
     return start, count

@@ -161,8 +161,8 @@ def integer_choice(*choices: int) -> Rule:
     allowed = f"one of {', '.join(map(str, choices))} (or null: from the data)"
 
     def check(value: Any) -> Any:
-        if value is not None and (isinstance(value, bool) or value not in choices):
-            raise ValueError(f"must be {allowed}, got {value!r}")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value not in choices):
+            raise ValueError(f"must be {allowed}, got {value!r}")  # 3.0 too: it would reach numpy as a shape
         return value
 
     def parse(text: str) -> Any:
@@ -284,16 +284,19 @@ class TrainSettings:
         return settings
 
     @classmethod
-    def from_card(cls, training: Mapping[str, Any], source: str = "model.json training") -> TrainSettings:
-        """The settings a model card's `training` records beside facts of the run (timing, data counts).
+    def from_record(cls, recorded: Mapping[str, Any], source: str = "settings") -> TrainSettings:
+        """The settings a run folder or a model card recorded, as far as this vae-gen has them.
 
-        Cards written before `data` was a setting hold, under "data", the
-        facts about Fashion-MNIST they were trained on: that means the default.
+        For exporting and reporting runs, never for training: settings this
+        vae-gen no longer has are dropped (the run's Keras files hold what they
+        built), and so are the facts recorded beside the settings. Cards written
+        before `data` was a setting hold under "data" the facts about the
+        Fashion-MNIST they were trained on, which is what the default means.
         """
-        recorded = {key: value for key, value in training.items() if key in names() or key in RETIRED}
-        if isinstance(recorded.get("data"), dict):
-            del recorded["data"]
-        return cls.from_dict(recorded, source)
+        kept = {key: value for key, value in recorded.items() if key in names()}
+        if isinstance(kept.get("data"), dict):
+            del kept["data"]
+        return cls.from_dict(kept, source)
 
     @classmethod
     def from_file(cls, path: Path) -> TrainSettings:

@@ -11,10 +11,14 @@ RGB model's pictures are taken as they are.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 INVERT_CHOICES = ("auto", "yes", "no")
 #: Pixels of the outer ring that decide, for invert="auto", whether the background is light.
@@ -38,25 +42,49 @@ def load_image(
     if invert not in INVERT_CHOICES:
         raise InvalidArgumentError(f"invert must be one of {', '.join(INVERT_CHOICES)}, got {invert!r}")
     path = Path(path)
+    channels = image_shape[2]
     try:
         with Image.open(path) as opened:
-            opened.load()
-            picture: Image.Image = opened
-            if picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info):
-                # Transparent areas become white paper, like a drawing's background.
-                background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-                picture = Image.alpha_composite(background, picture.convert("RGBA"))
-            height, width, channels = image_shape
-            converted = picture.convert("L" if channels == 1 else "RGB").resize((width, height), Image.Resampling.LANCZOS)
+            pixels = picture_pixels(opened, image_shape)
     except FileNotFoundError:
         raise InvalidArgumentError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise InvalidArgumentError(f"{path}: not an image Pillow can read ({exc})") from None
-    array = np.asarray(converted, np.float32).reshape(image_shape) / 255.0
+    array = pixels.astype(np.float32) / 255.0
     if invert == "yes" or (invert == "auto" and channels == 1 and _border_is_light(array)):
         array = 1.0 - array
     low, high = value_range
     return (low + array * (high - low)).astype(np.float32)
+
+
+#: Pillow modes of more than 8 bits per pixel: scaled to 8 bits, never clipped.
+WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
+
+
+def picture_pixels(picture: PILImage, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """A Pillow picture as uint8 [H, W, C], the way vae-gen reads every picture (training folders included).
+
+    The first frame; turned upright as its EXIF orientation says (phone
+    photos); 16-bit and float grayscale scaled to 8 bits (Pillow's own
+    conversion would clip them); transparent areas white, like paper;
+    grayscale (C = 1) or RGB (C = 3); resized to (H, W) with Lanczos where
+    its size differs.
+    """
+    from PIL import Image, ImageOps
+
+    height, width, channels = image_shape
+    picture.seek(0)
+    picture = ImageOps.exif_transpose(picture) or picture
+    if picture.mode in WIDE_MODES:
+        wide = np.asarray(picture, np.float64) * (255.0 / WIDE_MODES[picture.mode])
+        picture = Image.fromarray(np.clip(np.rint(wide), 0, 255).astype(np.uint8))
+    if picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info):
+        background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+        picture = Image.alpha_composite(background, picture.convert("RGBA"))
+    picture = picture.convert("L" if channels == 1 else "RGB")
+    if picture.size != (width, height):
+        picture = picture.resize((width, height), Image.Resampling.LANCZOS)
+    return np.asarray(picture, np.uint8).reshape(image_shape)
 
 
 def _border_is_light(array: np.ndarray) -> bool:

@@ -233,3 +233,34 @@ def test_export_arguments_say_what_goes_with_what(odd_models, tmp_path, capsys):
     assert "none.keras: no such file" in capsys.readouterr().err
     assert main(["export", "--decoder", str(odd_models / "sigmoid.keras"), "--out", str(tmp_path / "m")]) == 0
     assert json.loads((tmp_path / "m" / "model.json").read_text())["encoder"] is None
+
+
+def test_the_sampled_output_is_found_by_structure_whatever_the_order_and_names(tmp_path):
+    import keras
+    from keras import layers
+
+    from vae_gen.export.keras_vae import inspect_vae
+
+    sampling = load_sampling(tmp_path)
+    image = keras.Input((28, 28))
+    x = layers.Dense(8, activation="relu")(layers.Flatten()(image))
+    mean, log_var = layers.Dense(2)(x), layers.Dense(2)(x)  # names that say nothing
+    encoder = keras.Model(image, [sampling()([mean, log_var]), log_var, mean])
+    _, decoder = tutorial_vae(sampling)
+    assert inspect_vae(decoder, encoder).encoder_outputs == (2, 1)
+
+
+def test_a_log_sigma_output_is_refused_not_taken_for_a_log_variance(tmp_path, capsys):
+    import keras
+    from keras import layers
+
+    image = keras.Input((28, 28))
+    x = layers.Flatten()(image)
+    encoder = keras.Model(image, [layers.Dense(2, name="z_mean")(x), layers.Dense(2, name="z_log_sigma")(x)])
+    encoder.save(tmp_path / "e.keras")
+    _, decoder = tutorial_vae(load_sampling(tmp_path))
+    decoder.save(tmp_path / "d.keras")
+    argv = ["export", "--decoder", str(tmp_path / "d.keras"), "--encoder", str(tmp_path / "e.keras"),
+            "--out", str(tmp_path / "m")]  # fmt: skip
+    assert main(argv) == 2
+    assert "output 'z_log_sigma' looks like a log standard deviation; vae-gen needs z_log_var" in capsys.readouterr().err

@@ -295,3 +295,17 @@ def test_a_lock_on_a_deleted_lock_file_does_not_count(tmp_path):
         with pytest.raises(vae_gen.OutputError, match="another vae-gen process is writing the same images"):
             FolderLock(tmp_path, "0-10").__enter__()
     late_opener.close()
+
+
+def test_an_empty_shard_is_refused_in_one_line(tmp_path, capsys):
+    assert sample("-n", "10", "--shard", "0/2", "--out", str(tmp_path / "out"), "--grid", str(tmp_path / "g.png")) == 2
+    assert "--shard 0/2 is empty: a run of 10 images has 1 batches of 32, fewer than 2 shards" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "g.png").exists()
+
+
+def test_cli_spellings_leave_paths_in_messages_alone():
+    from vae_gen.cli import in_cli_terms
+
+    assert in_cli_terms("start=4 must be below count=4") == "--start 4 must be below -n 4"
+    path = "/runs/count=3/out=2/x.png"
+    assert in_cli_terms(f'{path}: exists; pass mode="overwrite"') == f"{path}: exists; pass --overwrite"

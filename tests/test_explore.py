@@ -204,3 +204,29 @@ def test_command_errors(argv, message, tmp_path, monkeypatch, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pictures_of_16_bits_are_scaled_not_clipped(tmp_path):
+    from vae_gen.user_inputs import picture_pixels
+
+    ramp = (np.arange(28 * 28, dtype=np.uint32).reshape(28, 28) * 83).astype(np.uint16)  # 0 .. 65,000
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "deep.png") as picture:
+        assert picture.mode.startswith("I")
+        pixels = picture_pixels(picture, (28, 28, 1))[..., 0]
+    assert np.abs(pixels.astype(int) - np.rint(ramp / 257.0)).max() <= 1
+    assert (pixels == 255).mean() < 0.01
+
+
+def test_pictures_are_turned_upright_as_their_exif_says(tmp_path):
+    from vae_gen.user_inputs import picture_pixels
+
+    wide = np.zeros((20, 40, 3), np.uint8)
+    wide[:, :10] = 255  # a white band on the left of a landscape picture
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: the camera says to rotate it a quarter clockwise to view it
+    Image.fromarray(wide).save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    with Image.open(tmp_path / "phone.jpg") as picture:
+        upright = picture_pixels(picture, (40, 20, 3))
+    assert upright.shape == (40, 20, 3)
+    assert upright[:10].mean() > 200 and upright[20:].mean() < 30  # the band is now on top

@@ -159,3 +159,30 @@ def test_a_cropping_decoder_exports_without_random_ops(tmp_path):
     assert card.image_shape == (30, 30, 3) and card.parity["max_abs_diff"] <= 1e-5
     for graph in ("decoder.onnx", "encoder.onnx"):
         assert not graph_op_types(onnx.load(str(tmp_path / "m" / graph))) & RANDOM_OPS
+
+
+def test_limits_take_a_sample_of_every_class_and_fractions_round_as_written(tmp_path):
+    from vae_gen.train.datasets import load_dataset
+    from vae_gen.train.image_folder import Candidate, split_candidates
+    from vae_gen.training_settings import TrainSettings
+
+    write_shapes(tmp_path / "data", per_class=10)
+    limited = load_dataset(TrainSettings(data=str(tmp_path / "data"), train_limit=9, test_fraction=0.2))
+    assert len(set(limited.train_labels.tolist())) == 3  # not the first class's nine files
+    candidates = [Candidate(Path(f"{i}.png"), 0) for i in range(100)]
+    assert len(split_candidates(candidates, 0.07, seed=0)[1]) == 7  # 100 x 0.07 is 7.000000000000001
+
+
+def test_a_run_records_its_folder_absolute_and_export_refuses_a_changed_folder(tmp_path, monkeypatch, capsys):
+    write_shapes(tmp_path / "data", per_class=6)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "data", "--epochs", "1", "--out", "run"]) == 0
+    assert json.loads((tmp_path / "run" / "settings.json").read_text())["data"] == str(tmp_path / "data")
+    monkeypatch.chdir(tmp_path / "data")  # export works from anywhere
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "m1")]) == 0
+    from vae_gen.train.image_folder import list_images, split_candidates
+
+    _, test = split_candidates(list_images(tmp_path / "data")[0], 0.1, seed=0)
+    test[0].path.unlink()  # one of the run's test images is gone
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "m2")]) == 2
+    assert "its files changed since" in capsys.readouterr().err and not (tmp_path / "m2").exists()

@@ -7,6 +7,7 @@ pipeline and the scoring convert one batch at a time to float32 in [0, 1].
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ class Dataset:
     source: str
     #: How the test images were chosen, for the run's record.
     test_split: str
+    #: sha256 of the test images' file names, so that an export can tell the folder changed since training; "" for
+    #: Fashion-MNIST.
+    test_files: str = ""
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -79,7 +83,10 @@ def read_image_folder(settings: TrainSettings) -> Dataset:
     good, (height, width), channels, bad = survey(everything, size, settings.channels, settings.skip_bad)
     if given_split:
         readable = {c.path for c in good}
-        train, test = [c for c in train if c.path in readable], [c for c in test if c.path in readable]
+        # In a seeded order, as a random split is, so that a limit takes a sample and not the first classes.
+        rng = np.random.default_rng(settings.seed)
+        train = [train[i] for i in rng.permutation(len(train)) if train[i].path in readable]
+        test = [test[i] for i in rng.permutation(len(test)) if test[i].path in readable]
     else:
         train, test = split_candidates(good, fraction, settings.seed)
     shape = (height, width, channels)
@@ -92,9 +99,11 @@ def read_image_folder(settings: TrainSettings) -> Dataset:
         counts = f"{len(train_split.images)} training and {len(test_split.images)} test images"
         raise ImageFolderError(f"{folder}: {counts}; need both")
     _log_counts(folder, class_names, train_split.labels, test_split.labels, shape)
+    test_files = [c.path for c in test if c.path not in set(bad_test)]
     return Dataset(
-        train_split.images, train_split.labels, test_split.images, test_split.labels, class_names, str(folder), how
-    )
+        train_split.images, train_split.labels, test_split.images, test_split.labels, class_names, str(folder), how,
+        files_digest(test_files, folder),
+    )  # fmt: skip
 
 
 def _log_counts(folder: Path, class_names: tuple[str, ...], train: np.ndarray, test: np.ndarray, shape: tuple[int, ...]) -> None:
@@ -110,7 +119,7 @@ def _limited(dataset: Dataset, train_limit: int | None, test_limit: int | None) 
     return Dataset(
         dataset.train_images[:train_limit], dataset.train_labels[:train_limit],
         dataset.test_images[:test_limit], dataset.test_labels[:test_limit],
-        dataset.class_names, dataset.source, dataset.test_split,
+        dataset.class_names, dataset.source, dataset.test_split, dataset.test_files,
     )  # fmt: skip
 
 
@@ -128,9 +137,19 @@ def evaluation_images(data: str, image_shape: tuple[int, int, int], data_dir: Pa
         if (folder / "train").is_dir() and (folder / "test").is_dir():
             folder = folder / "test"
         candidates, _ = list_images(folder)
-        good, _, _, _ = survey(candidates, image_shape[:2], image_shape[2], skip_bad=False)
-        images = read_split(good, image_shape, skip_bad=False)[0].images
-        what = str(folder)
+        good, _, _, _ = survey(candidates, image_shape[:2], image_shape[2], skip_bad=False, hint=FIX_IT)
+        images = read_split(good, image_shape, skip_bad=False, hint=FIX_IT)[0].images
+        return images, str(folder)
     if images.shape[1:] != image_shape:
         raise ImageFolderError(f"{data}: images of shape {list(images.shape[1:])}, the model takes {list(image_shape)}")
     return images, what
+
+
+#: What to do about a file that cannot be read where it cannot be skipped (scoring: a test set stays whole).
+FIX_IT = "fix or remove it"
+
+
+def files_digest(files: list[Path], folder: Path) -> str:
+    """sha256 of the files' paths relative to `folder`, sorted: the same files give the same digest."""
+    names = sorted(str(path.relative_to(folder)) for path in files)
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()

@@ -26,7 +26,7 @@ import tensorflow as tf
 from vae_gen.atomic import atomic_folder
 from vae_gen.constants import EVAL_SEED
 from vae_gen.errors import OutputError
-from vae_gen.training_settings import TrainSettings
+from vae_gen.training_settings import FASHION_MNIST, TrainSettings
 
 from .datasets import load_dataset
 from .metrics import neg_elbo
@@ -120,6 +120,9 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     run summary."""
     out_dir = Path(out_dir)
     _prepare_out(out_dir)
+    if settings.data != FASHION_MNIST:
+        # Recorded absolute, so that export and report find the same folder from anywhere.
+        settings = settings.replace(data=str(Path(settings.data).expanduser().resolve()))
 
     data = load_dataset(settings, data_dir)
     n_train, x_test = len(data.train_images), data.test_images  # uint8: batches become floats in the pipeline
@@ -168,6 +171,7 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         "dataset": {
             "source": data.source, "test_split": data.test_split, "image_shape": list(data.image_shape),
             "class_names": list(data.class_names), "train_images": n_train, "test_images": len(x_test),
+            "test_files_sha256": data.test_files,
         },
         "test_metrics": test_metrics,
         "train_seconds": round(seconds, 1),

@@ -23,10 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from vae_gen.errors import VaeGenError
+from vae_gen.user_inputs import picture_pixels
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+#: The files a training folder's images may be in.
+READABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+EXIF_ORIENTATION = 0x0112
 #: Pillow modes that hold no colour; every other mode is read as RGB.
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
@@ -62,7 +65,7 @@ def list_images(folder: Path) -> tuple[list[Candidate], tuple[str, ...]]:
     if not folder.is_dir():
         raise ImageFolderError(f"{folder}: not a folder of images")
     entries = sorted(p for p in folder.iterdir() if _visible(p))
-    top = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    top = [p for p in entries if p.is_file() and p.suffix.lower() in READABLE_SUFFIXES]
     classes = [p for p in entries if p.is_dir() and any(_is_image(f) for f in p.iterdir())]
     if top and classes:
         raise ImageFolderError(
@@ -73,12 +76,12 @@ def list_images(folder: Path) -> tuple[list[Candidate], tuple[str, ...]]:
         found = [Candidate(f, label) for label, d in enumerate(classes) for f in sorted(d.iterdir()) if _is_image(f)]
         return found, tuple(d.name for d in classes)
     if not top:
-        raise ImageFolderError(f"{folder}: no images found ({', '.join(IMAGE_SUFFIXES)}, in the folder or its class folders)")
+        raise ImageFolderError(f"{folder}: no images found ({', '.join(READABLE_SUFFIXES)}, in the folder or its class folders)")
     return [Candidate(f, 0) for f in top], ()
 
 
 def _is_image(path: Path) -> bool:
-    return path.is_file() and _visible(path) and path.suffix.lower() in IMAGE_SUFFIXES
+    return path.is_file() and _visible(path) and path.suffix.lower() in READABLE_SUFFIXES
 
 
 def _header(path: Path) -> tuple[tuple[int, int], bool]:
@@ -90,7 +93,9 @@ def _header(path: Path) -> tuple[tuple[int, int], bool]:
         if image.mode == "P":  # a palette image is colour unless its palette is all grays
             palette = image.getpalette() or []
             colour = any(len(set(palette[i : i + 3])) > 1 for i in range(0, len(palette), 3))
-        return (image.height, image.width), colour
+        # EXIF orientations 5 to 8 turn the picture a quarter: it is read upright (picture_pixels).
+        upright = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+        return ((image.width, image.height) if upright else (image.height, image.width)), colour
 
 
 def survey(
@@ -98,6 +103,7 @@ def survey(
     image_size: tuple[int, int] | None,
     channels: int | None,
     skip_bad: bool,
+    hint: str = SKIP_BAD_HINT,
 ) -> tuple[list[Candidate], tuple[int, int], int, list[Path]]:
     """Open every header: (readable candidates, (H, W), C, bad files). Mixed sizes need image_size."""
     good, bad, sizes, any_colour = [], [], Counter[tuple[int, int]](), False
@@ -106,7 +112,7 @@ def survey(
             size, colour = _header(candidate.path)
         except Exception as exc:  # Pillow raises many kinds for a bad file: each is "not an image"
             if not skip_bad:
-                raise ImageFolderError(f"{candidate.path}: not a readable image ({exc}); {SKIP_BAD_HINT}") from None
+                raise ImageFolderError(f"{candidate.path}: not a readable image ({exc}); {hint}") from None
             bad.append(candidate.path)
             continue
         good.append(candidate)
@@ -125,7 +131,9 @@ def survey(
     return good, image_size, channels or (3 if any_colour else 1), bad
 
 
-def read_split(candidates: list[Candidate], image_shape: tuple[int, int, int], skip_bad: bool) -> tuple[Split, list[Path]]:
+def read_split(
+    candidates: list[Candidate], image_shape: tuple[int, int, int], skip_bad: bool, hint: str = SKIP_BAD_HINT
+) -> tuple[Split, list[Path]]:
     """Decode `candidates` into uint8 [n, H, W, C], resized (Lanczos) where their size differs; (split, bad files)."""
     from PIL import Image
 
@@ -137,15 +145,10 @@ def read_split(candidates: list[Candidate], image_shape: tuple[int, int, int], s
     for candidate in candidates:
         try:
             with Image.open(candidate.path) as opened:
-                opened.seek(0)  # a GIF's first frame
-                picture = _flatten_alpha(opened)
-                picture = picture.convert("L" if channels == 1 else "RGB")
-                if picture.size != (width, height):
-                    picture = picture.resize((width, height), Image.Resampling.LANCZOS)
-                images[count] = np.asarray(picture, np.uint8).reshape(height, width, channels)
+                images[count] = picture_pixels(opened, image_shape)
         except Exception as exc:  # a truncated or corrupt file fails only here, when its pixels are decoded
             if not skip_bad:
-                raise ImageFolderError(f"{candidate.path}: not a readable image ({exc}); {SKIP_BAD_HINT}") from None
+                raise ImageFolderError(f"{candidate.path}: not a readable image ({exc}); {hint}") from None
             bad.append(candidate.path)
             continue
         labels[count] = candidate.label
@@ -154,25 +157,13 @@ def read_split(candidates: list[Candidate], image_shape: tuple[int, int, int], s
     return Split(images[:count], labels[:count]), bad
 
 
-def _flatten_alpha(picture):
-    """Transparent areas become white, as in the pictures `vae-gen reconstruct` reads (user_inputs)."""
-    from PIL import Image
-
-    if picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info):
-        rgba = picture.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba)
-    return picture
-
-
 def split_candidates(candidates: list[Candidate], test_fraction: float, seed: int) -> tuple[list[Candidate], list[Candidate]]:
     """A seeded random split: the same files go to test for the same seed and fraction."""
     if len(candidates) < 2:
         raise ImageFolderError(f"{len(candidates)} image: too few to hold out test images (need at least 2)")
-    n_test = min(len(candidates) - 1, max(1, math.ceil(len(candidates) * test_fraction)))
-    order = np.random.default_rng(seed).permutation(len(candidates))
-    test = set(order[:n_test].tolist())
-    return (
-        [c for i, c in enumerate(candidates) if i not in test],
-        [c for i, c in enumerate(candidates) if i in test],
-    )
+    # Rounded first: 100 x 0.07 is 7.000000000000001 in floating point, which must hold out 7, not 8.
+    n_test = min(len(candidates) - 1, max(1, math.ceil(round(len(candidates) * test_fraction, 9))))
+    order = np.random.default_rng(seed).permutation(len(candidates)).tolist()
+    # Both splits in the permuted order, so that a limit (train_limit, test_limit) takes a sample, not the
+    # first classes.
+    return [candidates[i] for i in order[n_test:]], [candidates[i] for i in order[:n_test]]

@@ -54,7 +54,8 @@ def write_report(run_dir: Path, data: Dataset | None = None, data_dir: Path | No
     decoder = keras.saving.load_model(run_dir / "decoder.keras", compile=False, safe_mode=True)
     latent_dim = int(decoder.inputs[0].shape[-1])
     if data is None:
-        data = load_dataset(TrainSettings.from_file(run_dir / "settings.json"), data_dir)
+        recorded = json.loads((run_dir / "settings.json").read_text(encoding="utf-8"))
+        data = load_dataset(TrainSettings.from_record(recorded, str(run_dir / "settings.json")), data_dir)
     x_test = data.test_images  # uint8; converted to floats a slice at a time
     rng = np.random.default_rng(REPORT_SEED)
     written = []
