@@ -33,6 +33,7 @@ from .cli_args import (
     positive_int,
     seed_number,
 )
+from .cli_serve import add_serve_command
 from .cli_training import add_training_commands
 from .errors import Cancelled, InvalidArgumentError, VaeGenError
 from .generator import DEFAULT_BATCH_SIZE, Generator
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.set_defaults(run=_cmd_reconstruct)
 
     add_training_commands(commands, model_help)
+    add_serve_command(commands, model_help)
     return parser
 
 

@@ -37,3 +37,16 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+SERVE_EXTRA_MODULES = ("fastapi", "uvicorn", "multipart")
+
+
+def require_serve_extra(command: str = "serve") -> None:
+    """Raise MissingExtraError naming the missing modules of the serve extra, without importing any of them."""
+    missing = [name for name in SERVE_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtraError(
+            f"'{command}' needs the serve extra (missing: {', '.join(missing)}); "
+            "install it with: pip install 'vae-gen[serve]'"
+        )

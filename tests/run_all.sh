@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything vae-gen needs, check lint and types, and run the whole test suite twice:
-#   1. in .venv-full: the package with its train, dask and dev extras (TensorFlow, tf2onnx, Dask, pytest,
+#   1. in .venv-full: the package with its train, dask, serve and dev extras (TensorFlow, tf2onnx, Dask, FastAPI, pytest,
 #      ruff, mypy), after `ruff check` and `mypy -p vae_gen` pass;
 #   2. in .venv-runtime: only the base install (onnxruntime, numpy, pillow) plus pytest,
 #      where the TensorFlow tests skip and a test asserts TensorFlow cannot be imported.
@@ -29,9 +29,9 @@ fi
 # Stale setuptools build output could smuggle removed files into the wheel.
 rm -rf build ./*.egg-info
 
-echo "== full environment: vae-gen[train,dask,dev]"
+echo "== full environment: vae-gen[train,dask,serve,dev]"
 "$PYTHON" -m venv --clear .venv-full
-.venv-full/bin/python -m pip install -q ".[train,dask,dev]"
+.venv-full/bin/python -m pip install -q ".[train,dask,serve,dev]"
 
 echo "== lint (ruff) and types (mypy, strict on the runtime) of the installed package"
 .venv-full/bin/ruff check .

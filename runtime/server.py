@@ -1,0 +1,383 @@
+"""`vae-gen serve`: the runtime over local HTTP, for apps in any language (the `serve` extra: FastAPI on uvicorn).
+
+One process: the models load once and are shared; decoding runs in worker
+threads, never on the event loop. The edge enforces the limits (images per
+request, body size, uploaded pixels, concurrent jobs with a bounded queue,
+time per request) and, when a key is set, bearer authentication compared in
+constant time. Every error is JSON, {"error": {"code", "message"}}, with the
+status that fits: 400 bad value, 401 no key, 404 unknown model or route, 413
+too large, 422 malformed request, 429 busy (with Retry-After), 503 not ready
+or out of time; a 500 is a bug, logged. Images are the CLI's images, byte for
+byte: the same seeds, indices and batches (vae_gen.bulk), the same PNG encoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import json
+import logging
+import threading
+import zipfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, File, Form, Query, Request, Response, UploadFile
+from fastapi import Path as PathParameter
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import (
+    Cancelled,
+    InvalidArgumentError,
+    ModelCardError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    VaeGenError,
+)
+from .generator import Generator
+from .images import grid, png_bytes
+from .latents import MAX_SEED, MAX_TEMPERATURE
+from .user_inputs import picture_pixels
+
+log = logging.getLogger(__name__)
+
+#: Largest request body: a few uploaded pictures or a batch of latents.
+MAX_BODY_BYTES = 8 * 2**20
+#: Largest uploaded picture, in pixels: a guard against decompression bombs, checked before decoding.
+MAX_UPLOAD_PIXELS = 25_000_000
+#: Jobs waiting for a decoding slot before new ones are turned away with 429.
+QUEUE_LIMIT = 16
+#: Seconds one request may take; longer ones stop at their next batch and answer 503.
+REQUEST_SECONDS = 60.0
+#: Deterministic images never change: clients and proxies may keep them for a year.
+IMMUTABLE = "public, max-age=31536000, immutable"
+FORMATS = ("png", "npy", "zip", "json")
+
+
+@dataclass
+class ServerSettings:
+    models: dict[str, Generator]
+    default_model: str
+    api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    max_images: int = 1024
+    #: Decoding jobs run at once; others wait in a queue of QUEUE_LIMIT.
+    jobs: int = 1
+    request_seconds: float = REQUEST_SECONDS
+    selftests: dict[str, bool] = field(default_factory=dict)
+
+
+class ApiError(Exception):
+    """An error with its HTTP status and code, raised by the handlers."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+#: Library errors -> (status, code).
+ERROR_STATUS: dict[type[VaeGenError], tuple[int, str]] = {
+    ModelNotFoundError: (404, "unknown_model"),
+    InvalidArgumentError: (400, "bad_value"),
+    ModelCardError: (500, "broken_model"),
+    ModelIntegrityError: (500, "broken_model"),
+}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+class GenerateRequest(BaseModel):
+    model: str | None = Field(None, description="a model the server loaded (default: its first)")
+    n: int = Field(16, ge=1, description="images: indices start .. start + n - 1 of the run")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    start: int = Field(0, ge=0, description="the first image's index in the run")
+    temperature: float = Field(1.0, gt=0, le=MAX_TEMPERATURE, description="scale of the N(0, I) noise")
+    class_: str | None = Field(None, alias="class", description="a class name, for class-conditional models")
+    format: Literal["png", "npy", "zip", "json"] = Field("png", description="png: one contact sheet")
+
+
+class DecodeRequest(BaseModel):
+    model: str | None = None
+    latents: list[list[float]] = Field(..., min_length=1, description="float [n, latent_dim]")
+    class_: str | None = Field(None, alias="class")
+    format: Literal["png", "npy", "zip", "json"] = "png"
+
+
+class BodyLimit:
+    """ASGI middleware: a body over `limit` bytes (declared or streamed) is answered 413 before it is read whole."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or {}).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            refusal = error_response(413, "too_large", f"request body of {int(declared)} bytes; at most {self.limit}")
+            await refusal(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise ApiError(413, "too_large", f"request body over {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """The HTTP API over `settings.models`; see the module docstring."""
+    app = FastAPI(
+        title="vae-gen",
+        summary="Generate images with VAE decoders on CPU (onnxruntime): deterministic, seeded, local.",
+        version=_version(),
+    )
+    slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}  # a semaphore belongs to one event loop
+    waiting = 0
+
+    async def run_job(job: Callable[[threading.Event], Any]) -> Any:
+        """Run `job` in a worker thread when a slot is free; 429 when too many wait; 503 past the time limit."""
+        nonlocal waiting
+        if waiting >= QUEUE_LIMIT:
+            raise ApiError(429, "busy", f"{waiting} requests are waiting; try again shortly", {"Retry-After": "1"})
+        slot = slots.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(settings.jobs))
+        waiting += 1
+        try:
+            await slot.acquire()
+        finally:
+            waiting -= 1
+        cancel = threading.Event()
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(job, cancel), settings.request_seconds)
+        except asyncio.TimeoutError:
+            cancel.set()  # the job stops at its next batch
+            message = f"the request took over {settings.request_seconds:g} s; ask for fewer images"
+            raise ApiError(503, "timeout", message) from None
+        finally:
+            slot.release()
+
+    def generator_for(name: str | None) -> Generator:
+        name = name or settings.default_model
+        if name not in settings.models:
+            raise ApiError(404, "unknown_model", f"no model {name!r}; this server has: {', '.join(settings.models)}")
+        return settings.models[name]
+
+    def refuse_class(generator: Generator, label: str | None) -> None:
+        # Class-conditional models will take it; every model served now is unconditional.
+        if label is not None:
+            raise ApiError(400, "bad_value", f"class {label!r}: model {generator.name!r} is unconditional: it has no classes")
+
+    def check_count(n: int) -> None:
+        if n > settings.max_images:
+            raise ApiError(413, "too_large", f"n {n}: at most {settings.max_images} images per request (--max-images)")
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if settings.api_key is not None and request.url.path != "/healthz":
+            given = request.headers.get("authorization", "")
+            expected = f"Bearer {settings.api_key}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                return error_response(401, "unauthorized", "this server needs Authorization: Bearer KEY",
+                                      {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        return await call_next(request)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(VaeGenError)
+    async def library_error(request: Request, exc: VaeGenError) -> JSONResponse:
+        status, code = next((v for k, v in ERROR_STATUS.items() if isinstance(exc, k)), (400, "bad_value"))
+        if isinstance(exc, Cancelled):
+            status, code = 503, "timeout"
+        if status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(status, code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
+        return error_response(422, "invalid_request", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405) else str(exc.detail)
+        return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def server_fault(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return error_response(500, "internal", "the server failed; its log says why")
+
+    @app.get("/healthz", summary="alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="models loaded and their golden self-tests passed")
+    async def readyz() -> JSONResponse:
+        ready = bool(settings.models) and all(settings.selftests.get(name, False) for name in settings.models)
+        body = {"ready": ready, "models": {name: settings.selftests.get(name, False) for name in settings.models}}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/v1/models", summary="the models this server serves")
+    async def models() -> dict[str, Any]:
+        return {"models": [_model_summary(g, name == settings.default_model) for name, g in settings.models.items()]}
+
+    @app.get("/v1/models/{name}", summary="one model's card, without its golden arrays")
+    async def model_card(name: str) -> dict[str, Any]:
+        card = generator_for(name).card.to_dict()
+        card.pop("golden", None)
+        return card
+
+    @app.get(
+        "/v1/models/{name}/images/{seed}/{index}.png",
+        summary="one image: the PNG `vae-gen sample` writes for this seed and index",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}},
+    )
+    async def one_image(
+        request: Request,
+        name: str,
+        seed: Annotated[int, PathParameter(ge=0, le=MAX_SEED)],
+        index: Annotated[int, PathParameter(ge=0)],
+        temperature: Annotated[float, Query(gt=0, le=MAX_TEMPERATURE)] = 1.0,
+        class_: Annotated[str | None, Query(alias="class")] = None,
+    ) -> Response:
+        generator = generator_for(name)
+        refuse_class(generator, class_)
+        tag = '"' + hashlib.sha256(
+            f"{generator.card.decoder.sha256}/{seed}/{index}/{temperature!r}".encode()
+        ).hexdigest()[:32] + '"'
+        headers = {"ETag": tag, "Cache-Control": IMMUTABLE}
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers=headers)
+        image = await run_job(lambda cancel: generator.generate(1, seed, start=index, temperature=temperature, cancel=cancel)[0])
+        return Response(png_bytes(image), media_type="image/png", headers=headers)
+
+    @app.post("/v1/generate", summary="images of a run, as `vae-gen sample` makes them", response_class=Response)
+    async def generate(request: GenerateRequest) -> Response:
+        generator = generator_for(request.model)
+        refuse_class(generator, request.class_)
+        check_count(request.n)
+        images = await run_job(
+            lambda cancel: generator.generate(
+                request.n, request.seed, start=request.start, temperature=request.temperature, cancel=cancel
+            )
+        )
+        return _encode(images, request.format, first_index=request.start)
+
+    @app.post("/v1/decode", summary="images of given latents", response_class=Response)
+    async def decode(request: DecodeRequest) -> Response:
+        generator = generator_for(request.model)
+        refuse_class(generator, request.class_)
+        check_count(len(request.latents))
+        z = np.asarray(request.latents, np.float64)
+        if z.ndim != 2:
+            raise ApiError(400, "bad_value", "latents must be a list of equally long lists of numbers")
+        images = await run_job(lambda cancel: generator.decode_uint8(z.astype(np.float32)))
+        return _encode(images, request.format, first_index=0)
+
+    @app.post("/v1/reconstruct", summary="an uploaded picture, encoded and decoded (PNG grid)", response_class=Response)
+    async def reconstruct(
+        image: Annotated[UploadFile, File(description="any picture Pillow reads")],
+        model: Annotated[str | None, Form()] = None,
+        variations: Annotated[int, Form(ge=0, le=64)] = 0,
+        seed: Annotated[int, Form(ge=0, le=MAX_SEED)] = 0,
+    ) -> Response:
+        from .reconstruct import reconstruct_rows
+
+        generator = generator_for(model)
+        if not generator.has_encoder:
+            raise ApiError(400, "bad_value", f"model {generator.name!r} has no encoder; reconstruct needs one")
+        data = await image.read()
+        pixels = _read_upload(data, generator.image_shape)
+        low, high = generator.value_range
+        floats = low + pixels.astype(np.float32)[None] / 255.0 * (high - low)
+        rows = await run_job(lambda cancel: reconstruct_rows(generator, floats, variations, seed))
+        sheet = grid(rows.reshape(-1, *generator.uint8_shape), columns=rows.shape[1])
+        buffer = io.BytesIO()
+        sheet.save(buffer, format="PNG")
+        return Response(buffer.getvalue(), media_type="image/png")
+
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+    return app
+
+
+def _read_upload(data: bytes, image_shape: tuple[int, int, int]) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            if picture.width * picture.height > MAX_UPLOAD_PIXELS:  # known from the header, before decoding
+                size = f"{picture.width}x{picture.height}"
+                raise ApiError(413, "too_large", f"picture of {size} pixels; at most {MAX_UPLOAD_PIXELS:,}")
+            return picture_pixels(picture, image_shape)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ApiError(400, "bad_value", f"the upload is not a picture Pillow can read ({exc})") from None
+
+
+def _encode(images: np.ndarray, format: str, first_index: int) -> Response:
+    """uint8 images [n, H, W] or [n, H, W, 3] in the requested format."""
+    if format == "png":
+        buffer = io.BytesIO()
+        grid(images).save(buffer, format="PNG")
+        return Response(buffer.getvalue(), media_type="image/png")
+    if format == "npy":
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(images), allow_pickle=False)  # the header is the array's own shape
+        return Response(buffer.getvalue(), media_type="application/octet-stream",
+                        headers={"Content-Disposition": 'attachment; filename="images.npy"'})  # fmt: skip
+    names = [f"{first_index + i:06d}.png" for i in range(len(images))]
+    if format == "zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+            for name, image in zip(names, images, strict=True):
+                archive.writestr(name, png_bytes(image))
+        return Response(buffer.getvalue(), media_type="application/zip",
+                        headers={"Content-Disposition": 'attachment; filename="images.zip"'})  # fmt: skip
+    import base64
+
+    encoded = [base64.b64encode(png_bytes(image)).decode() for image in images]
+    body = {"images": [{"index": first_index + i, "png": png} for i, png in enumerate(encoded)]}
+    return Response(json.dumps(body), media_type="application/json")
+
+
+def _model_summary(generator: Generator, default: bool) -> dict[str, Any]:
+    return {
+        "name": generator.name,
+        "default": default,
+        "latent_dim": generator.latent_dim,
+        "image_shape": list(generator.image_shape),
+        "value_range": list(generator.value_range),
+        "classes": [],
+        "has_encoder": generator.has_encoder,
+        "test_metrics": generator.card.test_metrics,
+    }
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,189 @@
+"""`vae-gen serve`: the HTTP API, in-process through FastAPI's TestClient (the serve extra)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from conftest import DENSE2
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import vae_gen
+from vae_gen import server
+from vae_gen.cli import main
+
+
+def make_settings(**options) -> server.ServerSettings:
+    models = {name: vae_gen.load(name) for name in (vae_gen.DEFAULT_MODEL, DENSE2)}
+    return server.ServerSettings(
+        models=models, default_model=vae_gen.DEFAULT_MODEL, selftests={name: True for name in models}, **options
+    )
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(server.create_app(make_settings()))
+
+
+def error_of(response) -> dict:
+    assert response.headers["content-type"] == "application/json"
+    return response.json()["error"]
+
+
+def test_health_readiness_and_models(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    models = client.get("/v1/models").json()["models"]
+    assert [m["name"] for m in models] == [vae_gen.DEFAULT_MODEL, DENSE2] and models[0]["default"] is True
+    assert models[1]["latent_dim"] == 2 and models[1]["image_shape"] == [28, 28, 1] and models[1]["classes"] == []
+    card = client.get(f"/v1/models/{DENSE2}").json()
+    assert card["name"] == DENSE2 and "golden" not in card
+
+
+def test_one_image_is_the_png_sample_writes_and_is_cached_forever(client, tmp_path):
+    assert main(["sample", "-n", "40", "--seed", "7", "--out", str(tmp_path / "s")]) == 0
+    response = client.get(f"/v1/models/{vae_gen.DEFAULT_MODEL}/images/7/37.png")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.content == (tmp_path / "s" / "000037.png").read_bytes()
+    assert "immutable" in response.headers["cache-control"]
+    again = client.get(f"/v1/models/{vae_gen.DEFAULT_MODEL}/images/7/37.png", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    hotter = client.get(f"/v1/models/{vae_gen.DEFAULT_MODEL}/images/7/37.png?temperature=1.5")
+    assert hotter.headers["etag"] != response.headers["etag"] and hotter.content != response.content
+
+
+def test_generate_gives_the_clis_images_in_every_format(client, tmp_path):
+    request = {"model": DENSE2, "n": 12, "seed": 3, "start": 5}
+    expected = vae_gen.load(DENSE2).generate(12, 3, start=5)
+    npy = client.post("/v1/generate", json=request | {"format": "npy"})
+    assert np.array_equal(np.load(io.BytesIO(npy.content)), expected)
+    archive = zipfile.ZipFile(io.BytesIO(client.post("/v1/generate", json=request | {"format": "zip"}).content))
+    assert archive.namelist() == [f"{i:06d}.png" for i in range(5, 17)]
+    assert main(["sample", "--model", DENSE2, "-n", "17", "--seed", "3", "--start", "5", "--out", str(tmp_path / "s"),
+                 "--grid", str(tmp_path / "g.png")]) == 0  # fmt: skip
+    assert archive.read("000016.png") == (tmp_path / "s" / "000016.png").read_bytes()
+    listed = client.post("/v1/generate", json=request | {"format": "json"}).json()["images"]
+    assert listed[0]["index"] == 5 and base64.b64decode(listed[-1]["png"]) == (tmp_path / "s" / "000016.png").read_bytes()
+    sheet = client.post("/v1/generate", json=request)
+    assert sheet.headers["content-type"] == "image/png" and sheet.content == (tmp_path / "g.png").read_bytes()
+
+
+def test_decode_and_reconstruct(client):
+    z = vae_gen.load(DENSE2).latents(3, seed=1)
+    decoded = client.post("/v1/decode", json={"model": DENSE2, "latents": z.tolist(), "format": "npy"})
+    assert np.array_equal(np.load(io.BytesIO(decoded.content)), vae_gen.load(DENSE2).decode_uint8(z))
+    picture = io.BytesIO()
+    Image.new("L", (40, 40), 30).save(picture, format="PNG")
+    response = client.post("/v1/reconstruct", files={"image": ("x.png", picture.getvalue(), "image/png")},
+                           data={"variations": "2"})  # fmt: skip
+    assert response.status_code == 200
+    with Image.open(io.BytesIO(response.content)) as sheet:
+        assert sheet.size == (2 + 4 * 30, 2 + 30)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code", "message"),
+    [
+        ("get", "/v1/models/nope", None, 404, "unknown_model", "no model 'nope'; this server has: "),
+        ("get", "/no/such/route", None, 404, "not_found", "no route GET /no/such/route"),
+        ("post", "/v1/generate", {"n": 5000}, 413, "too_large", "n 5000: at most 1024 images per request"),
+        ("post", "/v1/generate", {"temperature": 0}, 422, "invalid_request", "temperature: Input should be greater than 0"),
+        ("post", "/v1/generate", {"class": "Shirt"}, 400, "bad_value", "class 'Shirt': model"),
+        ("post", "/v1/decode", {"latents": [[0.0, 1.0]]}, 400, "bad_value", "latents must have shape [n, 32]"),
+        ("get", "/v1/models/fashion-mnist-dense2/images/1/-3.png", None, 422, "invalid_request", "index"),
+    ],
+)
+def test_errors_are_json_with_the_right_status(client, method, path, body, status, code, message):
+    response = getattr(client, method)(path, **({"json": body} if body is not None else {}))
+    assert response.status_code == status
+    error = error_of(response)
+    assert error["code"] == code and message in error["message"], error
+
+
+def test_bodies_and_pictures_over_the_limits_are_413(client):
+    big = client.post("/v1/decode", content=b"[" * (server.MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
+    assert big.status_code == 413 and error_of(big)["code"] == "too_large"
+    bomb = io.BytesIO()
+    Image.new("L", (6000, 6000)).save(bomb, format="PNG")  # 36 megapixels in a few kB
+    response = client.post("/v1/reconstruct", files={"image": ("bomb.png", bomb.getvalue(), "image/png")})
+    assert response.status_code == 413 and "at most 25,000,000" in error_of(response)["message"]
+    junk = client.post("/v1/reconstruct", files={"image": ("x.png", b"not a picture", "image/png")})
+    assert junk.status_code == 400 and "not a picture Pillow can read" in error_of(junk)["message"]
+
+
+def test_a_key_guards_every_endpoint_but_healthz():
+    guarded = TestClient(server.create_app(make_settings(api_key="s3cret")))
+    assert guarded.get("/healthz").status_code == 200
+    for path in ("/v1/models", "/readyz", "/docs", "/openapi.json"):
+        refused = guarded.get(path)
+        assert refused.status_code == 401 and error_of(refused)["code"] == "unauthorized", path
+    assert guarded.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert guarded.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def slow(generator: vae_gen.Generator, seconds: float):
+    real = generator.generate
+
+    def generate(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    return generate
+
+
+def test_a_full_queue_answers_429_with_retry_after(monkeypatch):
+    import httpx
+
+    settings = make_settings(jobs=1)
+    monkeypatch.setattr(settings.models[DENSE2], "generate", slow(settings.models[DENSE2], 0.3))
+    monkeypatch.setattr(server, "QUEUE_LIMIT", 1)
+    app = server.create_app(settings)
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await asyncio.gather(*[client.post("/v1/generate", json={"model": DENSE2, "n": 1}) for _ in range(4)])
+
+    statuses = sorted(r.status_code for r in asyncio.run(burst()))
+    assert statuses[0] == 200 and 429 in statuses
+    busy = next(r for r in asyncio.run(burst()) if r.status_code == 429)
+    assert busy.headers["retry-after"] == "1" and busy.json()["error"]["code"] == "busy"
+
+
+def test_a_request_over_its_time_limit_is_503_and_a_fault_is_a_json_500(monkeypatch):
+    settings = make_settings(request_seconds=0.05)
+    monkeypatch.setattr(settings.models[DENSE2], "generate", slow(settings.models[DENSE2], 0.5))
+    client = TestClient(server.create_app(settings), raise_server_exceptions=False)
+    late = client.post("/v1/generate", json={"model": DENSE2, "n": 1})
+    assert late.status_code == 503 and error_of(late)["code"] == "timeout"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(settings.models[vae_gen.DEFAULT_MODEL], "generate", broken)
+    fault = client.post("/v1/generate", json={"n": 1})
+    assert fault.status_code == 500 and error_of(fault) == {"code": "internal", "message": "the server failed; its log says why"}
+
+
+def test_serving_beyond_this_machine_without_a_key_is_refused(capsys, monkeypatch):
+    monkeypatch.delenv("VAE_GEN_API_KEY", raising=False)
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--host 0.0.0.0: serving beyond this machine needs an API key" in err
+
+
+def test_the_openapi_document_describes_every_endpoint(client):
+    paths = json.loads(client.get("/openapi.json").content)["paths"]
+    assert {"/healthz", "/readyz", "/v1/models", "/v1/models/{name}", "/v1/models/{name}/images/{seed}/{index}.png",
+            "/v1/generate", "/v1/decode", "/v1/reconstruct"} <= set(paths)  # fmt: skip
