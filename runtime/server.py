@@ -23,13 +23,15 @@ import threading
 import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Query, Request, Response, UploadFile
 from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -60,6 +62,8 @@ REQUEST_SECONDS = 60.0
 #: Deterministic images never change: clients and proxies may keep them for a year.
 IMMUTABLE = "public, max-age=31536000, immutable"
 FORMATS = ("png", "npy", "zip", "json")
+#: Where the web page is served: static files calling the same API as any client.
+WEB_PATH = "/app"
 
 
 @dataclass
@@ -189,7 +193,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if settings.api_key is not None and request.url.path != "/healthz":
+        # The web page's static files hold no data: the API calls they make send the key.
+        public = request.url.path in ("/healthz", "/") or request.url.path.startswith(f"{WEB_PATH}/")
+        if settings.api_key is not None and not public:
             given = request.headers.get("authorization", "")
             expected = f"Bearer {settings.api_key}"
             if not hmac.compare_digest(given.encode(), expected.encode()):
@@ -316,6 +322,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
         sheet.save(buffer, format="PNG")
         return Response(buffer.getvalue(), media_type="image/png")
 
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse(f"{WEB_PATH}/")
+
+    app.mount(WEB_PATH, StaticFiles(directory=Path(__file__).parent / "web", html=True), name="web")
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware

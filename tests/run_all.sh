@@ -21,6 +21,10 @@ apt_install() {
 if [ -z "${VAE_GEN_DATA:-}" ] && [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
     apt_install dataset-fashion-mnist
 fi
+# The web page's end-to-end test drives Debian's Chromium (it never downloads a browser or a driver).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium chromium-driver
+fi
 # Debian's python3 ships venv without ensurepip; python3-venv adds it.
 if ! "$PYTHON" -c "import ensurepip, venv" 2>/dev/null; then
     apt_install python3-venv

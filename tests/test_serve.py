@@ -126,6 +126,8 @@ def test_bodies_and_pictures_over_the_limits_are_413(client):
 def test_a_key_guards_every_endpoint_but_healthz():
     guarded = TestClient(server.create_app(make_settings(api_key="s3cret")))
     assert guarded.get("/healthz").status_code == 200
+    page = guarded.get("/")  # the web page's static files hold no data; the API calls they make send the key
+    assert page.status_code == 200 and "<title>vae-gen</title>" in page.text
     for path in ("/v1/models", "/readyz", "/docs", "/openapi.json"):
         refused = guarded.get(path)
         assert refused.status_code == 401 and error_of(refused)["code"] == "unauthorized", path
