@@ -72,6 +72,7 @@ def test_the_page_generates_the_apis_images_and_shows_errors(live_server, browse
     browser.get(live_server + "/")
     wait = WebDriverWait(browser, 30)
     wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+    assert not browser.find_element(By.ID, "class-field").is_displayed()  # these models have no classes
     Select(browser.find_element(By.ID, "model")).select_by_value(DENSE2)
     for field, value in (("count", "6"), ("seed", "3"), ("start", "10")):
         browser.find_element(By.ID, field).clear()
