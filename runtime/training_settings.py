@@ -57,6 +57,18 @@ class Rule:
     metavar: str | None = None
 
 
+def parsing(convert: Callable[[str], Any], allowed: str) -> Callable[[str], Any]:
+    """Command-line text -> a value by `convert`, or ValueError saying what is allowed."""
+
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError:
+            raise ValueError(f"must be {allowed}, got {text!r}") from None
+
+    return parse
+
+
 def integer(minimum: int, maximum: int | None = None, optional: bool = False) -> Rule:
     allowed = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
     if optional:
@@ -69,13 +81,7 @@ def integer(minimum: int, maximum: int | None = None, optional: bool = False) ->
             raise ValueError(f"must be {allowed}, got {value!r}")
         return value
 
-    def parse(text: str) -> Any:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"must be {allowed}, got {text!r}") from None
-
-    return Rule(check, parse)
+    return Rule(check, parsing(int, allowed))
 
 
 def number(minimum: float, inclusive: bool) -> Rule:
@@ -87,13 +93,7 @@ def number(minimum: float, inclusive: bool) -> Rule:
             raise ValueError(f"must be {allowed}, got {value!r}")
         return float(value)
 
-    def parse(text: str) -> Any:
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"must be {allowed}, got {text!r}") from None
-
-    return Rule(check, parse)
+    return Rule(check, parsing(float, allowed))
 
 
 def text() -> Rule:
@@ -108,21 +108,17 @@ def text() -> Rule:
 def fraction() -> Rule:
     """A number strictly between 0 and 1, or None (the default applies)."""
 
+    allowed = f"a number > 0 and < 1 (or null: {DEFAULT_TEST_FRACTION:g})"
+
     def check(value: Any) -> Any:
         if value is None:
             return None
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
         if not ok:
-            raise ValueError(f"must be a number > 0 and < 1 (or null: {DEFAULT_TEST_FRACTION:g}), got {value!r}")
+            raise ValueError(f"must be {allowed}, got {value!r}")
         return float(value)
 
-    def parse(text: str) -> Any:
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"must be a number > 0 and < 1, got {text!r}") from None
-
-    return Rule(check, parse, metavar="FRACTION")
+    return Rule(check, parsing(float, allowed), metavar="FRACTION")
 
 
 def image_size() -> Rule:
@@ -165,13 +161,7 @@ def integer_choice(*choices: int) -> Rule:
             raise ValueError(f"must be {allowed}, got {value!r}")  # 3.0 too: it would reach numpy as a shape
         return value
 
-    def parse(text: str) -> Any:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"must be {allowed}, got {text!r}") from None
-
-    return Rule(check, parse, metavar="{" + ",".join(map(str, choices)) + "}")
+    return Rule(check, parsing(int, allowed), metavar="{" + ",".join(map(str, choices)) + "}")
 
 
 def flag() -> Rule:
