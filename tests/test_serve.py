@@ -22,6 +22,7 @@ from PIL import Image
 import vae_gen
 from vae_gen import server
 from vae_gen.cli import main
+from vae_gen.images import png_bytes
 
 
 def make_settings(**options) -> server.ServerSettings:
@@ -189,3 +190,35 @@ def test_the_openapi_document_describes_every_endpoint(client):
     paths = json.loads(client.get("/openapi.json").content)["paths"]
     assert {"/healthz", "/readyz", "/v1/models", "/v1/models/{name}", "/v1/models/{name}/images/{seed}/{index}.png",
             "/v1/generate", "/v1/decode", "/v1/reconstruct"} <= set(paths)  # fmt: skip
+
+
+def test_a_real_server_process_answers_and_shuts_down_gracefully_on_sigterm(tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "vae_gen", "serve", "--port", str(port), "--model", DENSE2],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+                    assert json.loads(response.read())["ready"] is True
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, process.stderr.read().decode()
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/{DENSE2}/images/0/0.png") as response:
+            assert response.read() == png_bytes(vae_gen.load(DENSE2).generate(1, 0)[0])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=20)  # uvicorn finishes open requests, then exits
+    stderr = process.stderr.read().decode()
+    # uvicorn re-raises the signal once it has shut down, so the exit status says SIGTERM, as for other servers.
+    assert status in (0, -signal.SIGTERM) and "Traceback" not in stderr, stderr
