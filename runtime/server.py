@@ -14,6 +14,7 @@ byte: the same seeds, indices and batches (vae_gen.bulk), the same PNG encoder.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import hmac
 import io
@@ -44,7 +45,7 @@ from .errors import (
     ModelNotFoundError,
     VaeGenError,
 )
-from .generator import Generator
+from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import grid, png_bytes
 from .latents import MAX_SEED, MAX_TEMPERATURE
 from .user_inputs import picture_pixels
@@ -62,6 +63,8 @@ REQUEST_SECONDS = 60.0
 #: Deterministic images never change: clients and proxies may keep them for a year.
 IMMUTABLE = "public, max-age=31536000, immutable"
 FORMATS = ("png", "npy", "zip", "json")
+#: Decoded batches kept for the one-image endpoint: a page of thumbnails asks for neighbouring indices.
+RECENT_BATCHES = 32
 #: Where the web page is served: static files calling the same API as any client.
 WEB_PATH = "/app"
 
@@ -115,6 +118,24 @@ class DecodeRequest(BaseModel):
     latents: list[list[float]] = Field(..., min_length=1, description="float [n, latent_dim]")
     class_: str | None = Field(None, alias="class")
     format: Literal["png", "npy", "zip", "json"] = "png"
+
+
+class RecentBatches:
+    """The last `size` decoded batches, by (model, seed, first index, temperature): a small LRU cache."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.batches = size, collections.OrderedDict[tuple[Any, ...], np.ndarray]()
+
+    def get(self, key: tuple[Any, ...]) -> np.ndarray | None:
+        batch = self.batches.get(key)
+        if batch is not None:
+            self.batches.move_to_end(key)
+        return batch
+
+    def put(self, key: tuple[Any, ...], batch: np.ndarray) -> None:
+        self.batches[key] = batch
+        while len(self.batches) > self.size:
+            self.batches.popitem(last=False)
 
 
 class BodyLimit:
@@ -175,6 +196,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             raise ApiError(503, "timeout", message) from None
         finally:
             slot.release()
+
+    recent_batches = RecentBatches(RECENT_BATCHES)
+    batches_in_flight: dict[tuple[Any, ...], asyncio.Future[np.ndarray]] = {}
 
     def generator_for(name: str | None) -> Generator:
         name = name or settings.default_model
@@ -274,8 +298,23 @@ def create_app(settings: ServerSettings) -> FastAPI:
         headers = {"ETag": tag, "Cache-Control": IMMUTABLE}
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers=headers)
-        image = await run_job(lambda cancel: generator.generate(1, seed, start=index, temperature=temperature, cancel=cancel)[0])
-        return Response(png_bytes(image), media_type="image/png", headers=headers)
+        first = index - index % DEFAULT_BATCH_SIZE
+        key = (generator.name, seed, first, temperature)
+        batch = recent_batches.get(key)
+        if batch is None:
+            # Image i is decoded in its batch of the run, as `sample` decodes it; neighbours will ask for the rest,
+            # often at once: they all wait for the one decoding of their batch.
+            decoding = batches_in_flight.get(key)
+            if decoding is None:
+                decoding = asyncio.ensure_future(run_job(
+                    lambda cancel: generator.generate(DEFAULT_BATCH_SIZE, seed, start=first, temperature=temperature,
+                                                      cancel=cancel)
+                ))  # fmt: skip
+                batches_in_flight[key] = decoding
+                decoding.add_done_callback(lambda _: batches_in_flight.pop(key, None))
+            batch = await asyncio.shield(decoding)
+            recent_batches.put(key, batch)
+        return Response(png_bytes(batch[index - first]), media_type="image/png", headers=headers)
 
     @app.post("/v1/generate", summary="images of a run, as `vae-gen sample` makes them", response_class=Response)
     async def generate(request: GenerateRequest) -> Response:
