@@ -48,7 +48,7 @@ from .errors import (
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import grid, png_bytes
 from .latents import MAX_SEED, MAX_TEMPERATURE
-from .user_inputs import picture_pixels
+from .user_inputs import model_input, picture_pixels
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ QUEUE_LIMIT = 16
 REQUEST_SECONDS = 60.0
 #: Deterministic images never change: clients and proxies may keep them for a year.
 IMMUTABLE = "public, max-age=31536000, immutable"
-FORMATS = ("png", "npy", "zip", "json")
 #: Decoded batches kept for the one-image endpoint: a page of thumbnails asks for neighbouring indices.
 RECENT_BATCHES = 32
 #: Where the web page is served: static files calling the same API as any client.
@@ -353,8 +352,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             raise ApiError(400, "bad_value", f"model {generator.name!r} has no encoder; reconstruct needs one")
         data = await image.read()
         pixels = _read_upload(data, generator.image_shape)
-        low, high = generator.value_range
-        floats = low + pixels.astype(np.float32)[None] / 255.0 * (high - low)
+        floats = model_input(pixels, generator.value_range, invert="no")[None]  # the CLI's default is "auto"
         rows = await run_job(lambda cancel: reconstruct_rows(generator, floats, variations, seed))
         sheet = grid(rows.reshape(-1, *generator.uint8_shape), columns=rows.shape[1])
         buffer = io.BytesIO()

@@ -42,7 +42,6 @@ def load_image(
     if invert not in INVERT_CHOICES:
         raise InvalidArgumentError(f"invert must be one of {', '.join(INVERT_CHOICES)}, got {invert!r}")
     path = Path(path)
-    channels = image_shape[2]
     try:
         with Image.open(path) as opened:
             pixels = picture_pixels(opened, image_shape)
@@ -50,8 +49,14 @@ def load_image(
         raise InvalidArgumentError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise InvalidArgumentError(f"{path}: not an image Pillow can read ({exc})") from None
+    return model_input(pixels, value_range, invert)
+
+
+def model_input(pixels: np.ndarray, value_range: tuple[float, float], invert: str = "auto") -> np.ndarray:
+    """uint8 pixels [H, W, C] (picture_pixels) as an encoder input: float32 in value_range, inverted as `invert`
+    says (see load_image)."""
     array = pixels.astype(np.float32) / 255.0
-    if invert == "yes" or (invert == "auto" and channels == 1 and _border_is_light(array)):
+    if invert == "yes" or (invert == "auto" and pixels.shape[-1] == 1 and _border_is_light(array)):
         array = 1.0 - array
     low, high = value_range
     return (low + array * (high - low)).astype(np.float32)
