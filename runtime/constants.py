@@ -46,3 +46,10 @@ COMPARISON_SEED = 0
 
 #: Seed of the report's samples and of its choice of test images.
 REPORT_SEED = 0
+
+# -- exploring a model (vae_gen.latent_activity: the web page's sliders) -----------------
+
+#: Decoded N(0, I) samples whose re-encoding measures how much the decoder uses each latent dimension.
+ACTIVITY_SAMPLES = 512
+#: Seed of those samples (the runtime's own noise stream, image indices 0 .. ACTIVITY_SAMPLES - 1).
+ACTIVITY_SEED = 0

@@ -47,6 +47,7 @@ from .errors import (
 )
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import grid, png_bytes
+from .latent_activity import LatentActivity, latent_activity
 from .latents import MAX_SEED, MAX_TEMPERATURE
 from .user_inputs import model_input, picture_pixels
 
@@ -315,6 +316,40 @@ def create_app(settings: ServerSettings) -> FastAPI:
             recent_batches.put(key, batch)
         return Response(png_bytes(batch[index - first]), media_type="image/png", headers=headers)
 
+    @app.get("/v1/models/{name}/latents/{seed}/{index}", summary="the latent vector image `index` of `seed` decodes")
+    async def latent(
+        name: str,
+        seed: Annotated[int, PathParameter(ge=0, le=MAX_SEED)],
+        index: Annotated[int, PathParameter(ge=0)],
+        temperature: Annotated[float, Query(gt=0, le=MAX_TEMPERATURE)] = 1.0,
+    ) -> dict[str, Any]:
+        """Generator.latents(1, seed, start=index, temperature=...): POST it, changed, to /v1/decode."""
+        generator = generator_for(name)
+        z = generator.latents(1, seed, start=index, temperature=temperature)[0]  # one block of noise: microseconds
+        return {"model": generator.name, "seed": seed, "index": index, "temperature": temperature, "latent": z.tolist()}
+
+    activities: dict[str, LatentActivity] = {}
+    activity_lock = threading.Lock()
+
+    def measured_activity(generator: Generator) -> LatentActivity:
+        # In a worker thread: the first request measures (about a second), those meanwhile wait for its result.
+        with activity_lock:
+            if generator.name not in activities:
+                activities[generator.name] = latent_activity(generator)
+            return activities[generator.name]
+
+    @app.get("/v1/models/{name}/activity", summary="the latent dimensions the decoder uses, most active first")
+    async def activity(name: str) -> dict[str, Any]:
+        """Per dimension, the variance of the encoder's z_mean over a fixed, seeded set of decoded N(0, I) samples.
+
+        The server has no dataset, and encode(decode(z)) tells which dimensions the decoder actually uses: an
+        ignored one comes back the same for every image. Measured once per model, on first request. A model
+        without an encoder cannot be measured: `measured` is false and its dimensions are listed in order.
+        """
+        generator = generator_for(name)
+        found = activities.get(generator.name) or await run_job(lambda cancel: measured_activity(generator))
+        return _activity_summary(generator.name, found)
+
     @app.post("/v1/generate", summary="images of a run, as `vae-gen sample` makes them", response_class=Response)
     async def generate(request: GenerateRequest) -> Response:
         generator = generator_for(request.model)
@@ -422,6 +457,20 @@ def _model_summary(generator: Generator, default: bool) -> dict[str, Any]:
         "classes": [],
         "has_encoder": generator.has_encoder,
         "test_metrics": generator.card.test_metrics,
+    }
+
+
+def _activity_summary(name: str, activity: LatentActivity) -> dict[str, Any]:
+    if activity.variances is None:
+        method = "none: the model has no encoder to measure with, so its dimensions are listed in order"
+    else:
+        method = f"variance of the encoder's z_mean over {activity.samples} decoded N(0, I) samples of seed {activity.seed}"
+    return {
+        "model": name,
+        "measured": activity.measured,
+        "dimensions": list(activity.order),
+        "variances": None if activity.variances is None else list(activity.variances),
+        "method": method,
     }
 
 

@@ -8,6 +8,7 @@ import io
 import json
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,6 +95,48 @@ def test_decode_and_reconstruct(client):
         assert sheet.size == (2 + 4 * 30, 2 + 30)
 
 
+def test_a_latent_is_the_one_the_runtime_draws_and_decodes_to_its_image(client):
+    generator = vae_gen.load(DENSE2)
+    body = client.get(f"/v1/models/{DENSE2}/latents/3/300?temperature=0.7").json()
+    assert {k: v for k, v in body.items() if k != "latent"} == {"model": DENSE2, "seed": 3, "index": 300, "temperature": 0.7}
+    z = generator.latents(1, 3, start=300, temperature=0.7)
+    assert np.array_equal(np.asarray([body["latent"]], np.float32), z)  # JSON carries float32 exactly
+    decoded = client.post("/v1/decode", json={"model": DENSE2, "latents": [body["latent"]], "format": "npy"})
+    assert np.array_equal(np.load(io.BytesIO(decoded.content)), generator.decode_uint8(z))
+    default = client.get(f"/v1/models/{vae_gen.DEFAULT_MODEL}/latents/0/0").json()
+    assert np.array_equal(np.asarray(default["latent"], np.float32), vae_gen.load().latents(1, 0)[0])
+
+
+def test_activity_ranks_the_dimensions_the_decoder_uses(client):
+    from vae_gen.constants import ACTIVITY_SAMPLES, ACTIVITY_SEED
+
+    generator = vae_gen.load(DENSE2)
+    z_mean, _ = generator.encode(generator.decode(generator.latents(ACTIVITY_SAMPLES, ACTIVITY_SEED)))
+    dense2 = client.get(f"/v1/models/{DENSE2}/activity").json()
+    assert dense2["measured"] is True and np.allclose(dense2["variances"], z_mean.astype(np.float64).var(axis=0))
+    assert dense2["dimensions"] == list(np.argsort(-np.asarray(dense2["variances"]), kind="stable"))
+    assert f"over {ACTIVITY_SAMPLES} decoded N(0, I) samples" in dense2["method"]
+    default = client.get(f"/v1/models/{vae_gen.DEFAULT_MODEL}/activity").json()
+    order, variances = default["dimensions"], default["variances"]
+    assert sorted(order) == list(range(32)) and [variances[d] for d in order] == sorted(variances, reverse=True)
+    assert variances[order[0]] > 0.5 and variances[order[-1]] < 0.01  # it uses some of its 32 dimensions, not all
+
+
+def test_activity_is_measured_once_per_model_and_a_decoder_only_model_lists_its_dimensions(monkeypatch):
+    calls = []
+    real = server.latent_activity
+    monkeypatch.setattr(server, "latent_activity", lambda generator: calls.append(generator.name) or real(generator))
+    tiny = vae_gen.load(Path(__file__).parent / "fixtures" / "tiny-gray-20x12")  # decoder-only
+    settings = make_settings()
+    settings.models[tiny.name] = tiny
+    client = TestClient(server.create_app(settings))
+    first, again = (client.get(f"/v1/models/{DENSE2}/activity").json() for _ in range(2))
+    assert first == again and calls == [DENSE2]
+    unmeasured = client.get(f"/v1/models/{tiny.name}/activity").json()
+    assert unmeasured["measured"] is False and unmeasured["variances"] is None
+    assert unmeasured["dimensions"] == [0, 1] and "no encoder" in unmeasured["method"]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code", "message"),
     [
@@ -104,6 +147,14 @@ def test_decode_and_reconstruct(client):
         ("post", "/v1/generate", {"class": "Shirt"}, 400, "bad_value", "class 'Shirt': model"),
         ("post", "/v1/decode", {"latents": [[0.0, 1.0]]}, 400, "bad_value", "latents must have shape [n, 32]"),
         ("get", "/v1/models/fashion-mnist-dense2/images/1/-3.png", None, 422, "invalid_request", "index"),
+        ("get", "/v1/models/nope/latents/0/0", None, 404, "unknown_model", "no model 'nope'; this server has: "),
+        ("get", "/v1/models/nope/activity", None, 404, "unknown_model", "no model 'nope'; this server has: "),
+        ("get", "/v1/models/fashion-mnist-dense2/latents/0/-1", None, 422, "invalid_request", "index: Input should be"),
+        ("get", "/v1/models/fashion-mnist-dense2/latents/x/0", None, 422, "invalid_request", "seed: Input should be"),
+        ("get", "/v1/models/fashion-mnist-dense2/latents/0/0?temperature=0", None, 422, "invalid_request",
+         "temperature: Input should be greater than 0"),
+        ("get", f"/v1/models/fashion-mnist-dense2/latents/0/{2**41}", None, 400, "bad_value",
+         f"start index must be an integer from 0 to {2**40}, got {2**41}"),
     ],
 )
 def test_errors_are_json_with_the_right_status(client, method, path, body, status, code, message):
@@ -189,7 +240,8 @@ def test_serving_beyond_this_machine_without_a_key_is_refused(capsys, monkeypatc
 def test_the_openapi_document_describes_every_endpoint(client):
     paths = json.loads(client.get("/openapi.json").content)["paths"]
     assert {"/healthz", "/readyz", "/v1/models", "/v1/models/{name}", "/v1/models/{name}/images/{seed}/{index}.png",
-            "/v1/generate", "/v1/decode", "/v1/reconstruct"} <= set(paths)  # fmt: skip
+            "/v1/models/{name}/latents/{seed}/{index}", "/v1/models/{name}/activity", "/v1/generate", "/v1/decode",
+            "/v1/reconstruct"} <= set(paths)  # fmt: skip
 
 
 def test_a_real_server_process_answers_and_shuts_down_gracefully_on_sigterm(tmp_path):
