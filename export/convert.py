@@ -30,17 +30,17 @@ class ExportError(VaeGenError):
 
 
 def to_onnx(
-    call: Callable[[tf.Tensor], Sequence[tf.Tensor]],
-    input_name: str,
-    input_shape: Sequence[int],
+    call: Callable[..., Sequence[tf.Tensor]],
+    inputs: Sequence[tuple[str, Sequence[int]]],
     output_names: Sequence[str],
 ) -> onnx.ModelProto:
-    """Convert `call` (one input [batch, *input_shape], outputs in `output_names` order) with a dynamic batch."""
-    signature = [tf.TensorSpec([None, *input_shape], tf.float32, name=input_name)]
+    """Convert `call` (float32 inputs named and shaped [batch, *shape] as `inputs` says, in that order; outputs in
+    `output_names` order) with a dynamic batch."""
+    signature = [tf.TensorSpec([None, *shape], tf.float32, name=name) for name, shape in inputs]
 
     @tf.function(input_signature=signature)
-    def forward(x: tf.Tensor) -> dict[str, tf.Tensor]:
-        return dict(zip(output_names, call(x), strict=True))
+    def forward(*tensors: tf.Tensor) -> dict[str, tf.Tensor]:
+        return dict(zip(output_names, call(*tensors), strict=True))
 
     proto, _ = tf2onnx.convert.from_function(forward, input_signature=signature, opset=OPSET)
     # Outputs of a dict come back in key order; put them in the order we promise.
@@ -50,7 +50,7 @@ def to_onnx(
     ordered = [by_name[name] for name in output_names]
     del proto.graph.output[:]
     proto.graph.output.extend(ordered)
-    check_graph(proto, input_name)
+    check_graph(proto, [name for name, _ in inputs])
     return proto
 
 
@@ -71,15 +71,17 @@ def graph_op_types(proto: onnx.ModelProto) -> set[str]:
     return types
 
 
-def check_graph(proto: onnx.ModelProto, input_name: str) -> None:
-    """Refuse graphs with random ops, a wrong input, or a fixed batch size."""
+def check_graph(proto: onnx.ModelProto, input_names: Sequence[str]) -> None:
+    """Refuse graphs with random ops, wrong inputs, or a fixed batch size."""
     onnx.checker.check_model(proto)
     random_ops = graph_op_types(proto) & RANDOM_OPS
     if random_ops:
         raise ExportError(f"exported graph contains random ops {sorted(random_ops)}; sampling belongs in numpy")
     inputs = [i.name for i in proto.graph.input]
-    if inputs != [input_name]:
-        raise ExportError(f"exported graph has inputs {inputs}, expected [{input_name!r}]")
-    batch = proto.graph.input[0].type.tensor_type.shape.dim[0]
-    if batch.HasField("dim_value"):
-        raise ExportError(f"exported graph has a fixed batch size {batch.dim_value}; it must be dynamic")
+    if inputs != list(input_names):
+        raise ExportError(f"exported graph has inputs {inputs}, expected {list(input_names)}")
+    for graph_input in proto.graph.input:
+        batch = graph_input.type.tensor_type.shape.dim[0]
+        if batch.HasField("dim_value"):
+            raise ExportError(f"exported graph input {graph_input.name!r} has a fixed batch size {batch.dim_value}; "
+                              "it must be dynamic")  # fmt: skip

@@ -15,7 +15,7 @@ import dataclasses
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from vae_gen.constants import GOLDEN_SEED, PARITY_TOLERANCE
 from vae_gen.errors import OutputError
 from vae_gen.model_card import (
     FORMAT_VERSION,
+    Conditioning,
     GoldenCheck,
     ModelCard,
     OnnxFile,
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 DECODER_FILE, ENCODER_FILE = "decoder.onnx", "encoder.onnx"
 KERAS_FILES = {"decoder": "decoder.keras", "encoder": "encoder.keras"}
 ENCODER_OUTPUTS = ("z_mean", "z_log_var")
+#: The second input of a conditional model's graphs.
+LABEL_INPUT = "label"
 
 
 def golden_latents(latent_dim: int) -> np.ndarray:
@@ -59,6 +62,31 @@ def golden_latents(latent_dim: int) -> np.ndarray:
         rng.standard_normal((2, latent_dim)),
         np.full((1, latent_dim), 3.0),
     ]).astype(np.float32)  # fmt: skip
+
+
+def golden_labels(classes: int) -> np.ndarray:
+    """Label rows fed with the golden latents: the first, second and last class one-hot, then an even blend."""
+    rows = np.zeros((4, classes), np.float32)
+    rows[0, 0], rows[1, 1], rows[2, classes - 1] = 1.0, 1.0, 1.0
+    rows[3] = 1.0 / classes
+    return rows
+
+
+def check_class_names(names: Any, classes: int, what: str) -> tuple[str, ...]:
+    """The class names of a conditional model: as many as its label has columns, different and non-empty."""
+    names = tuple(names or ())
+    if not classes:
+        if names:
+            raise ExportError(f"{what}: class names given ({', '.join(names)}), but the decoder takes no label")
+        return ()
+    if len(names) != classes:
+        raise ExportError(
+            f"{what}: the decoder's label has {classes} classes, but {len(names)} class names were given"
+            + ("" if names else "; name them in label order with --classes NAME,NAME,... or --classes FILE")
+        )
+    if any(not isinstance(n, str) or not n.strip() for n in names) or len(set(names)) != len(names):
+        raise ExportError(f"{what}: class names must be different and non-empty, got {list(names)}")
+    return names
 
 
 def _session(path: Path) -> onnxruntime.InferenceSession:
@@ -104,6 +132,9 @@ def export_run(
         decoder_name=str(run_dir / KERAS_FILES["decoder"]), encoder_name=str(run_dir / KERAS_FILES["encoder"]),
     )  # fmt: skip
 
+    dataset_record = summary.get("dataset", summary.get("data", {}))  # "data" before it was a setting
+    class_names = check_class_names(dataset_record.get("class_names") if vae.classes else (), vae.classes, str(run_dir))
+
     def score(staging: Path) -> dict[str, Any]:
         if settings.data == FASHION_MNIST:
             return evaluate(staging, FASHION_MNIST, data_dir=data_dir, test_limit=settings.test_limit).to_dict()
@@ -114,14 +145,16 @@ def export_run(
                 f"{settings.data}: its files changed since {run_dir} was trained, so its held-out test images are not "
                 "the run's; score the model with vae-gen evaluate --data instead, or export your own way with --decoder"
             )
-        return evaluate(staging, f"{dataset.source}: {dataset.test_split}", images=dataset.test_images).to_dict()
+        return evaluate(
+            staging, f"{dataset.source}: {dataset.test_split}", images=dataset.test_images, labels=dataset.test_labels
+        ).to_dict()
 
     return _write_model_folder(
         vae, out_dir,
         name=name or out_dir.name, description=description, architecture=settings.arch,
-        origin={"kind": "trained"},
+        origin={"kind": "trained"}, class_names=class_names,
         training=settings.to_dict() | {
-            "dataset": summary.get("dataset", summary.get("data", {})),  # "data" before it was a setting
+            "dataset": dataset_record,
             "train_seconds": summary.get("train_seconds"),
             "best_epoch": summary.get("best_epoch"),
             "keras_test_metrics": summary.get("test_metrics", {}),
@@ -168,6 +201,7 @@ def export_keras(
     encoder_outputs: tuple[int, int] | None = None,
     data: str | None = None,
     data_dir: Path | None = None,
+    classes: Sequence[str] | None = None,
     keras_sources: dict[str, Path] | None = None,
     decoder_name: str = "the decoder",
     encoder_name: str = "the encoder",
@@ -176,6 +210,9 @@ def export_keras(
 
     decoder: one input z [batch, latent]; output [batch, H, W], [batch, H, W, C]
         or flat [batch, H*W*C] (then give image_shape); C is 1 or 3.
+        A conditional decoder takes z and a label [batch, K] (one-hot or class
+        weights), its encoder the images and the label; then `classes` names
+        the K classes in label order.
     encoder: optional; input an image batch; outputs [z_mean, z_log_var] or
         [z_mean, z_log_var, z] (z is dropped). Which is which: by the output
         layers' names where they say it, else by position; encoder_outputs
@@ -194,6 +231,7 @@ def export_keras(
         decoder, encoder, image_shape=image_shape, value_range=value_range, encoder_outputs=encoder_outputs,
         decoder_name=decoder_name, encoder_name=encoder_name,
     )  # fmt: skip
+    class_names = check_class_names(classes, vae.classes, decoder_name)
     score = None
     if data is not None:
         if encoder is None:
@@ -209,7 +247,7 @@ def export_keras(
         origin |= {"encoder": encoder_file, "encoder_outputs": list(vae.encoder_outputs)}
     return _write_model_folder(
         vae, out_dir, name=name or out_dir.name, description=description, architecture="keras",
-        origin=origin, training={}, keras_sources=sources, score=score,
+        origin=origin, class_names=class_names, training={}, keras_sources=sources, score=score,
     )  # fmt: skip
 
 
@@ -221,23 +259,27 @@ def _write_model_folder(
     description: str,
     architecture: str,
     origin: dict[str, Any],
+    class_names: tuple[str, ...],
     training: dict[str, Any],
     keras_sources: dict[str, Path],
     score: Callable[[Path], dict[str, Any]] | None,
 ) -> ModelCard:
     """Convert, gate on parity, write golden checks and the card, score: all in staging, renamed at the end."""
-    h, w, c = vae.image_shape
+    label = ((LABEL_INPUT, (vae.classes,)),) if vae.classes else ()
+    decoder_inputs, encoder_inputs = (("z", (vae.latent_dim,)), *label), (("image", vae.image_shape), *label)
     with atomic_folder(out_dir) as staging:
-        onnx.save(to_onnx(_decoder_call(vae), "z", (vae.latent_dim,), ["image"]), staging / DECODER_FILE)
+        onnx.save(to_onnx(_decoder_call(vae), decoder_inputs, ["image"]), staging / DECODER_FILE)
         decoder_session = _session(staging / DECODER_FILE)
         encoder_entry, onnx_encode = None, None
         if vae.encoder is not None:
-            onnx.save(to_onnx(_encoder_call(vae), "image", (h, w, c), list(ENCODER_OUTPUTS)), staging / ENCODER_FILE)
+            onnx.save(to_onnx(_encoder_call(vae), encoder_inputs, list(ENCODER_OUTPUTS)), staging / ENCODER_FILE)
             encoder_session = _session(staging / ENCODER_FILE)
-            encoder_entry = OnnxFile(ENCODER_FILE, sha256_of(staging / ENCODER_FILE), ("image",), ENCODER_OUTPUTS)
-            onnx_encode = lambda x: _run(encoder_session, x)  # noqa: E731
+            encoder_entry = OnnxFile(
+                ENCODER_FILE, sha256_of(staging / ENCODER_FILE), tuple(n for n, _ in encoder_inputs), ENCODER_OUTPUTS
+            )
+            onnx_encode = lambda x, y=None: _run(encoder_session, x, y)  # noqa: E731
 
-        report = check_parity(vae, lambda z: _run(decoder_session, z), onnx_encode)
+        report = check_parity(vae, lambda z, y=None: _run(decoder_session, z, y), onnx_encode)
         log.info("%s", report.summary())
         keras_files = {}
         for role, model in (("decoder", vae.decoder), ("encoder", vae.encoder)):
@@ -250,7 +292,8 @@ def _write_model_folder(
                 model.save(staging / KERAS_FILES[role])
 
         z = golden_latents(vae.latent_dim)
-        golden_images = _run(decoder_session, z)["image"].reshape(len(z), -1)
+        labels = golden_labels(vae.classes) if vae.classes else None
+        golden_images = _run(decoder_session, z, labels)["image"].reshape(len(z), -1)
         card = ModelCard(
             format_version=FORMAT_VERSION,
             name=name,
@@ -261,7 +304,7 @@ def _write_model_folder(
             value_range=vae.value_range,
             opset=OPSET,
             decoder_flops=model_flops(vae.decoder),
-            decoder=OnnxFile(DECODER_FILE, sha256_of(staging / DECODER_FILE), ("z",), ("image",)),
+            decoder=OnnxFile(DECODER_FILE, sha256_of(staging / DECODER_FILE), tuple(n for n, _ in decoder_inputs), ("image",)),
             encoder=encoder_entry,
             keras_files=keras_files,
             versions={
@@ -278,8 +321,10 @@ def _write_model_folder(
                 latents=tuple(tuple(float(v) for v in row) for row in z),
                 images=tuple(tuple(round(float(v), 7) for v in row) for row in golden_images),
                 tolerance=PARITY_TOLERANCE,
+                labels=() if labels is None else tuple(tuple(float(v) for v in row) for row in labels),
             ),
             origin=origin,
+            conditioning=Conditioning(LABEL_INPUT, class_names) if class_names else None,
         )
         card.save(staging)
         if score is not None:
@@ -291,28 +336,36 @@ def _write_model_folder(
     return card
 
 
-def _decoder_call(vae: KerasVae) -> Callable[[tf.Tensor], list[tf.Tensor]]:
-    """The user's decoder, its output reshaped to [batch, H, W, C] when it is not already."""
+def _decoder_call(vae: KerasVae) -> Callable[..., list[tf.Tensor]]:
+    """The user's decoder on z (and the label), its output reshaped to [batch, H, W, C] when it is not already."""
     target = [-1, *vae.image_shape]
-    if vae.decoder_output_shape == vae.image_shape:
-        return lambda z: [vae.decoder(z, training=False)]
-    return lambda z: [tf.reshape(vae.decoder(z, training=False), target)]
+    reshape = vae.decoder_output_shape != vae.image_shape
+
+    def call(z: tf.Tensor, label: tf.Tensor | None = None) -> list[tf.Tensor]:
+        images = vae.decoder(vae.fed(z, label, vae.decoder_label_input), training=False)
+        return [tf.reshape(images, target) if reshape else images]
+
+    return call
 
 
-def _encoder_call(vae: KerasVae) -> Callable[[tf.Tensor], list[tf.Tensor]]:
-    """The user's encoder on [batch, H, W, C] images (reshaped to its own input), keeping z_mean and z_log_var."""
+def _encoder_call(vae: KerasVae) -> Callable[..., list[tf.Tensor]]:
+    """The user's encoder on [batch, H, W, C] images (reshaped to its own input) and the label, keeping z_mean and
+    z_log_var."""
     assert vae.encoder is not None
     encoder, native = vae.encoder, [-1, *vae.encoder_input_shape]
     mean, log_var = vae.encoder_outputs
     reshape = vae.encoder_input_shape != vae.image_shape
 
-    def call(x: tf.Tensor) -> list[tf.Tensor]:
-        outputs = encoder(tf.reshape(x, native) if reshape else x, training=False)
+    def call(x: tf.Tensor, label: tf.Tensor | None = None) -> list[tf.Tensor]:
+        outputs = encoder(vae.fed(tf.reshape(x, native) if reshape else x, label, vae.encoder_label_input), training=False)
         return [outputs[mean], outputs[log_var]]
 
     return call
 
 
-def _run(session: onnxruntime.InferenceSession, x: np.ndarray) -> dict[str, np.ndarray]:
+def _run(session: onnxruntime.InferenceSession, x: np.ndarray, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Run a graph on x (and the label rows of a conditional model's second input)."""
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, {session.get_inputs()[0].name: x}), strict=True))
+    inputs = [i.name for i in session.get_inputs()]
+    feed = {inputs[0]: x} if labels is None else {inputs[0]: x, inputs[1]: labels}
+    return dict(zip(names, session.run(names, feed), strict=True))

@@ -7,6 +7,9 @@ common tutorials write them: a decoder ending in [H, W], [H, W, C] or a
 flat [H*W*C]; an encoder whose outputs are [z_mean, z_log_var] or
 [z_mean, z_log_var, z] with z from a sampling layer. `KerasVae` then runs
 them in the runtime's terms, for the conversion and for the parity gate.
+A conditional VAE's decoder takes [z, label] and its encoder [image, label]
+(in either order; the label input is found by its name, else it is the
+second): label float32 [batch, classes], one-hot or class weights.
 Every refusal is one line that names the user's model and what is expected.
 """
 
@@ -35,6 +38,8 @@ MEAN_NAMES = re.compile(r"mean|(^|_)mu($|_)", re.IGNORECASE)
 LOG_VAR_NAMES = re.compile(r"log_?var", re.IGNORECASE)
 #: A log standard deviation is not a log variance (it is half of one): such an output is refused, not guessed at.
 LOG_STD_NAMES = re.compile(r"log_?sigma|log_?std", re.IGNORECASE)
+#: Words in an input's name that say it is the class label of a conditional model.
+LABEL_NAMES = re.compile(r"label|class|cond|one_?hot|^y$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,23 @@ class KerasVae:
     value_range: tuple[float, float]
     #: Positions of z_mean and z_log_var among the encoder's outputs.
     encoder_outputs: tuple[int, int] = (0, 1)
+    #: The label's width for a conditional VAE (its number of classes); 0 for an unconditional one.
+    classes: int = 0
+    #: Position of the label among the decoder's and the encoder's inputs (conditional only).
+    decoder_label_input: int = 1
+    encoder_label_input: int = 1
+
+    @staticmethod
+    def fed(x: Any, labels: Any, label_position: int) -> Any:
+        """What a network takes: x alone, or x and the label rows in the network's input order."""
+        if labels is None:
+            return x
+        return [labels, x] if label_position == 0 else [x, labels]
+
+    def _main_input(self, model: keras.Model) -> Any:
+        """The one input of an unconditional network, the one that is not the label of a conditional one."""
+        position = self.decoder_label_input if model is self.decoder else self.encoder_label_input
+        return model.inputs[0] if not self.classes else model.inputs[1 - position]
 
     @property
     def decoder_output_shape(self) -> tuple[int, ...]:
@@ -56,16 +78,18 @@ class KerasVae:
     @property
     def encoder_input_shape(self) -> tuple[int, ...]:
         assert self.encoder is not None
-        return tuple(int(d) for d in self.encoder.inputs[0].shape[1:])
+        return tuple(int(d) for d in self._main_input(self.encoder).shape[1:])
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """The user's decoder on z, as float32 [n, H, W, C]."""
-        return np.asarray(self.decoder(z, training=False)).reshape(len(z), *self.image_shape)
+    def decode(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """The user's decoder on z (and label rows, conditional), as float32 [n, H, W, C]."""
+        outputs = self.decoder(self.fed(z, labels, self.decoder_label_input), training=False)
+        return np.asarray(outputs).reshape(len(z), *self.image_shape)
 
-    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The user's encoder on images [n, H, W, C]: (z_mean, z_log_var)."""
+    def encode(self, images: np.ndarray, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The user's encoder on images [n, H, W, C] (and label rows, conditional): (z_mean, z_log_var)."""
         assert self.encoder is not None
-        outputs = self.encoder(images.reshape(len(images), *self.encoder_input_shape), training=False)
+        x = images.reshape(len(images), *self.encoder_input_shape)
+        outputs = self.encoder(self.fed(x, labels, self.encoder_label_input), training=False)
         mean, log_var = self.encoder_outputs
         return np.asarray(outputs[mean]), np.asarray(outputs[log_var])
 
@@ -81,20 +105,69 @@ def inspect_vae(
     encoder_name: str = "the encoder",
 ) -> KerasVae:
     """Check the models against the runtime's contract and work out what it needs; ExportError if they do not fit."""
-    latent_dim = _latent_dim(decoder, decoder_name)
+    decoder_label, classes = _decoder_label(decoder, decoder_name)
+    z_input = decoder.inputs[0] if not classes else decoder.inputs[1 - decoder_label]
+    latent_dim = _latent_dim(z_input, decoder_name)
     shape = _image_shape(decoder, image_shape, decoder_name)
     found = _value_range(decoder, value_range, decoder_name)
-    roles = (0, 1)
+    roles, encoder_label = (0, 1), 1
     if encoder is not None:
-        _check_encoder_input(encoder, shape, encoder_name)
+        encoder_label = _encoder_label(encoder, classes, encoder_name)
+        image_input = encoder.inputs[0] if not classes else encoder.inputs[1 - encoder_label]
+        _check_encoder_input(image_input, shape, encoder_name)
         roles = _encoder_roles(encoder, latent_dim, encoder_outputs, encoder_name)
-    return KerasVae(decoder, encoder, latent_dim, shape, found, roles)
+    return KerasVae(decoder, encoder, latent_dim, shape, found, roles, classes, decoder_label, encoder_label)
 
 
-def _latent_dim(decoder: keras.Model, name: str) -> int:
-    if len(decoder.inputs) != 1:
-        raise ExportError(f"{name} has {len(decoder.inputs)} inputs; expected one, z [batch, latent]")
-    shape = decoder.inputs[0].shape
+def _label_position(model: keras.Model, is_main: Any) -> int:
+    """Which of a two-input model's inputs is the label: the one named so, else the one `is_main` rejects, else 1."""
+    named = [i for i, tensor in enumerate(model.inputs) if LABEL_NAMES.search(_input_name(tensor))]
+    if len(named) == 1:
+        return named[0]
+    not_main = [i for i, tensor in enumerate(model.inputs) if not is_main(tensor)]
+    return not_main[0] if len(not_main) == 1 else 1
+
+
+def _decoder_label(decoder: keras.Model, name: str) -> tuple[int, int]:
+    """(position of the label input, number of classes) of a conditional decoder; (1, 0) for one input."""
+    if len(decoder.inputs) == 1:
+        return 1, 0
+    if len(decoder.inputs) != 2:
+        raise ExportError(f"{name} has {len(decoder.inputs)} inputs; expected z [batch, latent], or z and a label "
+                          "[batch, classes] for a conditional VAE")  # fmt: skip
+    position = _label_position(decoder, lambda tensor: False)
+    shape = decoder.inputs[position].shape
+    if len(shape) != 2 or shape[1] is None or int(shape[1]) < 2:
+        raise ExportError(f"{name}'s label input {_input_name(decoder.inputs[position])!r} has shape {_shape_text(shape)}; "
+                          "expected [batch, classes] with 2 classes or more")  # fmt: skip
+    return position, int(shape[1])
+
+
+def _encoder_label(encoder: keras.Model, classes: int, name: str) -> int:
+    """Position of a conditional encoder's label input; the encoder of a conditional VAE must take one."""
+    if not classes:
+        if len(encoder.inputs) != 1:
+            raise ExportError(f"{name} has {len(encoder.inputs)} inputs but the decoder takes no label; expected one, "
+                              "the image batch")  # fmt: skip
+        return 1
+    if len(encoder.inputs) != 2:
+        raise ExportError(f"{name} has {len(encoder.inputs)} inputs; the decoder is conditional, so expected the image "
+                          f"batch and the label [batch, {classes}]")  # fmt: skip
+    position = _label_position(encoder, lambda tensor: len(tensor.shape) > 2)
+    shape = tuple(encoder.inputs[position].shape[1:])
+    if shape != (classes,):
+        raise ExportError(f"{name}'s label input has shape {_shape_text(encoder.inputs[position].shape)}; the decoder's "
+                          f"label is [batch, {classes}]")  # fmt: skip
+    return position
+
+
+def _input_name(tensor: Any) -> str:
+    history = getattr(tensor, "_keras_history", None)
+    return str(getattr(history.operation, "name", "")) if history is not None else str(getattr(tensor, "name", ""))
+
+
+def _latent_dim(z_input: Any, name: str) -> int:
+    shape = z_input.shape
     if len(shape) != 2 or shape[1] is None:
         raise ExportError(f"{name}'s input has shape {_shape_text(shape)}; expected z [batch, latent]")
     return int(shape[1])
@@ -160,15 +233,13 @@ def _value_range(decoder: keras.Model, given: tuple[float, float] | None, name: 
     return evident
 
 
-def _check_encoder_input(encoder: keras.Model, image_shape: tuple[int, int, int], name: str) -> None:
-    if len(encoder.inputs) != 1:
-        raise ExportError(f"{name} has {len(encoder.inputs)} inputs; expected one, the image batch")
-    dims = tuple(encoder.inputs[0].shape[1:])
+def _check_encoder_input(image_input: Any, image_shape: tuple[int, int, int], name: str) -> None:
+    dims = tuple(image_input.shape[1:])
     h, w, c = image_shape
     accepted = {(h, w, c), (h * w * c,)} | ({(h, w)} if c == 1 else set())
     if dims not in accepted:
         raise ExportError(
-            f"{name} takes inputs of shape {_shape_text(encoder.inputs[0].shape)}, but the decoder makes images of "
+            f"{name} takes inputs of shape {_shape_text(image_input.shape)}, but the decoder makes images of "
             f"shape {_shape_text(image_shape)}"
         )
 

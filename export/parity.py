@@ -3,6 +3,8 @@
 Checked in order, each failure a ParityError that says what and by how much:
 output names, then shapes, then values within PARITY_TOLERANCE, at several
 batch sizes and on latents far outside the prior (|z| up to FAR_LATENT).
+A conditional model is checked with its label: one-hot rows of every class
+and blends of random class weights, on every batch.
 """
 
 from __future__ import annotations
@@ -85,10 +87,19 @@ def parity_latents(latent_dim: int) -> dict[str, np.ndarray]:
     return sets
 
 
+def parity_labels(classes: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n label rows: one-hot rows cycling through the classes, then (the second half) blends of random weights."""
+    rows = np.eye(classes, dtype=np.float32)[np.arange(n) % classes]
+    blends = n // 2
+    if blends:
+        rows[n - blends :] = rng.dirichlet(np.ones(classes), blends).astype(np.float32)
+    return rows
+
+
 def check_parity(
     vae: KerasVae,
-    onnx_decode: Callable[[np.ndarray], Outputs],
-    onnx_encode: Callable[[np.ndarray], Outputs] | None,
+    onnx_decode: Callable[..., Outputs],
+    onnx_encode: Callable[..., Outputs] | None,
 ) -> ParityReport:
     """Run every check of the user's models against the ONNX graphs; raise ParityError at the first failure.
 
@@ -99,17 +110,20 @@ def check_parity(
     report = ParityReport()
     rng = np.random.default_rng(PARITY_SEED + 1)
     low, high = vae.value_range
-    for label, z in parity_latents(vae.latent_dim).items():
-        images = vae.decode(z)
+    for what, z in parity_latents(vae.latent_dim).items():
+        labels = parity_labels(vae.classes, len(z), rng) if vae.classes else None
+        given = () if labels is None else (labels,)
+        what += "" if labels is None else ", one-hot and blended labels"
+        images = vae.decode(z, labels)
         check_decoded_range(images, vae.value_range)
-        compare("decoder", label, {"image": images}, onnx_decode(z), report)
-        if onnx_encode is not None and label.startswith("N(0, I)"):
+        compare("decoder", what, {"image": images}, onnx_decode(z, *given), report)
+        if onnx_encode is not None and what.startswith("N(0, I)"):
             # Encoder inputs: decoded images (what real inputs look like) and uniform noise over the value range.
             noise = rng.uniform(low, high, images.shape).astype(np.float32)
             for kind, x in (("decoded images", images), ("uniform noise", noise)):
-                z_mean, z_log_var = vae.encode(x)
+                z_mean, z_log_var = vae.encode(x, labels)
                 expected = {"z_mean": z_mean, "z_log_var": z_log_var}
-                compare("encoder", f"{kind} batch {len(x)}", expected, onnx_encode(x), report)
+                compare("encoder", f"{kind} batch {len(x)}", expected, onnx_encode(x, *given), report)
     return report
 
 
@@ -183,7 +197,20 @@ def check_model_folder(folder: Path, custom_objects: dict[str, Any] | None = Non
         decoder_name=str(folder / card.keras_files["decoder"]),
         encoder_name=str(folder / encoder_file) if encoder_file else "",
     )
-    encode = None
-    if generator.has_encoder:
-        encode = lambda x: dict(zip(("z_mean", "z_log_var"), generator.encode(x), strict=True))  # noqa: E731
-    return check_parity(vae, lambda z: {"image": generator.decode(z)}, encode)
+    if vae.classes != len(card.classes):
+        raise ParityError(f"{folder}: the Keras decoder takes {vae.classes} classes, model.json names {len(card.classes)}")
+
+    def decode(z: np.ndarray, labels: np.ndarray | None = None) -> Outputs:
+        return {"image": generator.decode(z, label=_rows_label(labels, card.classes))}
+
+    def encode(x: np.ndarray, labels: np.ndarray | None = None) -> Outputs:
+        return dict(zip(("z_mean", "z_log_var"), generator.encode(x, label=_rows_label(labels, card.classes)), strict=True))
+
+    return check_parity(vae, decode, encode if generator.has_encoder else None)
+
+
+def _rows_label(rows: np.ndarray | None, classes: tuple[str, ...]) -> Any:
+    """Label rows as the runtime's per-image label spec: a {class: weight} mapping per row."""
+    if rows is None:
+        return None
+    return [{name: float(weight) for name, weight in zip(classes, row, strict=True) if weight > 0} for row in rows]

@@ -24,6 +24,7 @@ from .errors import (
     ModelIntegrityError,
     raise_if_cancelled,
 )
+from .labels import Labels, LabelSpec, resolve
 from .latents import block_ranges, check_seed, sample_latents
 from .model_card import OnnxFile, load_verified
 from .model_store import resolve_model
@@ -114,6 +115,15 @@ class Generator:
         return self.card.value_range
 
     @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names of a class-conditional model, in label order; () for an unconditional one.
+
+        A conditional model needs a `label` on every call that decodes or
+        encodes (see vae_gen.labels for what a label may be).
+        """
+        return self.card.classes
+
+    @property
     def has_encoder(self) -> bool:
         """False for a decoder-only model: it generates, but `encode` refuses."""
         return self.card.encoder is not None
@@ -125,27 +135,48 @@ class Generator:
         n, start = check_count(n), _check_start(start)
         return sample_latents(seed, start, start + n, self.latent_dim, temperature)
 
-    def decode(self, z: np.ndarray, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    def labels(self, label: LabelSpec | None, n: int | None = None, start: int = 0) -> Labels | None:
+        """`label` checked against this model's classes (see vae_gen.labels); None for an unconditional model.
+
+        n: the images a per-image sequence must cover; start: the index of its first image.
+        """
+        return resolve(label, self.classes, self.name, n, start)
+
+    def decode(self, z: np.ndarray, *, label: LabelSpec | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Decode latents float32 [n, latent_dim] to images float32 [n, H, W, C] in value_range.
 
-        One decoder call per `batch_size` latents: onnxruntime is no faster
-        on larger batches here, and its buffers grow with them.
+        label: required for a conditional model, refused for others: a class
+        name or index, "all" (row i of class i mod K), a {name: weight} blend,
+        or one of those per row. One decoder call per `batch_size` latents:
+        onnxruntime is no faster on larger batches here, and its buffers grow with them.
         """
         z = self._check_latents(z)
         batch_size = check_batch_size(batch_size)
+        return self._decode(z, self.labels(label, len(z)), 0, batch_size)
+
+    def _decode(self, z: np.ndarray, labels: Labels | None, first: int, batch_size: int) -> np.ndarray:
+        """Decode checked latents of images first..first+len(z)-1, labelled by `labels`."""
         session = self._decoder_session()
-        names, feed = [self.card.decoder.outputs[0]], self.card.decoder.inputs[0]
+        names, inputs = [self.card.decoder.outputs[0]], self.card.decoder.inputs
+
+        def feed(lo: int, hi: int) -> dict[str, np.ndarray]:
+            if labels is None:
+                return {inputs[0]: z[lo:hi]}
+            return {inputs[0]: z[lo:hi], inputs[1]: labels.rows(first + lo, first + hi)}
+
         if len(z) <= batch_size:
-            result: np.ndarray = session.run(names, {feed: z})[0]
+            result: np.ndarray = session.run(names, feed(0, len(z)))[0]
             return result
         out = np.empty((len(z), *self.card.image_shape), np.float32)
         for lo in range(0, len(z), batch_size):
-            out[lo : lo + batch_size] = session.run(names, {feed: z[lo : lo + batch_size]})[0]
+            out[lo : lo + batch_size] = session.run(names, feed(lo, min(lo + batch_size, len(z))))[0]
         return out
 
-    def decode_uint8(self, z: np.ndarray, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Decode latents to uint8 images [n, H, W] (grayscale) or [n, H, W, C]."""
-        return self.to_uint8(self.decode(z, batch_size=batch_size))
+    def decode_uint8(
+        self, z: np.ndarray, *, label: LabelSpec | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> np.ndarray:
+        """Decode latents to uint8 images [n, H, W] (grayscale) or [n, H, W, C]; `label` as for `decode`."""
+        return self.to_uint8(self.decode(z, label=label, batch_size=batch_size))
 
     def iter_batches(
         self,
@@ -154,6 +185,7 @@ class Generator:
         *,
         temperature: float = 1.0,
         start: int = 0,
+        label: LabelSpec | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
         cancel: CancelEvent | None = None,
@@ -169,12 +201,13 @@ class Generator:
         """
         n, start = check_count(n), _check_start(start)
         seed, batch_size = check_seed(seed), check_batch_size(batch_size)
+        labels = self.labels(label, n, start)
         done = 0
         for lo, hi in block_ranges(start, start + n, batch_size):
             raise_if_cancelled(cancel)
             aligned = lo - lo % batch_size
             z = sample_latents(seed, aligned, hi, self.latent_dim, temperature)
-            yield lo, self.decode_uint8(z, batch_size=batch_size)[lo - aligned :]
+            yield lo, self.to_uint8(self._decode(z, labels, aligned, batch_size))[lo - aligned :]
             done += hi - lo
             if progress is not None:
                 progress(done, n)
@@ -186,11 +219,17 @@ class Generator:
         *,
         temperature: float = 1.0,
         start: int = 0,
+        label: LabelSpec | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
         cancel: CancelEvent | None = None,
     ) -> np.ndarray:
         """Images [start, start + n) for `seed`: uint8 [n, H, W] (or [n, H, W, C] for colour), 0 black to 255 white.
+
+        label: required for a conditional model (see `classes`), refused for
+        others: a class name or index, "all" (image i of class i mod K), a
+        {name: weight} blend, or a sequence of n of those, one per image.
+        Image i depends only on (seed, i, temperature, its label).
 
         `progress(done, n)` is called after each batch; setting `cancel` (any
         event, such as threading.Event) from another thread stops at the next
@@ -199,17 +238,21 @@ class Generator:
         n = check_count(n)
         out = np.empty((n, *self.uint8_shape), np.uint8)
         batches = self.iter_batches(
-            n, seed, temperature=temperature, start=start, batch_size=batch_size, progress=progress, cancel=cancel
-        )
+            n, seed, temperature=temperature, start=start, label=label, batch_size=batch_size, progress=progress,
+            cancel=cancel,
+        )  # fmt: skip
         for lo, batch in batches:
             out[lo - start : lo - start + len(batch)] = batch
         return out
 
-    def generate_pil(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> list[PILImage]:
+    def generate_pil(
+        self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0, label: LabelSpec | None = None
+    ) -> list[PILImage]:
         """The same images as `generate`, as PIL images: mode "L" for grayscale models, "RGB" for colour ones."""
         from PIL import Image
 
-        return [Image.fromarray(image) for image in self.generate(n, seed, temperature=temperature, start=start)]
+        images = self.generate(n, seed, temperature=temperature, start=start, label=label)
+        return [Image.fromarray(image) for image in images]
 
     def to_uint8(self, images: np.ndarray) -> np.ndarray:
         """Map decoder output in value_range to uint8 (round half to even, clip), dropping a single channel."""
@@ -218,10 +261,11 @@ class Generator:
         out: np.ndarray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
         return out[..., 0] if out.shape[-1] == 1 else out
 
-    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, images: np.ndarray, *, label: LabelSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Encode images float [n, H, W, C] (or [n, H, W] when C is 1) in value_range to (z_mean, z_log_var).
 
-        Both are float32 [n, latent_dim]: the posterior N(z_mean, exp(z_log_var)).
+        Both are float32 [n, latent_dim]: the posterior N(z_mean, exp(z_log_var)),
+        given each image's label for a conditional model (`label` as for `decode`).
         A decoder-only model (`has_encoder` False) raises InvalidArgumentError.
         """
         entry = self.card.encoder
@@ -239,13 +283,17 @@ class Generator:
         if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
             raise InvalidArgumentError(f"images must be finite floating point values, got dtype {array.dtype}")
         array = np.ascontiguousarray(array, dtype=np.float32)
+        labels = self.labels(label, len(array))
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
                     session = self._open_session(entry)
                     self._check_shapes(entry, session, self.card.image_shape, (self.latent_dim, self.latent_dim))
                     self._encoder = session
-        z_mean, z_log_var = self._encoder.run(list(entry.outputs), {entry.inputs[0]: array})
+        feed = {entry.inputs[0]: array}
+        if labels is not None:
+            feed[entry.inputs[1]] = labels.rows(0, len(array))
+        z_mean, z_log_var = self._encoder.run(list(entry.outputs), feed)
         return z_mean, z_log_var
 
     # -- self test ------------------------------------------------------------------
@@ -255,11 +303,16 @@ class Generator:
         golden = self.card.golden
         z = np.asarray(golden.latents, np.float32)
         expected = np.asarray(golden.images, np.float32)
-        got = self.decode(z).reshape(len(z), -1)
+        label = np.asarray(golden.labels, np.float32) if self.classes else None
+        got = self._decode(self._check_latents(z), self._golden_labels(label), 0, DEFAULT_BATCH_SIZE).reshape(len(z), -1)
         diff = float(np.max(np.abs(got - expected))) if len(z) else 0.0
         return SelfTestResult(diff <= golden.tolerance, diff, golden.tolerance, len(z))
 
     # -- internals ------------------------------------------------------------------
+
+    def _golden_labels(self, rows: np.ndarray | None) -> Labels | None:
+        """The card's golden label rows, fed as they are (they may be blends no label spec names)."""
+        return None if rows is None else Labels(self.classes, None, rows, 0)
 
     @property
     def uint8_shape(self) -> tuple[int, ...]:
@@ -337,12 +390,15 @@ class Generator:
     ) -> None:
         """The graph's input and output shapes (after the batch axis) must be what model.json says."""
         expected_outputs = [[shape] if isinstance(shape, int) else list(shape) for shape in output_shapes]
-        got_input = list(session.get_inputs()[0].shape[1:])
+        expected_inputs = [list(input_shape)] + ([[len(self.classes)]] if self.classes else [])
+        got_inputs = [list(graph_input.shape[1:]) for graph_input in session.get_inputs()]
         got_outputs = [list(output.shape[1:]) for output in session.get_outputs()]
-        if got_input != list(input_shape) or got_outputs != expected_outputs:
+        if got_inputs != expected_inputs or got_outputs != expected_outputs:
+            classes = f", {len(self.classes)} classes" if self.classes else ""
             raise ModelIntegrityError(
-                f"{self.folder / entry.file}: shapes (after the batch axis) input {got_input}, outputs {got_outputs} "
-                f"disagree with model.json (latent_dim {self.latent_dim}, image_shape {list(self.card.image_shape)})"
+                f"{self.folder / entry.file}: shapes (after the batch axis) inputs {got_inputs}, outputs {got_outputs} "
+                f"disagree with model.json (latent_dim {self.latent_dim}, image_shape {list(self.card.image_shape)}"
+                f"{classes})"
             )
 
 

@@ -25,8 +25,10 @@ from .onnx_inspect import refuse_external_data
 #:   2: `encoder` may be null (a decoder-only model), `origin` says where the model came from
 #:      (trained by vae-gen, or imported from Keras files), `training` and `test_metrics` may be
 #:      empty ({}: not trained here, not measured), image_shape's C is 1 or 3.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#:   3: `conditioning` (null, or the label input and the class names of a class-conditional model,
+#:      whose decoder and encoder take a second input); `golden.labels` holds the golden checks' labels.
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 CARD_FILENAME = "model.json"
 #: Channel counts the runtime turns into pictures: grayscale and RGB.
 CHANNELS = (1, 3)
@@ -45,16 +47,27 @@ class OnnxFile:
 
 
 @dataclass(frozen=True)
+class Conditioning:
+    """A class-conditional model: the name of its label input and its classes, in label order."""
+
+    #: The decoder's and encoder's second input: float32 [batch, len(classes)].
+    input: str
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class GoldenCheck:
-    """Fixed latents and the decoder outputs they gave at export time.
+    """Fixed latents (and labels) and the decoder outputs they gave at export time.
 
     Lets a user's machine check its onnxruntime against the exporter's
-    without TensorFlow: `images` are float32 [n, *image_shape], flattened.
+    without TensorFlow: `images` are float32 [n, *image_shape], flattened;
+    `labels` are the label rows fed with the latents (a conditional model), else empty.
     """
 
     latents: tuple[tuple[float, ...], ...]
     images: tuple[tuple[float, ...], ...]
     tolerance: float
+    labels: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,7 +97,14 @@ class ModelCard:
     golden: GoldenCheck
     #: {"kind": "trained"} or {"kind": "keras", ...}: see ORIGINS.
     origin: dict[str, Any] = field(default_factory=lambda: {"kind": "trained"})
+    #: None for an unconditional model.
+    conditioning: Conditioning | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names, in label order; () for an unconditional model."""
+        return () if self.conditioning is None else self.conditioning.classes
 
     @classmethod
     def from_dict(cls, data: Any, source: str = CARD_FILENAME) -> ModelCard:
@@ -121,6 +141,23 @@ class ModelCard:
             if origin.get("kind") not in ORIGINS:
                 kinds = ", ".join(ORIGINS)
                 raise ModelCardError(f"{source}: field 'origin.kind' must be one of {kinds}, got {origin.get('kind')!r}")
+        decoder = _onnx_file(_require(data, "decoder", dict, source), "decoder", source)
+        conditioning = None
+        if version >= 3:
+            entry = _require(data, "conditioning", (dict, type(None)), source)
+            conditioning = None if entry is None else _conditioning(entry, source)
+        for graph, role in ((decoder, "decoder"), (encoder, "encoder")):
+            if graph is not None:
+                _check_inputs(graph, role, conditioning, source)
+        golden_labels: tuple[tuple[float, ...], ...] = ()
+        if conditioning is not None:
+            golden_labels = tuple(tuple(float(v) for v in row) for row in _require(golden, "labels", list, source, "golden."))
+            rows = len(_require(golden, "latents", list, source, "golden."))
+            if len(golden_labels) != rows or any(len(row) != len(conditioning.classes) for row in golden_labels):
+                raise ModelCardError(
+                    f"{source}: field 'golden.labels' must hold {rows} rows of {len(conditioning.classes)} values, "
+                    "one per golden latent"
+                )
         return cls(
             format_version=version,
             name=_require(data, "name", str, source),
@@ -131,7 +168,7 @@ class ModelCard:
             value_range=(float(value_range[0]), float(value_range[1])),
             opset=_require(data, "opset", int, source),
             decoder_flops=_require(data, "decoder_flops", int, source),
-            decoder=_onnx_file(_require(data, "decoder", dict, source), "decoder", source),
+            decoder=decoder,
             encoder=encoder,
             keras_files=_require(data, "keras_files", dict, source),
             versions=_require(data, "versions", dict, source),
@@ -142,8 +179,10 @@ class ModelCard:
                 latents=tuple(tuple(float(v) for v in row) for row in _require(golden, "latents", list, source, "golden.")),
                 images=tuple(tuple(float(v) for v in row) for row in _require(golden, "images", list, source, "golden.")),
                 tolerance=float(_require(golden, "tolerance", float, source, "golden.")),
+                labels=golden_labels,
             ),
             origin=origin,
+            conditioning=conditioning,
             extra=data.get("extra", {}),
         )
 
@@ -157,8 +196,12 @@ class ModelCard:
         out = dataclasses.asdict(self)
         # asdict keeps tuples; JSON has only lists, and round trips should compare equal.
         plain: dict[str, Any] = json.loads(json.dumps(out))
+        # A card read from an older format writes back as it was: without the fields it did not have.
+        if self.format_version < 3:
+            del plain["conditioning"]
+            del plain["golden"]["labels"]
         if self.format_version == 1:
-            del plain["origin"]  # format 1 has no such field: a card read from it writes back as it was
+            del plain["origin"]
         return plain
 
     @classmethod
@@ -233,6 +276,22 @@ def _require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], sour
         expected = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
         raise ModelCardError(f"{source}: field '{prefix}{key}' must be {expected}, got {type(value).__name__}")
     return value
+
+
+def _conditioning(data: dict[str, Any], source: str) -> Conditioning:
+    name = _require(data, "input", str, source, "conditioning.")
+    classes = _require(data, "classes", list, source, "conditioning.")
+    if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes):
+        raise ModelCardError(f"{source}: field 'conditioning.classes' must list two or more different, non-empty class names")
+    return Conditioning(name, tuple(classes))
+
+
+def _check_inputs(graph: OnnxFile, role: str, conditioning: Conditioning | None, source: str) -> None:
+    """A graph takes one input, or two (the first, then the label input) when the model is conditional."""
+    expected = 1 if conditioning is None else 2
+    if len(graph.inputs) != expected or (conditioning is not None and graph.inputs[1] != conditioning.input):
+        want = "one input" if conditioning is None else f"two inputs, the second {conditioning.input!r} (conditioning.input)"
+        raise ModelCardError(f"{source}: field '{role}.inputs' is {list(graph.inputs)}; expected {want}")
 
 
 def _onnx_file(data: dict[str, Any], key: str, source: str) -> OnnxFile:

@@ -192,6 +192,9 @@ class TrainSettings:
     test_fraction: float | None = setting(None, fraction(), f"share of a folder's images held out for testing "
                                           f"(default {DEFAULT_TEST_FRACTION:g}, or the folder's test/ subfolder)")  # fmt: skip
     skip_bad: bool = setting(False, flag(), "leave unreadable image files out (counted) instead of stopping")
+    #: Condition the encoder and decoder on the class label (a labelled source: Fashion-MNIST, or class subfolders).
+    conditional: bool = setting(False, flag(), "class-conditional VAE: the label goes into the encoder and the decoder, "
+                                "and vae-gen sample --class asks for a class; needs labelled data")  # fmt: skip
     arch: str = setting("dense", one_of(*ARCHITECTURES), "model architecture")
     latent_dim: int = setting(2, integer(1), "latent size")
     epochs: int = setting(30, integer(1), "training epochs")

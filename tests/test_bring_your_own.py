@@ -183,10 +183,10 @@ def odd_models(tmp_path_factory):
     from keras import layers
 
     folder = tmp_path_factory.mktemp("odd")
-    a, b = keras.Input((2,)), keras.Input((2,))
-    two_inputs = keras.Model([a, b], layers.Dense(4, activation="sigmoid")(layers.Concatenate()([a, b])))
+    a, b, c = keras.Input((2,)), keras.Input((2,)), keras.Input((2,))
+    three_inputs = keras.Model([a, b, c], layers.Dense(4, activation="sigmoid")(layers.Concatenate()([a, b, c])))
     models = {
-        "two-inputs": two_inputs,
+        "three-inputs": three_inputs,
         "linear": keras.Sequential([keras.Input((2,)), layers.Dense(16), layers.Reshape((4, 4))]),
         "channels-2": keras.Sequential([keras.Input((2,)), layers.Dense(32, activation="sigmoid"), layers.Reshape((4, 4, 2))]),
         "sigmoid": keras.Sequential([keras.Input((2,)), layers.Dense(16, activation="sigmoid"), layers.Reshape((4, 4))]),
@@ -200,7 +200,7 @@ def odd_models(tmp_path_factory):
 @pytest.mark.parametrize(
     ("decoder", "options", "message"),
     [
-        ("two-inputs", [], "has 2 inputs; expected one, z [batch, latent]"),
+        ("three-inputs", [], "has 3 inputs; expected z [batch, latent], or z and a label [batch, classes]"),
         ("linear", [], "output activation (linear) does not say its value range; pass --value-range 0,1 or -1,1"),
         ("channels-2", [], "makes images with 2 channels; vae-gen takes 1 (grayscale) or 3 (RGB)"),
         ("sigmoid", ["--value-range", "-1,1"], "ends in sigmoid, whose values span [0, 1], not --value-range [-1, 1]"),

@@ -47,7 +47,7 @@ def test_missing_nested_field_is_named(shipped_model_copy):
 
 def test_unknown_format_version(shipped_model_copy):
     _edit_card(shipped_model_copy, lambda d: d.update(format_version=99))
-    with pytest.raises(ModelCardError, match=r"format_version 99 is not supported \(this vae-gen reads 1, 2\); a newer"):
+    with pytest.raises(ModelCardError, match=r"format_version 99 is not supported \(this vae-gen reads 1, 2, 3\); a newer"):
         vae_gen.load(shipped_model_copy)
 
 

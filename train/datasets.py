@@ -123,26 +123,35 @@ def _limited(dataset: Dataset, train_limit: int | None, test_limit: int | None) 
     )  # fmt: skip
 
 
-def evaluation_images(data: str, image_shape: tuple[int, int, int], data_dir: Path | None = None) -> tuple[np.ndarray, str]:
-    """Test images to score a model on, uint8 [n, H, W, C], and what they are.
+@dataclass(frozen=True)
+class EvaluationImages:
+    """Test images to score a model on, uint8 [n, H, W, C], their labels int64 [n] and class names, and what they are."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    what: str
+
+
+def evaluation_images(data: str, image_shape: tuple[int, int, int], data_dir: Path | None = None) -> EvaluationImages:
+    """Test images to score a model on.
 
     data: "fashion-mnist" (its test set), or a folder: its test/ subfolder
     when it has train/ and test/, else all of its images.
     """
     if data == FASHION_MNIST:
-        images = load_fashion_mnist(data_dir).test_images[..., None]
-        what = FASHION_MNIST
-    else:
-        folder = Path(data).expanduser()
-        if (folder / "train").is_dir() and (folder / "test").is_dir():
-            folder = folder / "test"
-        candidates, _ = list_images(folder)
-        good, _, _, _ = survey(candidates, image_shape[:2], image_shape[2], skip_bad=False, hint=FIX_IT)
-        images = read_split(good, image_shape, skip_bad=False, hint=FIX_IT)[0].images
-        return images, str(folder)
-    if images.shape[1:] != image_shape:
-        raise ImageFolderError(f"{data}: images of shape {list(images.shape[1:])}, the model takes {list(image_shape)}")
-    return images, what
+        fashion = load_fashion_mnist(data_dir)
+        images = fashion.test_images[..., None]
+        if images.shape[1:] != image_shape:
+            raise ImageFolderError(f"{data}: images of shape {list(images.shape[1:])}, the model takes {list(image_shape)}")
+        return EvaluationImages(images, fashion.test_labels.astype(np.int64), CLASS_NAMES, FASHION_MNIST)
+    folder = Path(data).expanduser()
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        folder = folder / "test"
+    candidates, class_names = list_images(folder)
+    good, _, _, _ = survey(candidates, image_shape[:2], image_shape[2], skip_bad=False, hint=FIX_IT)
+    split = read_split(good, image_shape, skip_bad=False, hint=FIX_IT)[0]
+    return EvaluationImages(split.images, split.labels, class_names, str(folder))
 
 
 #: What to do about a file that cannot be read where it cannot be skipped (scoring: a test set stays whole).

@@ -59,18 +59,23 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def importance_weighted_nll(generator: Generator, images: np.ndarray, samples: int, seed: int) -> float:
-    """Mean over `images` of -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x)."""
+def importance_weighted_nll(
+    generator: Generator, images: np.ndarray, samples: int, seed: int, labels: np.ndarray | None = None
+) -> float:
+    """Mean over `images` of -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x) (given each image's label,
+    int [n], for a conditional model)."""
     rng = np.random.default_rng(seed)
     per_image = []
     # Images per chunk so one decoder call sees about EVAL_BATCH latents.
     chunk = max(1, EVAL_BATCH // samples)
     for lo in range(0, len(images), chunk):
         x = to_float_images(images[lo : lo + chunk]) if images.dtype == np.uint8 else images[lo : lo + chunk]
-        z_mean, z_log_var = (a.astype(np.float64) for a in generator.encode(x))
+        y = None if labels is None else labels[lo : lo + chunk]
+        z_mean, z_log_var = (a.astype(np.float64) for a in generator.encode(x, label=y))
         eps = rng.standard_normal((len(x), samples, z_mean.shape[1]))
         z = z_mean[:, None] + np.exp(0.5 * z_log_var)[:, None] * eps
-        decoded = generator.decode(z.reshape(-1, z.shape[-1]).astype(np.float32))
+        repeated = None if y is None else np.repeat(y, samples)
+        decoded = generator.decode(z.reshape(-1, z.shape[-1]).astype(np.float32), label=repeated)
         log_px_z = -bce_per_image(np.repeat(x, samples, axis=0), decoded).reshape(len(x), samples)
         log_pz = -0.5 * (z**2 + LOG_2PI).sum(axis=2)
         log_qz_x = -0.5 * (eps**2 + z_log_var[:, None] + LOG_2PI).sum(axis=2)
@@ -86,6 +91,7 @@ def evaluate(
     data: str = FASHION_MNIST,
     *,
     images: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
     data_dir: Path | None = None,
     iw_samples: int = IW_SAMPLES,
     iw_images: int = IW_IMAGES,
@@ -93,7 +99,8 @@ def evaluate(
     seed: int = EVAL_SEED,
 ) -> Evaluation:
     """Score `model` on `data` ("fashion-mnist" or a folder: see datasets.evaluation_images), or on `images`
-    (uint8 [n, H, W, C]) when given, which `data` then names."""
+    (uint8 [n, H, W, C]) when given, which `data` then names. A conditional model is scored given each image's
+    label (`labels`, int [n], with `images`; the test set's own otherwise): the -ELBO of x given its label."""
     generator = Generator(model)
     if not generator.has_encoder:
         raise InvalidArgumentError(f"model {generator.name!r} has no encoder; scoring it needs one")
@@ -104,11 +111,22 @@ def evaluate(
             "decoder's, for outputs in [0, 1]"
         )
     if images is None:
-        images, data = evaluation_images(data, generator.image_shape, data_dir)
+        found = evaluation_images(data, generator.image_shape, data_dir)
+        images, labels, data = found.images, found.labels, found.what
+        if generator.classes and found.class_names != generator.classes:
+            raise InvalidArgumentError(
+                f"{data}: its classes ({', '.join(found.class_names) or 'none'}) are not model {generator.name!r}'s "
+                f"({', '.join(generator.classes)}), so its labels cannot be given to the model"
+            )
+    if not generator.classes:
+        labels = None
+    elif labels is None:
+        raise InvalidArgumentError(f"model {generator.name!r} is class-conditional; scoring it needs the images' labels")
     x = images[:test_limit]
-    scores = neg_elbo(x, generator.encode, generator.decode, seed=seed)
+    y = None if labels is None else labels[:test_limit]
+    scores = neg_elbo(x, generator.encode, generator.decode, seed=seed, labels=y)
     iw_images = min(iw_images, len(x))
-    iw_nll = importance_weighted_nll(generator, x[:iw_images], iw_samples, seed)
+    iw_nll = importance_weighted_nll(generator, x[:iw_images], iw_samples, seed, None if y is None else y[:iw_images])
     return Evaluation(
         model=generator.name, data=data, test_images=len(x), iw_nll=iw_nll, iw_samples=iw_samples,
         iw_images=iw_images, seed=seed, **scores,

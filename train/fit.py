@@ -28,6 +28,7 @@ from vae_gen.constants import EVAL_SEED
 from vae_gen.errors import OutputError
 from vae_gen.training_settings import FASHION_MNIST, TrainSettings
 
+from .data import DataError
 from .datasets import load_dataset
 from .metrics import neg_elbo
 from .model import build_vae, float32_copy
@@ -126,12 +127,19 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
 
     data = load_dataset(settings, data_dir)
     n_train, x_test = len(data.train_images), data.test_images  # uint8: batches become floats in the pipeline
+    classes = len(data.class_names) if settings.conditional else 0
+    if settings.conditional and classes < 2:
+        found = f"one class ({data.class_names[0]})" if data.class_names else "no classes"
+        raise DataError(
+            f"--conditional needs labelled images of two classes or more; {settings.data} has {found} "
+            "(give a folder with one subfolder per class, or fashion-mnist)"
+        )
     log.info("training on %d images, testing on %d, each %s", n_train, len(x_test), "x".join(map(str, data.image_shape)))
 
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
-    vae = build_vae(settings.arch, settings.latent_dim, settings.seed, data.image_shape, settings.precision)
+    vae = build_vae(settings.arch, settings.latent_dim, settings.seed, data.image_shape, settings.precision, classes)
     vae.compile(
         optimizer=build_optimizer(settings, steps_per_epoch=-(-n_train // settings.batch_size)),
         steps_per_execution=STEPS_PER_EXECUTION,
@@ -142,8 +150,9 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     keep_best = KeepBest(first_eligible_epoch=max(0, settings.kl_warmup_epochs - 1))
     if settings.keep_best:
         callbacks.append(keep_best)
-    train_set = _batches(data.train_images, settings.batch_size, shuffle_seed=settings.seed)
-    test_set = _batches(x_test, settings.batch_size)
+    train_labels, test_labels = (data.train_labels, data.test_labels) if classes else (None, None)
+    train_set = _batches(data.train_images, settings.batch_size, shuffle_seed=settings.seed, labels=train_labels, classes=classes)
+    test_set = _batches(x_test, settings.batch_size, labels=test_labels, classes=classes)
 
     started = time.perf_counter()
     history = vae.fit(
@@ -160,11 +169,15 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     # Score and save float32 networks: what export converts and the runtime runs.
     encoder, decoder = float32_copy(vae.encoder), float32_copy(vae.decoder)
 
+    def given(x, label=None):
+        return x if label is None else [x, np.eye(classes, dtype=np.float32)[label]]
+
     test_metrics = neg_elbo(
         x_test,
-        encode=lambda x: tuple(t.numpy() for t in encoder(x, training=False)),
-        decode=lambda z: decoder(z, training=False).numpy(),
+        encode=lambda x, label=None: tuple(t.numpy() for t in encoder(given(x, label), training=False)),
+        decode=lambda z, label=None: decoder(given(z, label), training=False).numpy(),
         seed=EVAL_SEED,
+        labels=test_labels,
     )
     summary = {
         "settings": settings.to_dict(),
@@ -198,8 +211,15 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     return summary
 
 
-def _batches(images: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+def _batches(
+    images: np.ndarray,
+    batch_size: int,
+    shuffle_seed: int | None = None,
+    labels: np.ndarray | None = None,
+    classes: int = 0,
+) -> tf.data.Dataset:
     """Batches of `images` (uint8) as float32 in [0, 1]; with a seed, in an order drawn anew each epoch.
+    With `labels` (int [n]), batches are (images, one-hot labels [batch, classes]) for a conditional VAE.
 
     Each batch is gathered from the numpy array itself, which stays the only
     copy of the images: `from_tensor_slices` would copy them into TensorFlow
@@ -208,18 +228,23 @@ def _batches(images: np.ndarray, batch_size: int, shuffle_seed: int | None = Non
     """
     epochs = itertools.count()
 
-    def generate() -> Iterator[np.ndarray]:
+    def generate() -> Iterator[Any]:
         order = np.arange(len(images))
         if shuffle_seed is not None:
             order = np.random.default_rng([shuffle_seed, next(epochs)]).permutation(len(images))
         for lo in range(0, len(images), batch_size):
-            yield images[order[lo : lo + batch_size]]
+            chosen = order[lo : lo + batch_size]
+            yield images[chosen] if labels is None else (images[chosen], labels[chosen])
 
-    spec = tf.TensorSpec((None, *images.shape[1:]), tf.uint8)
+    spec: Any = tf.TensorSpec((None, *images.shape[1:]), tf.uint8)
+    if labels is not None:
+        spec = (spec, tf.TensorSpec((None,), tf.int64))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=spec)
     # A generator's length is unknown to Keras, which would then cut epochs short: say it.
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-len(images) // batch_size)))
-    return dataset.map(_to_unit_floats)
+    if labels is None:
+        return dataset.map(_to_unit_floats)
+    return dataset.map(lambda x, y: (_to_unit_floats(x), tf.one_hot(y, classes, dtype=tf.float32)))
 
 
 def _to_unit_floats(images: tf.Tensor) -> tf.Tensor:

@@ -32,22 +32,28 @@ def kl_per_image(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
 
 def neg_elbo(
     images: np.ndarray,
-    encode: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-    decode: Callable[[np.ndarray], np.ndarray],
+    encode: Callable[..., tuple[np.ndarray, np.ndarray]],
+    decode: Callable[..., np.ndarray],
     seed: int = 0,
+    labels: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Mean reconstruction, KL and -ELBO (nats per image) over `images`: uint8 [n, H, W, C] (converted a batch at a
-    time) or float32 in [0, 1]."""
+    time) or float32 in [0, 1].
+
+    With `labels` (int [n], a conditional model), `encode(x, label=y)` and
+    `decode(z, label=y)` get each batch's labels: the -ELBO of x given its label.
+    """
     rng = np.random.default_rng(seed)
     reconstruction, kl = [], []
     for lo in range(0, len(images), EVAL_BATCH):
         x = images[lo : lo + EVAL_BATCH]
         if x.dtype == np.uint8:
             x = to_float_images(x)
-        z_mean, z_log_var = encode(x)
+        given = {} if labels is None else {"label": labels[lo : lo + EVAL_BATCH]}
+        z_mean, z_log_var = encode(x, **given)
         eps = rng.standard_normal(z_mean.shape).astype(np.float32)
         z = z_mean + np.exp(0.5 * z_log_var) * eps
-        reconstruction.append(bce_per_image(x, decode(z)))
+        reconstruction.append(bce_per_image(x, decode(z, **given)))
         kl.append(kl_per_image(z_mean, z_log_var))
     rec, kld = np.concatenate(reconstruction), np.concatenate(kl)
     return {"reconstruction": float(rec.mean()), "kl": float(kld.mean()), "neg_elbo": float((rec + kld).mean())}

@@ -4,6 +4,13 @@ model that joins them with its loss.
 The encoder outputs only (z_mean, z_log_var) and the decoder is
 deterministic; the one random op, the Sampling layer, lives in the VAE
 wrapper, so neither exported graph ever contains randomness.
+
+Every architecture also builds class-conditional (`classes` > 0): a second
+input `label`, float32 [batch, classes] (a one-hot row, or class weights
+summing to 1 for a blend), joins the encoder's features before its hidden
+Dense layer and z before the decoder's first Dense layer. The prior stays
+N(0, I): the label tells the decoder the class, so z is free to hold the
+rest (pose, shape, texture).
 """
 
 from __future__ import annotations
@@ -44,6 +51,21 @@ class Sampling(layers.Layer):
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
 
+def label_input(classes: int):
+    """The conditional networks' second input, or None for an unconditional model."""
+    return keras.Input(shape=(classes,), name="label") if classes else None
+
+
+def with_label(x, label):
+    """x with the label's columns appended (conditional), or x itself."""
+    return x if label is None else layers.Concatenate()([x, label])
+
+
+def network(inputs, label, outputs, name: str) -> keras.Model:
+    """A keras.Model of `inputs` (and the label, second, when conditional)."""
+    return keras.Model(inputs if label is None else [inputs, label], outputs, name=name)
+
+
 def posterior_heads(features, latent_dim: int):
     """The encoder's two linear heads: z_mean and z_log_var of q(z|x)."""
     # float32 even under a mixed-precision policy: the KL and the sampling
@@ -53,50 +75,50 @@ def posterior_heads(features, latent_dim: int):
     return z_mean, z_log_var
 
 
-def build_dense_encoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
+def build_dense_encoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, classes: int = 0) -> keras.Model:
     """The seeds' encoder: Flatten -> Dense(128, relu) -> Dense(latent) twice."""
-    image = keras.Input(shape=image_shape, name="image")
-    x = layers.Flatten()(image)
+    image, label = keras.Input(shape=image_shape, name="image"), label_input(classes)
+    x = with_label(layers.Flatten()(image), label)
     x = layers.Dense(128, activation="relu")(x)
-    return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
+    return network(image, label, list(posterior_heads(x, latent_dim)), "encoder")
 
 
-def build_dense_decoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
+def build_dense_decoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, classes: int = 0) -> keras.Model:
     """The seeds' decoder: Dense(128, relu) -> Dense(H * W * C, sigmoid) -> Reshape(H, W, C)."""
-    z = keras.Input(shape=(latent_dim,), name="z")
-    x = layers.Dense(128, activation="relu")(z)
+    z, label = keras.Input(shape=(latent_dim,), name="z"), label_input(classes)
+    x = layers.Dense(128, activation="relu")(with_label(z, label))
     x = layers.Dense(math.prod(image_shape), activation="sigmoid", dtype="float32")(x)
     image = layers.Reshape(image_shape, name="image")(x)
-    return keras.Model(z, image, name="decoder")
+    return network(z, label, image, "decoder")
 
 
-def build_conv_encoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
+def build_conv_encoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, classes: int = 0) -> keras.Model:
     """Two stride-2 convolutions (28 -> 14 -> 7), then Dense(256) -> z_mean, z_log_var."""
-    image = keras.Input(shape=image_shape, name="image")
+    image, label = keras.Input(shape=image_shape, name="image"), label_input(classes)
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Flatten()(x)
+    x = with_label(layers.Flatten()(x), label)
     x = layers.Dense(256, activation="relu")(x)
-    return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
+    return network(image, label, list(posterior_heads(x, latent_dim)), "encoder")
 
 
-def build_conv_decoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
+def build_conv_decoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, classes: int = 0) -> keras.Model:
     """keras.io's conv decoder with a 3x3 convolution after each upsampling.
 
     The extra stride-1 convolutions let each upsampled pixel see its
     neighbours, which sharpens edges and textures for few parameters
     (the decoder stays far under 2 MB).
     """
-    z = keras.Input(shape=(latent_dim,), name="z")
+    z, label = keras.Input(shape=(latent_dim,), name="z"), label_input(classes)
     map_h, map_w = decoder_map(image_shape)
-    x = layers.Dense(map_h * map_w * 64, activation="relu")(z)
+    x = layers.Dense(map_h * map_w * 64, activation="relu")(with_label(z, label))
     x = layers.Reshape((map_h, map_w, 64))(x)
     x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
     x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
     x = crop_to(layers.Conv2D(32, 3, padding="same", activation="relu")(x), image_shape)
     image = layers.Conv2D(image_shape[2], 3, padding="same", activation="sigmoid", name="image", dtype="float32")(x)
-    return keras.Model(z, image, name="decoder")
+    return network(z, label, image, "decoder")
 
 
 def residual_block(x, channels: int):
@@ -110,7 +132,7 @@ def residual_block(x, channels: int):
     return layers.Activation("relu")(layers.Add()([x, y]))
 
 
-def build_residual_encoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
+def build_residual_encoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, classes: int = 0) -> keras.Model:
     """Deeper and wider than the conv encoder: a full-resolution stem, 64 and 128 channels down to a 4x4 map,
     Dense(512).
 
@@ -122,18 +144,18 @@ def build_residual_encoder(latent_dim: int, image_shape: tuple[int, int, int] = 
     the hour on 2 cores (docs/experiments.md). Other image sizes end in a
     map of about an eighth of their sides.
     """
-    image = keras.Input(shape=image_shape, name="image")
+    image, label = keras.Input(shape=image_shape, name="image"), label_input(classes)
     x = layers.Conv2D(32, 3, padding="same", activation="relu")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
     x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Conv2D(128, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.Flatten()(x)
+    x = with_label(layers.Flatten()(x), label)
     x = layers.Dense(512, activation="relu")(x)
-    return keras.Model(image, list(posterior_heads(x, latent_dim)), name="encoder")
+    return network(image, label, list(posterior_heads(x, latent_dim)), "encoder")
 
 
-def build_residual_decoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> keras.Model:
+def build_residual_decoder(latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, classes: int = 0) -> keras.Model:
     """Dense(64) -> Dense -> 7x7x64 -> conv 128 -> up to 14x14, a residual block of 64 -> up to 28x28, one of 32.
 
     Twice the conv decoder's FLOPs, spent where they are cheap per pixel
@@ -145,9 +167,9 @@ def build_residual_decoder(latent_dim: int, image_shape: tuple[int, int, int] = 
     function of z (then relu). It costs 0.2 MFLOP and 0.4 MB, and bought
     0.3 nats of test -ELBO (docs/experiments.md).
     """
-    z = keras.Input(shape=(latent_dim,), name="z")
+    z, label = keras.Input(shape=(latent_dim,), name="z"), label_input(classes)
     map_h, map_w = decoder_map(image_shape)
-    x = layers.Dense(64, activation="relu")(z)
+    x = layers.Dense(64, activation="relu")(with_label(z, label))
     x = layers.Dense(map_h * map_w * 64, activation="relu")(x)
     x = layers.Reshape((map_h, map_w, 64))(x)
     x = layers.Conv2D(128, 3, padding="same", activation="relu")(x)
@@ -156,7 +178,7 @@ def build_residual_decoder(latent_dim: int, image_shape: tuple[int, int, int] = 
     x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
     x = crop_to(residual_block(x, 32), image_shape)
     image = layers.Conv2D(image_shape[2], 3, padding="same", activation="sigmoid", name="image", dtype="float32")(x)
-    return keras.Model(z, image, name="decoder")
+    return network(z, label, image, "decoder")
 
 
 #: By name (vae_gen.training_settings.ARCHITECTURES lists the same names, for the CLI): (encoder, decoder) builders.
@@ -188,6 +210,10 @@ def vae_losses(images, reconstruction, z_mean, z_log_var):
 class VAE(keras.Model):
     """Encoder + Sampling + decoder, trained on the negative ELBO.
 
+    Batches are images, or (images, one-hot labels) for a conditional VAE,
+    whose encoder and decoder both take the label as their second input; its
+    -ELBO is then that of x given its label.
+
     Metrics are `keras.metrics.Mean` trackers, so what Keras logs per epoch
     is the mean over all batches (all test images, for validation), not the
     value of the last batch.
@@ -197,6 +223,7 @@ class VAE(keras.Model):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
+        self.conditional = len(decoder.inputs) == 2
         self.sampling = Sampling(seed=seed)
         # KL warm-up scales the KL term of the *training* objective only;
         # every reported -ELBO uses the full KL.
@@ -209,46 +236,61 @@ class VAE(keras.Model):
     def metrics(self):
         return [self.neg_elbo_tracker, self.reconstruction_tracker, self.kl_tracker]
 
-    def call(self, images, training=False):
-        z_mean, z_log_var = self.encoder(images, training=training)
-        return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+    def split(self, data):
+        """(images, labels) of a batch; labels None for an unconditional VAE."""
+        return data if self.conditional else (data, None)
 
-    def elbo_terms(self, images, training):
-        z_mean, z_log_var = self.encoder(images, training=training)
-        reconstruction = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
-        return vae_losses(images, reconstruction, z_mean, z_log_var)
+    def reconstruct(self, images, labels, training):
+        """(reconstruction, z_mean, z_log_var) of one posterior sample per image."""
+        given = (lambda x: x) if labels is None else (lambda x: [x, labels])
+        z_mean, z_log_var = self.encoder(given(images), training=training)
+        reconstruction = self.decoder(given(self.sampling([z_mean, z_log_var])), training=training)
+        return reconstruction, z_mean, z_log_var
 
-    def update_metrics(self, neg_elbo, reconstruction, kl, batch_size):
+    def call(self, data, training=False):
+        images, labels = self.split(data)
+        return self.reconstruct(images, labels, training)[0]
+
+    def elbo_terms(self, data, training):
+        images, labels = self.split(data)
+        return vae_losses(images, *self.reconstruct(images, labels, training))
+
+    def update_metrics(self, neg_elbo, reconstruction, kl, data):
         # Weight by batch size so a short last batch counts for what it holds.
+        batch_size = ops.cast(ops.shape(self.split(data)[0])[0], "float32")
         self.neg_elbo_tracker.update_state(neg_elbo, sample_weight=batch_size)
         self.reconstruction_tracker.update_state(reconstruction, sample_weight=batch_size)
         self.kl_tracker.update_state(kl, sample_weight=batch_size)
         return {m.name: m.result() for m in self.metrics}
 
-    def train_step(self, images):
+    def train_step(self, data):
         with tf.GradientTape() as tape:
-            neg_elbo, reconstruction, kl = self.elbo_terms(images, training=True)
+            neg_elbo, reconstruction, kl = self.elbo_terms(data, training=True)
             objective = reconstruction + self.kl_weight * kl
         gradients = tape.gradient(objective, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
-        return self.update_metrics(neg_elbo, reconstruction, kl, ops.cast(ops.shape(images)[0], "float32"))
+        return self.update_metrics(neg_elbo, reconstruction, kl, data)
 
-    def test_step(self, images):
-        neg_elbo, reconstruction, kl = self.elbo_terms(images, training=False)
-        return self.update_metrics(neg_elbo, reconstruction, kl, ops.cast(ops.shape(images)[0], "float32"))
+    def test_step(self, data):
+        neg_elbo, reconstruction, kl = self.elbo_terms(data, training=False)
+        return self.update_metrics(neg_elbo, reconstruction, kl, data)
 
 
 def build_networks(
-    arch: str, latent_dim: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, precision: str = "float32"
+    arch: str,
+    latent_dim: int,
+    image_shape: tuple[int, int, int] = IMAGE_SHAPE,
+    precision: str = "float32",
+    classes: int = 0,
 ) -> tuple[keras.Model, keras.Model]:
     """(encoder, decoder) of `arch` for images of `image_shape`, their layers computing in `precision`
     ("float32" or "mixed_bfloat16": bfloat16 arithmetic with float32 weights; the posterior heads and the
-    output layer stay float32)."""
+    output layer stay float32); conditioned on `classes` classes when it is not 0."""
     build_encoder, build_decoder = ARCHITECTURES[arch]
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        return build_encoder(latent_dim, image_shape), build_decoder(latent_dim, image_shape)
+        return build_encoder(latent_dim, image_shape, classes), build_decoder(latent_dim, image_shape, classes)
     finally:
         keras.config.set_dtype_policy(previous)
 
@@ -264,7 +306,12 @@ def float32_copy(model: keras.Model) -> keras.Model:
 
 
 def build_vae(
-    arch: str, latent_dim: int, seed: int, image_shape: tuple[int, int, int] = IMAGE_SHAPE, precision: str = "float32"
+    arch: str,
+    latent_dim: int,
+    seed: int,
+    image_shape: tuple[int, int, int] = IMAGE_SHAPE,
+    precision: str = "float32",
+    classes: int = 0,
 ) -> VAE:
-    encoder, decoder = build_networks(arch, latent_dim, image_shape, precision)
+    encoder, decoder = build_networks(arch, latent_dim, image_shape, precision, classes)
     return VAE(encoder, decoder, seed=seed, name=f"vae_{arch}")

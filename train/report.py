@@ -1,7 +1,7 @@
 """Pictures of a training run, written into its folder (matplotlib, the train extra).
 
 report-curves.png           train and test reconstruction, KL and -ELBO per epoch
-report-samples.png          decoded N(0, I) samples
+report-samples.png          decoded N(0, I) samples (a conditional model: row r of class r mod K)
 report-reconstructions.png  test images (odd rows) above their reconstructions (even rows)
 report-latent.png           test z_mean coloured by class: the plane itself for a 2-D
                             latent, else its first two principal components
@@ -53,6 +53,11 @@ def write_report(run_dir: Path, data: Dataset | None = None, data_dir: Path | No
     encoder = keras.saving.load_model(run_dir / "encoder.keras", compile=False, safe_mode=True)
     decoder = keras.saving.load_model(run_dir / "decoder.keras", compile=False, safe_mode=True)
     latent_dim = int(decoder.inputs[0].shape[-1])
+    # A conditional model's networks take a one-hot label as their second input.
+    classes = int(decoder.inputs[1].shape[-1]) if len(decoder.inputs) == 2 else 0
+
+    def given(x: np.ndarray, labels: np.ndarray) -> object:
+        return x if not classes else [x, np.eye(classes, dtype=np.float32)[labels]]
     if data is None:
         recorded = json.loads((run_dir / "settings.json").read_text(encoding="utf-8"))
         data = load_dataset(TrainSettings.from_record(recorded, str(run_dir / "settings.json")), data_dir)
@@ -77,14 +82,16 @@ def write_report(run_dir: Path, data: Dataset | None = None, data_dir: Path | No
 
     # Samples from the prior.
     z = rng.standard_normal((SAMPLES, latent_dim)).astype(np.float32)
+    row_classes = (np.arange(SAMPLES) // 10) % max(classes, 1)
     written.append(run_dir / "report-samples.png")
-    _save_picture(_to_uint8(decoder(z, training=False).numpy()), written[-1], columns=10)
+    _save_picture(_to_uint8(decoder(given(z, row_classes), training=False).numpy()), written[-1], columns=10)
 
     # Test images over their reconstructions (from the posterior mean).
     picks = rng.choice(len(x_test), min(RECONSTRUCTIONS, len(x_test)), replace=False)
     originals = to_float_images(x_test[picks])
-    z_mean, _ = (t.numpy() for t in encoder(originals, training=False))
-    reconstructed = decoder(z_mean, training=False).numpy()
+    picked_labels = data.test_labels[picks]
+    z_mean, _ = (t.numpy() for t in encoder(given(originals, picked_labels), training=False))
+    reconstructed = decoder(given(z_mean, picked_labels), training=False).numpy()
     rows = []
     for half in range(0, len(picks), 8):
         rows += [_to_uint8(originals[half : half + 8]), _to_uint8(reconstructed[half : half + 8])]
@@ -94,7 +101,8 @@ def write_report(run_dir: Path, data: Dataset | None = None, data_dir: Path | No
     # Latent scatter by class.
     subset = rng.choice(len(x_test), min(SCATTER_IMAGES, len(x_test)), replace=False)
     z_mean = np.concatenate([
-        encoder(to_float_images(x_test[subset[i : i + 500]]), training=False)[0].numpy()
+        encoder(given(to_float_images(x_test[subset[i : i + 500]]), data.test_labels[subset[i : i + 500]]),
+                training=False)[0].numpy()
         for i in range(0, len(subset), 500)
     ])  # fmt: skip
     if latent_dim == 2:
@@ -106,12 +114,12 @@ def write_report(run_dir: Path, data: Dataset | None = None, data_dir: Path | No
         # Fewer test images than two give fewer components: the missing axis is 0.
         points = np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
     figure, axis = plt.subplots(figsize=(7.5, 6))
-    classes = len(data.class_names)
-    if classes:
-        colours = "tab10" if classes <= 10 else "tab20" if classes <= 20 else "viridis"
+    shown = len(data.class_names)
+    if shown:
+        colours = "tab10" if shown <= 10 else "tab20" if shown <= 20 else "viridis"
         scatter = axis.scatter(points[:, 0], points[:, 1], c=data.test_labels[subset], cmap=colours, s=4, alpha=0.7,
-                               vmin=-0.5, vmax=classes - 0.5)  # fmt: skip
-        colorbar = figure.colorbar(scatter, ticks=range(classes))
+                               vmin=-0.5, vmax=shown - 0.5)  # fmt: skip
+        colorbar = figure.colorbar(scatter, ticks=range(shown))
         colorbar.ax.set_yticklabels(data.class_names)
     else:  # an unlabelled folder: one colour
         axis.scatter(points[:, 0], points[:, 1], s=4, alpha=0.7)
@@ -126,7 +134,8 @@ def write_report(run_dir: Path, data: Dataset | None = None, data_dir: Path | No
     if latent_dim == 2:
         size = 20
         written.append(run_dir / "report-manifold.png")
+        z = manifold(2, size, 2.0)
         _save_picture(
-            _to_uint8(decoder(manifold(2, size, 2.0), training=False).numpy()), written[-1], columns=size, scale=2
+            _to_uint8(decoder(given(z, np.zeros(len(z), np.int64)), training=False).numpy()), written[-1], columns=size, scale=2
         )
     return written
