@@ -10,6 +10,9 @@ and encoded again. A dimension the decoder ignores leaves no trace in the
 image, so encode(decode(z)) gives it the same mean for every image (variance
 near 0); a dimension it uses comes back following z (variance near 1).
 
+A class-conditional model decodes and re-encodes image i with class i mod K
+(label "all"), so every class has its share of the samples.
+
 A decoder-only model has no encoder to ask: its dimensions are listed in
 order, and `measured` is False. The measure costs one decoding and one
 encoding of ACTIVITY_SAMPLES images (about a second for the default model on
@@ -24,6 +27,7 @@ import numpy as np
 
 from .constants import ACTIVITY_SAMPLES, ACTIVITY_SEED
 from .generator import Generator
+from .labels import ALL_CLASSES
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,8 @@ def latent_activity(generator: Generator, samples: int = ACTIVITY_SAMPLES, seed:
     """Measure `generator`'s latent activity from `samples` images of `seed` (see the module docstring)."""
     if not generator.has_encoder:
         return LatentActivity(None, tuple(range(generator.latent_dim)), 0, seed)
-    z_mean, _ = generator.encode(generator.decode(generator.latents(samples, seed)))
+    label = ALL_CLASSES if generator.classes else None
+    z_mean, _ = generator.encode(generator.decode(generator.latents(samples, seed), label=label), label=label)
     variances = np.var(z_mean.astype(np.float64), axis=0)
     order = np.argsort(-variances, kind="stable")
     return LatentActivity(tuple(float(v) for v in variances), tuple(int(d) for d in order), samples, seed)

@@ -122,6 +122,25 @@ def test_activity_ranks_the_dimensions_the_decoder_uses(client):
     assert variances[order[0]] > 0.5 and variances[order[-1]] < 0.01  # it uses some of its 32 dimensions, not all
 
 
+def test_activity_of_a_conditional_model_decodes_and_encodes_every_class():
+    from vae_gen.latent_activity import latent_activity
+
+    dense2, seen = vae_gen.load(DENSE2), []
+
+    class Conditional:  # the shipped models are unconditional: dense2, pretending to have classes
+        classes, has_encoder, latent_dim, latents = ("a", "b"), True, 2, dense2.latents
+
+        def decode(self, z, *, label=None):
+            seen.append(("decode", label))
+            return dense2.decode(z)
+
+        def encode(self, images, *, label=None):
+            seen.append(("encode", label))
+            return dense2.encode(images)
+
+    assert latent_activity(Conditional()).measured and seen == [("decode", "all"), ("encode", "all")]
+
+
 def test_activity_is_measured_once_per_model_and_a_decoder_only_model_lists_its_dimensions(monkeypatch):
     calls = []
     real = server.latent_activity
