@@ -15,8 +15,8 @@ A class-conditional model decodes and re-encodes image i with class i mod K
 
 A decoder-only model has no encoder to ask: its dimensions are listed in
 order, and `measured` is False. The measure costs one decoding and one
-encoding of ACTIVITY_SAMPLES images (about a second for the default model on
-two cores), so callers compute it once per model and keep it.
+encoding of ACTIVITY_SAMPLES images, so callers compute it once per model
+and keep it.
 """
 
 from __future__ import annotations

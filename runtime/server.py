@@ -332,7 +332,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     activity_lock = threading.Lock()
 
     def measured_activity(generator: Generator) -> LatentActivity:
-        # In a worker thread: the first request measures (about a second), those meanwhile wait for its result.
+        # In a worker thread: the first request measures, those that come meanwhile wait for its result.
         with activity_lock:
             if generator.name not in activities:
                 activities[generator.name] = latent_activity(generator)
