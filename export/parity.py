@@ -201,16 +201,9 @@ def check_model_folder(folder: Path, custom_objects: dict[str, Any] | None = Non
         raise ParityError(f"{folder}: the Keras decoder takes {vae.classes} classes, model.json names {len(card.classes)}")
 
     def decode(z: np.ndarray, labels: np.ndarray | None = None) -> Outputs:
-        return {"image": generator.decode(z, label=_rows_label(labels, card.classes))}
+        return {"image": generator.decode(z, label=labels)}
 
     def encode(x: np.ndarray, labels: np.ndarray | None = None) -> Outputs:
-        return dict(zip(("z_mean", "z_log_var"), generator.encode(x, label=_rows_label(labels, card.classes)), strict=True))
+        return dict(zip(("z_mean", "z_log_var"), generator.encode(x, label=labels), strict=True))
 
     return check_parity(vae, decode, encode if generator.has_encoder else None)
-
-
-def _rows_label(rows: np.ndarray | None, classes: tuple[str, ...]) -> Any:
-    """Label rows as the runtime's per-image label spec: a {class: weight} mapping per row."""
-    if rows is None:
-        return None
-    return [{name: float(weight) for name, weight in zip(classes, row, strict=True) if weight > 0} for row in rows]

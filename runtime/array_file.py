@@ -1,4 +1,5 @@
-"""A run's images as one array file: .npy, or .npz holding "images".
+"""A run's images as one array file: .npy, or .npz holding "images" (and, for a conditional model, "labels"
+and "classes").
 
 The file is written sequentially, header then batches, never held whole:
 memory stays bounded whatever the count. (A memmap would be simpler, but
@@ -25,6 +26,8 @@ from .run_layout import RunSpec
 
 #: The array's name inside a .npz file.
 NPZ_KEY = "images"
+#: A conditional model's .npz also holds each image's label and the class names, in label order.
+NPZ_LABELS, NPZ_CLASSES = "labels", "classes"
 
 
 def is_array_path(path: str | Path) -> bool:
@@ -46,6 +49,10 @@ def generate_to_array(
     """Write images [lo, hi) as one uint8 array [hi - lo, H, W] (or [hi - lo, H, W, C] for colour models)
     to a .npy, or a .npz under the key "images".
 
+    A conditional model's .npz also holds "labels" (int64 [hi - lo], each
+    image's class index; for a blend, float32 [hi - lo, K], its class
+    weights) and "classes" (the class names, in label order).
+
     mode: "new" refuses an existing file, "overwrite" replaces it once the
     new one is complete. There is no "resume": an array file is written
     whole or not at all.
@@ -62,19 +69,25 @@ def generate_to_array(
     shape = (hi - lo, *generator.uint8_shape)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
     batches = generator.iter_batches(
-        hi - lo, spec.seed, temperature=spec.temperature, start=lo, batch_size=spec.batch_size, progress=progress
-    )
+        hi - lo, spec.seed, temperature=spec.temperature, start=lo, label=spec.label, batch_size=spec.batch_size,
+        progress=progress,
+    )  # fmt: skip
+    labels = generator.labels(spec.label)
     try:
         with atomic_file(path) as tmp:
             if path.suffix == ".npy":
                 with open(tmp, "wb") as handle:
                     _write_npy(handle, header, batches, on_batch, cancel)
             else:
-                with (
-                    zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
-                    archive.open(f"{NPZ_KEY}.npy", "w", force_zip64=True) as handle,
-                ):
-                    _write_npy(handle, header, batches, on_batch, cancel)
+                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+                    with archive.open(f"{NPZ_KEY}.npy", "w", force_zip64=True) as handle:
+                        _write_npy(handle, header, batches, on_batch, cancel)
+                    if labels is not None:
+                        blend = isinstance(labels.spec, dict)
+                        values = labels.rows(lo, hi) if blend else labels.indices(lo, hi)
+                        for key, array in ((NPZ_LABELS, values), (NPZ_CLASSES, np.array(labels.classes))):
+                            with archive.open(f"{key}.npy", "w", force_zip64=True) as handle:
+                                np.lib.format.write_array(handle, array, allow_pickle=False)
     except OSError as exc:
         raise OutputError(f"{path}: writing failed ({exc.strerror or exc}); no partial file was left") from None
 

@@ -31,7 +31,8 @@ from .generator import (
     check_batch_size,
     check_count,
 )
-from .images import IMAGE_SUFFIXES, MAX_GRID_IMAGES, check_picture_path, save_grid
+from .images import IMAGE_SUFFIXES, MAX_GRID_IMAGES, check_picture_path, rows_by_class, save_grid
+from .labels import LabelSpec
 from .latents import check_seed, check_temperature
 from .png_folder import MODES, generate_to_folder, merge_manifests
 from .run_layout import (
@@ -68,9 +69,11 @@ def generate_run(
     *,
     seed: int = 0,
     temperature: float = 1.0,
+    label: LabelSpec | None = None,
     start: int = 0,
     shard: str | tuple[int, int] | None = None,
     batch_size: int | None = None,
+    layout: str = "flat",
     mode: str = "new",
     workers: int | None = None,
     grid: str | Path | None = None,
@@ -81,6 +84,12 @@ def generate_run(
     """Write images of a `count`-image run of (model, seed, temperature) to `out` and/or a contact sheet.
 
     out: a folder (PNG files), a .npy or .npz file, or None (grid only).
+    label: a conditional model's class for the whole run: a name or index,
+        "all" (image i of class i mod K: balanced) or a {name: weight} blend;
+        recorded with the run, in each manifest line, and in a .npz's "labels".
+    layout: "flat" (NNNNNN.png) or "by-class" (CLASS/NNNNNN.png: a labelled
+        dataset that keras.utils.image_dataset_from_directory and
+        `vae-gen train --data` read back).
     start / shard ("K/N" or (K, N)): write only images start..count-1, or
         only shard K of N (whole decode batches of the run); the files are
         byte for byte those a full run writes at those indices.
@@ -98,7 +107,7 @@ def generate_run(
     if out is None and grid is None:
         raise InvalidArgumentError("nothing to write: give out= (a folder, .npy or .npz) and/or grid= (a .png file)")
     spec = RunSpec.for_generator(generator, check_seed(seed), check_count(count), check_temperature(temperature),
-                                 check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size))
+                                 check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size), label, layout)
     if mode not in MODES:
         raise InvalidArgumentError(f"mode must be {', '.join(MODES)}, got {mode!r}")
     lo, hi = run_range(count, spec.batch_size, start, shard)
@@ -109,6 +118,8 @@ def generate_run(
     to_array = out is not None and is_array_path(out)
     if out is not None and not to_array and Path(out).suffix.lower() in IMAGE_SUFFIXES:
         raise InvalidArgumentError(f"out={str(out)!r}: PNG output is a folder of files; use grid= for one picture, or .npy/.npz")
+    if layout != "flat" and (out is None or to_array):
+        raise InvalidArgumentError(f'layout="{layout}" arranges PNG folders; out= must be a folder')
     if to_array and mode == "resume":
         raise InvalidArgumentError('mode="resume" finishes PNG folders; an array file is written whole or not at all')
 
@@ -119,7 +130,7 @@ def generate_run(
         keep = lambda first, batch: kept.append(batch)  # noqa: E731
     written = 0
     if out is None:
-        for _, batch in generator.iter_batches(hi - lo, seed, temperature=temperature, start=lo,
+        for _, batch in generator.iter_batches(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
                                                batch_size=spec.batch_size, progress=progress, cancel=cancel):  # fmt: skip
             kept.append(batch)
     elif to_array:
@@ -135,8 +146,13 @@ def generate_run(
         log.info("wrote %d images to %s", written, out)
     if grid is not None:
         if mode == "resume":
-            kept = [generator.generate(hi - lo, seed, temperature=temperature, start=lo, batch_size=spec.batch_size)]
-        save_grid(np.concatenate(kept), Path(grid), scale=grid_scale)
+            kept = [generator.generate(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
+                                       batch_size=spec.batch_size)]  # fmt: skip
+        images, columns = np.concatenate(kept), None
+        labels = generator.labels(spec.label)
+        if labels is not None and labels.cycles:  # "all": one row per class
+            images, columns = rows_by_class(images, lo, len(labels.classes))
+        save_grid(images, Path(grid), scale=grid_scale, columns=columns)
         log.info("wrote a grid of %d images to %s", hi - lo, grid)
     return RunResult(spec, lo, hi, written)
 

@@ -38,13 +38,19 @@ from .cli_training import add_training_commands
 from .errors import Cancelled, InvalidArgumentError, VaeGenError
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import MAX_GRID_IMAGES, check_picture_path, save_animation, save_grid
+from .labels import parse_label_text
 from .latent_paths import METHODS, interpolate, manifold, random_walk
 from .model_card import OnnxFile, load_verified
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
 from .reconstruct import reconstruct_rows
+from .run_layout import LAYOUTS
 from .user_inputs import INVERT_CHOICES, load_image, load_latent
 
 log = logging.getLogger("vae_gen")
+
+#: What --class takes, for a class-conditional model (`vae-gen info` lists its classes).
+CLASS_HELP = ("a conditional model's class: a name or index, all (image i of class i mod K, balanced), or a blend "
+              'such as "Shirt:0.5,Dress:0.5"')  # fmt: skip
 
 #: Exit code of every user error, the same as argparse's usage errors.
 USER_ERROR = 2
@@ -70,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="images in the run, indices 0 to N-1 (default 16)")
     sample.add_argument("--seed", type=seed_number, default=0, help="random seed, 0 to 2**64-1 (default 0)")
     sample.add_argument("--temperature", type=positive_float, default=1.0, help="scale of the N(0, I) noise (default 1)")
+    sample.add_argument("--class", dest="label", metavar="NAME|INDEX|all|BLEND", help=CLASS_HELP + "; with --grid, "
+                        "all lays out one row per class")  # fmt: skip
+    sample.add_argument("--layout", choices=LAYOUTS, default="flat",
+                        help="PNG folders: flat (NNNNNN.png, default) or by-class (CLASS/NNNNNN.png, a labelled dataset)")
     sample.add_argument("--model", help=model_help)
     sample.add_argument("--out", type=Path, help="a folder for PNG files, or a .npy / .npz file")
     sample.add_argument("--grid", type=Path, help=f"also write the images as one contact-sheet PNG (at most {MAX_GRID_IMAGES})")
@@ -118,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps", type=int_at_least(2), default=10, help="images on the path, ends included (default 10)"
     )
     interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
+    interpolate.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
+    interpolate.add_argument("--from-class", metavar="NAME|INDEX", help="a conditional model: morph the label from this "
+                             "class (with --to-class), the latent fixed at --from-seed's")  # fmt: skip
+    interpolate.add_argument("--to-class", metavar="NAME|INDEX", help="a conditional model: ... to this class")
     interpolate.add_argument("--out", type=Path, required=True, help="a .png strip or a .gif animation")
     interpolate.add_argument("--fps", type=positive_float, default=8.0, help="GIF frames per second (default 8)")
     interpolate.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
@@ -137,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("X", "Y"),
         help="the two latent dimensions to vary (default 0 1)",
     )
+    manifold_cmd.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
     manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
     manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     manifold_cmd.add_argument("--model", help=model_help)
@@ -149,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--frames-per-leg", type=int_at_least(2), default=15, help="frames between waypoints (default 15)"
     )
     walk.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
+    walk.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
     walk.add_argument("--out", type=Path, required=True, help="the .gif file")
     walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     walk.add_argument("--model", help=model_help)
@@ -163,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also decode K samples of each image's posterior (default 0)",
     )
     reconstruct.add_argument("--seed", type=seed_number, default=0, help="random seed of the variations (default 0)")
+    reconstruct.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND",
+                             help="a conditional model: the class the images show (given to the encoder and decoder)")
     reconstruct.add_argument(
         "--invert",
         choices=INVERT_CHOICES,
@@ -229,6 +247,8 @@ CLI_TERMS = {
     "start=": "--start ",
     "shard=": "--shard ",
     "count=": "-n ",
+    "label=": "--class ",
+    'layout="by-class"': "--layout by-class",
 }
 
 
@@ -272,12 +292,17 @@ def _cancel_on_signals() -> Iterator[threading.Event]:
             signal.signal(signum, old)
 
 
+def _label(generator: Generator, text: str | None) -> str | int | dict[str, float] | None:
+    """--class's text as a label spec of this model (None when not given: an unconditional model's case)."""
+    return None if text is None else parse_label_text(text, generator.classes)
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     generator = Generator(args.model, threads=args.threads)
     with _progress_bar(args.count, enabled=not args.quiet) as progress, _cancel_on_signals() as cancel:
         generate_run(
-            generator, args.out, args.count, seed=args.seed, temperature=args.temperature, start=args.start,
-            shard=args.shard, batch_size=args.batch_size, workers=args.workers,
+            generator, args.out, args.count, seed=args.seed, temperature=args.temperature, label=_label(generator, args.label),
+            start=args.start, shard=args.shard, batch_size=args.batch_size, layout=args.layout, workers=args.workers,
             mode="overwrite" if args.overwrite else "resume" if args.resume else "new",
             grid=args.grid, grid_scale=args.scale, progress=progress, cancel=cancel,
         )  # fmt: skip
@@ -318,6 +343,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"images:        {'x'.join(map(str, card.image_shape))}, values {card.value_range[0]:g}..{card.value_range[1]:g}",
         f"decoder:       {_graph_line(card.decoder)}",
         f"encoder:       {_graph_line(card.encoder)}",
+        f"classes:       {_classes_line(card.classes)}",
         f"opset:         {card.opset}, decoder {card.decoder_flops / 1e6:.2f} MFLOP per image",
         f"test metrics:  {f'{metrics} (nats per image)' if metrics else 'none measured'}",
         _parity_line(card.parity),
@@ -328,6 +354,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     lines.append(f"exported with: {', '.join(f'{k} {v}' for k, v in card.versions.items())}")
     print("\n".join(lines))
     return 0
+
+
+def _classes_line(classes: tuple[str, ...]) -> str:
+    if not classes:
+        return "none (unconditional: --class does not apply)"
+    return f"{len(classes)}, for --class: " + ", ".join(f"{i} {name}" for i, name in enumerate(classes))
 
 
 def _graph_line(entry: OnnxFile | None) -> str:
@@ -368,7 +400,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         default = " (default)" if name == DEFAULT_MODEL else ""
         elbo = card.test_metrics.get("neg_elbo")
         elbo_text = f"test -ELBO {elbo:.1f}" if elbo is not None else ""
-        print(f"{name}{default}\t{card.architecture}, latent {card.latent_dim}\t{elbo_text}")
+        classes = f"{len(card.classes)} classes" if card.classes else "unconditional"
+        print(f"{name}{default}\t{card.architecture}, latent {card.latent_dim}, {classes}\t{elbo_text}")
     return USER_ERROR if damaged else 0
 
 
@@ -387,10 +420,23 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
     suffixes = (".png", ".gif")
     check_picture_path(args.out, suffixes, "interpolate")
     generator = Generator(args.model)
-    ends = []
-    for file, seed in ((args.from_file, args.from_seed), (args.to_file, args.to_seed)):
-        ends.append(load_latent(file, generator.latent_dim) if file else generator.latents(1, seed)[0])
-    frames = generator.decode_uint8(interpolate(ends[0], ends[1], args.steps, args.method))
+    morph = args.from_class is not None or args.to_class is not None
+    if morph:
+        if args.from_class is None or args.to_class is None or args.label is not None:
+            raise InvalidArgumentError("morphing the class takes both --from-class and --to-class (and no --class)")
+        if args.to_file is not None:
+            raise InvalidArgumentError("--from-class/--to-class keep the latent fixed; --to does not apply")
+        start = load_latent(args.from_file, generator.latent_dim) if args.from_file else generator.latents(1, args.from_seed)[0]
+        ends = [generator.labels(_label(generator, text), 1) for text in (args.from_class, args.to_class)]
+        a, b = (labels.rows(0, 1)[0] for labels in ends if labels is not None)
+        t = np.linspace(0.0, 1.0, args.steps)[:, None]
+        frames = generator.decode_uint8(np.repeat(start[None], args.steps, axis=0), label=(1 - t) * a + t * b)
+    else:
+        ends_z = []
+        for file, seed in ((args.from_file, args.from_seed), (args.to_file, args.to_seed)):
+            ends_z.append(load_latent(file, generator.latent_dim) if file else generator.latents(1, seed)[0])
+        path = interpolate(ends_z[0], ends_z[1], args.steps, args.method)
+        frames = generator.decode_uint8(path, label=_label(generator, args.label))
     if args.out.suffix.lower() == ".gif":
         save_animation(frames, args.out, fps=args.fps, scale=args.scale)
     else:
@@ -402,7 +448,7 @@ def _cmd_manifold(args: argparse.Namespace) -> int:
     check_picture_path(args.out)
     generator = Generator(args.model)
     z = manifold(generator.latent_dim, args.size, args.extent, tuple(args.dims))
-    save_grid(generator.decode_uint8(z), args.out, scale=args.scale, columns=args.size)
+    save_grid(generator.decode_uint8(z, label=_label(generator, args.label)), args.out, scale=args.scale, columns=args.size)
     return 0
 
 
@@ -410,7 +456,7 @@ def _cmd_walk(args: argparse.Namespace) -> int:
     check_picture_path(args.out, (".gif",), "walk")
     generator = Generator(args.model)
     z = random_walk(generator.latent_dim, args.seed, args.legs, args.frames_per_leg)
-    save_animation(generator.decode_uint8(z), args.out, fps=args.fps, scale=args.scale)
+    save_animation(generator.decode_uint8(z, label=_label(generator, args.label)), args.out, fps=args.fps, scale=args.scale)
     return 0
 
 
@@ -421,6 +467,6 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"model {generator.name!r} has no encoder (exported from a decoder alone); "
                                    "reconstruct needs one")  # fmt: skip
     pictures = [load_image(path, generator.image_shape, generator.value_range, args.invert) for path in args.images]
-    rows = reconstruct_rows(generator, np.stack(pictures), args.variations, args.seed)
+    rows = reconstruct_rows(generator, np.stack(pictures), args.variations, args.seed, label=_label(generator, args.label))
     save_grid(rows.reshape(-1, *generator.uint8_shape), args.out, scale=args.scale, columns=rows.shape[1])
     return 0

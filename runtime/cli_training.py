@@ -56,6 +56,9 @@ def add_training_commands(commands: Any, model_help: str) -> None:
                         help="the image a flat decoder output [batch, H*W*C] holds")
     export.add_argument("--encoder-outputs", type=output_positions, metavar="MEAN,LOG_VAR",
                         help="positions of z_mean and z_log_var among the encoder's outputs (default: by name, else 0,1)")
+    export.add_argument("--classes", metavar="NAME,NAME,...|FILE",
+                        help="a conditional VAE's class names in label order: comma-separated, or a text file with one "
+                             "name per line")  # fmt: skip
     export.add_argument("--data", metavar="DIR|fashion-mnist",
                         help="score the exported model on these test images (default: the run's; none for your own files)")
     export.add_argument("--data-dir", type=Path, help="where Fashion-MNIST's four .gz files are, if not found by itself")
@@ -167,7 +170,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 #: Options of `export` that only apply to your own Keras files (--decoder).
-KERAS_FILE_OPTIONS = ("encoder", "custom_objects", "value_range", "image_shape", "encoder_outputs", "data")
+KERAS_FILE_OPTIONS = ("encoder", "custom_objects", "value_range", "image_shape", "encoder_outputs", "classes", "data")
+
+
+def class_names(text: str) -> tuple[str, ...]:
+    """--classes: a text file of one name per line (blank lines skipped), or names separated by commas."""
+    path = Path(text)
+    if path.is_file():
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidArgumentError(f"--classes {text}: cannot be read ({exc})") from None
+        return tuple(line.strip() for line in lines if line.strip())
+    return tuple(name.strip() for name in text.split(","))
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -192,6 +207,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             args.decoder, args.out, encoder=args.encoder, custom_objects=args.custom_objects, name=args.name,
             description=args.description, value_range=args.value_range, image_shape=args.image_shape,
             encoder_outputs=args.encoder_outputs, data=args.data, data_dir=args.data_dir,
+            classes=None if args.classes is None else class_names(args.classes),
         )  # fmt: skip
     print(
         f"exported {card.name} -> {args.out}: parity max abs difference {card.parity['max_abs_diff']:.3g} "

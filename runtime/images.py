@@ -102,6 +102,18 @@ def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, scale
     return picture
 
 
+def rows_by_class(images: np.ndarray, first_index: int, classes: int) -> tuple[np.ndarray, int]:
+    """Images first_index.. of a run whose image i is of class i mod `classes`, rearranged for `grid` so that
+    row r holds class r's images in index order; cells a class has no image for stay black. Returns (cells, columns)."""
+    columns = math.ceil(len(images) / classes)
+    cells = np.zeros((classes * columns, *images.shape[1:]), np.uint8)
+    for offset, image in enumerate(images):
+        row = (first_index + offset) % classes
+        first_of_row = (row - first_index) % classes  # the offset of this class's first image in the slice
+        cells[row * columns + (offset - first_of_row) // classes] = image
+    return cells, columns
+
+
 def check_picture_path(path: Path, suffixes: tuple[str, ...] = (".png",), what: str = "grid") -> None:
     """An output picture path: an allowed suffix, and a writable existing folder."""
     path = Path(path)

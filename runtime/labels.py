@@ -10,6 +10,7 @@ label spec, resolved here against the model's class names:
     {"Shirt": 0.5, "Dress": 0.5}
                           every image a blend of those classes
     ["Bag", 3, ...]       one spec per image (API only)
+    float array [n, K]    the label rows themselves, one per image (API only)
 
 Image i's row depends only on the spec and i, never on batching, so bulk runs,
 shards and resumes stay byte-identical. Every refusal is an
@@ -98,10 +99,9 @@ def resolve(
             raise InvalidArgumentError(f"model {model!r} is not class-conditional, so it takes no label; got {_shown(label)}")
         return None
     if label is None:
-        blend = f"{{'{classes[0]}': 0.5, '{classes[1]}': 0.5}}"
         raise InvalidArgumentError(
-            f"model {model!r} is class-conditional: give a label, one of {_listed(classes)}, an index 0-{len(classes) - 1}, "
-            f"{ALL_CLASSES!r} (image i of class i mod {len(classes)}) or a blend such as {blend}"
+            f"model {model!r} is class-conditional: give label= one of {_listed(classes)}, an index 0-{len(classes) - 1}, "
+            f"{ALL_CLASSES!r} (image i of class i mod {len(classes)}) or a blend of classes with weights summing to 1"
         )
     if isinstance(label, (str, int, Mapping)) and not isinstance(label, bool):
         return Labels(classes, canonical(label, classes, model))
@@ -112,6 +112,8 @@ def resolve(
             f"label must be one class, {ALL_CLASSES!r} or a blend here, got a sequence; per-image labels are for "
             "Generator.generate and decode"
         )
+    if isinstance(label, np.ndarray) and label.ndim == 2:
+        return Labels(classes, None, _checked_rows(label, classes, n), start)
     if isinstance(label, np.ndarray) and label.ndim == 1 and np.issubdtype(label.dtype, np.integer) and len(label) == n:
         # Class indices per image (a test set's labels): checked and turned into rows at once.
         bad = label[(label < 0) | (label >= len(classes))]
@@ -182,6 +184,21 @@ def row_text(row: np.ndarray, classes: tuple[str, ...]) -> str:
     if len(nonzero) == 1 and row[nonzero[0]] == 1.0:
         return classes[int(nonzero[0])]
     return blend_text({classes[int(i)]: float(row[i]) for i in nonzero})
+
+
+def _checked_rows(rows: np.ndarray, classes: tuple[str, ...], n: int) -> np.ndarray:
+    """Label rows given as an array: float [n, K], each row non-negative weights summing to 1."""
+    if rows.shape != (n, len(classes)) or not np.issubdtype(rows.dtype, np.floating):
+        raise InvalidArgumentError(
+            f"label rows must be floats of shape [{n}, {len(classes)}] (one row of class weights per image), "
+            f"got {rows.dtype} {list(rows.shape)}"
+        )
+    sums = rows.sum(axis=1, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(sums) | (rows.min(axis=1) < 0) | (np.abs(sums - 1.0) > WEIGHT_SUM_TOLERANCE))
+    if len(bad):
+        raise InvalidArgumentError(f"label row {bad[0]} must be finite weights >= 0 summing to 1, got {rows[bad[0]].tolist()}")
+    out: np.ndarray = (rows / sums[:, None]).astype(np.float32)
+    return out
 
 
 def _blend(label: Mapping[object, object], classes: tuple[str, ...], model: str) -> dict[str, float]:

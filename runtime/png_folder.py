@@ -4,7 +4,8 @@ The folder holds NNNNNN.png (in subfolders of FILES_PER_FOLDER files when
 the run is larger), the record of the run (so that a resume, or a shard
 sharing the folder, is refused if it belongs to another run), a lock per
 index range while it is written, and, once a range is complete, its
-manifest (index, file, seed per line).
+manifest (index, file, seed per line, and the class asked for when the
+model is conditional). With layout "by-class", image i is CLASS/NNNNNN.png.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from .atomic import atomic_file
 from .errors import CancelEvent, InvalidArgumentError, OutputError, raise_if_cancelled
 from .generator import Generator, ProgressCallback
+from .labels import Labels
 from .latents import block_ranges
 from .locks import FolderLock
 from .png_writer import PngWriter
@@ -30,7 +32,6 @@ from .run_layout import (
     RUN_RECORD,
     RunSpec,
     manifest_name,
-    png_relpath,
 )
 
 log = logging.getLogger(__name__)
@@ -49,18 +50,18 @@ def _finished_pngs(folder: Path) -> Iterator[str]:
             yield entry.name
 
 
-def _in_range(relative: str, count: int, lo: int, hi: int) -> bool:
-    """Whether `relative` is where image i of a `count`-image run lives, for some i in [lo, hi)."""
+def _in_range(relative: str, path_of: Callable[[int], str], lo: int, hi: int) -> bool:
+    """Whether `relative` is where image i of the run lives (`path_of(i)`), for some i in [lo, hi)."""
     stem = relative.rsplit("/", 1)[-1].removesuffix(".png")
-    return relative.endswith(".png") and stem.isdigit() and lo <= int(stem) < hi and png_relpath(int(stem), count) == relative
+    return relative.endswith(".png") and stem.isdigit() and lo <= int(stem) < hi and path_of(int(stem)) == relative
 
 
-def _first_clash(folder: Path, count: int, lo: int, hi: int) -> str | None:
-    """The first PNG in the folder that is one of images [lo, hi) of a `count`-image run, if any."""
-    return next((relative for relative in _finished_pngs(folder) if _in_range(relative, count, lo, hi)), None)
+def _first_clash(folder: Path, path_of: Callable[[int], str], lo: int, hi: int) -> str | None:
+    """The first PNG in the folder that is one of images [lo, hi) of the run, if any."""
+    return next((relative for relative in _finished_pngs(folder) if _in_range(relative, path_of, lo, hi)), None)
 
 
-def _remove_stale_temporaries(folder: Path, count: int, lo: int, hi: int) -> None:
+def _remove_stale_temporaries(folder: Path, path_of: Callable[[int], str], lo: int, hi: int) -> None:
     """Delete what a killed writer of these targets left: hidden `.NAME.PID.HEX.tmp` files.
 
     Only temporaries of our own targets: other shards may be writing theirs
@@ -70,7 +71,7 @@ def _remove_stale_temporaries(folder: Path, count: int, lo: int, hi: int) -> Non
         for path in folder.glob(pattern):
             final_name = path.name[1:].rsplit(".", 3)[0]
             relative = final_name if path.parent == folder else f"{path.parent.name}/{final_name}"
-            if _in_range(relative, count, lo, hi):
+            if _in_range(relative, path_of, lo, hi):
                 path.unlink(missing_ok=True)
 
 
@@ -83,6 +84,7 @@ def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) ->
         except (OSError, json.JSONDecodeError) as exc:
             raise OutputError(f'{record}: unreadable run record ({exc}); pass mode="overwrite" to start afresh') from None
         expected = asdict(spec)
+        recorded = RunSpec.normalized_record(recorded)
         if recorded != expected:
             recorded = recorded if isinstance(recorded, dict) else {}
             differing = sorted(k for k in expected if recorded.get(k) != expected[k])
@@ -135,46 +137,56 @@ def generate_to_folder(
     hi = spec.count if hi is None else hi
     if mode not in MODES:
         raise InvalidArgumentError(f"mode must be {', '.join(MODES)}, got {mode!r}")
+    labels = generator.labels(spec.label)
+
+    def path_of(index: int) -> str:
+        return spec.relpath(index, labels)
+
     folder = prepare_folder(folder)
 
     with FolderLock(folder, f"{lo}-{hi}"):
         has_pngs = next(_finished_pngs(folder), None) is not None
         write_record = _check_run_record(folder, spec, mode, has_pngs)
         if mode == "new" and has_pngs:
-            clash = _first_clash(folder, spec.count, lo, hi)
+            clash = _first_clash(folder, path_of, lo, hi)
             if clash is not None:
                 raise OutputError(
                     f"{folder}: already holds {clash} of this run; "
                     'pass mode="overwrite" to replace its images or mode="resume" to finish the run'
                 )
         if mode != "new":
-            _remove_stale_temporaries(folder, spec.count, lo, hi)
+            _remove_stale_temporaries(folder, path_of, lo, hi)
         if write_record:
             with atomic_file(folder / RUN_RECORD) as tmp:
                 tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
-        if spec.count > FILES_PER_FOLDER:
-            for index in range(lo - lo % FILES_PER_FOLDER, hi, FILES_PER_FOLDER):
-                (folder / png_relpath(index, spec.count)).parent.mkdir(exist_ok=True)
+        if spec.count > FILES_PER_FOLDER or spec.layout == "by-class":
+            for parent in {(folder / path_of(i)).parent for i in _first_of_each_folder(spec, labels, lo, hi)}:
+                parent.mkdir(exist_ok=True)
 
         def missing(first: int, stop: int) -> list[int]:
             indices = range(first, stop)
             if mode != "resume":
                 return list(indices)
-            return [i for i in indices if not (folder / png_relpath(i, spec.count)).exists()]
+            return [i for i in indices if not (folder / path_of(i)).exists()]
 
         written = 0
         try:
             with PngWriter(workers, cancel) as writer:
                 for first, batch, todo in _batches_needed(generator, spec, lo, hi, missing, progress):
                     raise_if_cancelled(cancel)
-                    writer.write([folder / png_relpath(i, spec.count) for i in todo], batch[[i - first for i in todo]])
+                    writer.write([folder / path_of(i) for i in todo], batch[[i - first for i in todo]])
                     written += len(todo)
                     if on_batch is not None:
                         on_batch(first, batch)
             manifest = folder / manifest_name(lo, hi, spec.count)
             with atomic_file(manifest) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-                for i in range(lo, hi):
-                    handle.write(json.dumps({"index": i, "file": png_relpath(i, spec.count), "seed": spec.seed}) + "\n")
+                for first, stop in block_ranges(lo, hi, spec.batch_size):
+                    names = labels.names(first, stop) if labels is not None else None
+                    for i in range(first, stop):
+                        line: dict[str, object] = {"index": i, "file": path_of(i), "seed": spec.seed}
+                        if names is not None:
+                            line["class"] = names[i - first]
+                        handle.write(json.dumps(line) + "\n")
         except OSError as exc:
             raise OutputError(f"{folder}: writing failed ({exc.strerror or exc}); files already written are complete") from None
     return written
@@ -214,9 +226,23 @@ def _batches_needed(
         todo = missing(blo, bhi)
         if todo:
             ((first, batch),) = generator.iter_batches(
-                bhi - blo, spec.seed, temperature=spec.temperature, start=blo, batch_size=spec.batch_size
+                bhi - blo, spec.seed, temperature=spec.temperature, start=blo, label=spec.label, batch_size=spec.batch_size
             )
             yield first, batch, todo
         done += bhi - blo
         if progress is not None:
             progress(done, hi - lo)
+
+
+def _first_of_each_folder(spec: RunSpec, labels: Labels | None, lo: int, hi: int) -> list[int]:
+    """An index in each subfolder that images [lo, hi) go to: every FILES_PER_FOLDER-th, or one per class."""
+    if spec.layout == "by-class":
+        assert labels is not None
+        firsts: dict[str, int] = {}
+        for first, stop in block_ranges(lo, hi, FILES_PER_FOLDER):
+            for offset, name in enumerate(labels.names(first, stop)):
+                firsts.setdefault(name, first + offset)
+            if len(firsts) == len(labels.classes):
+                break
+        return list(firsts.values())
+    return list(range(lo - lo % FILES_PER_FOLDER, hi, FILES_PER_FOLDER))

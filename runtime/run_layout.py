@@ -1,7 +1,8 @@
 """What defines a bulk run and where its images go: the run spec, the index range, shards, file names.
 
 A run is defined by its RunSpec (model, seed, count, temperature, batch
-size); image i of a run depends only on that and i. A process writes the
+size, and for a conditional model the class label); image i of a run
+depends only on that and i. A process writes the
 images of one index range [lo, hi) of it: all of them, a tail (start), or a
 shard. Shards are whole decode batches of the full run, so every image is
 decoded exactly as one full run decodes it.
@@ -9,23 +10,29 @@ decoded exactly as one full run decodes it.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from .generator import Generator
+    from .labels import Labels, LabelSpec
 
 #: A PNG folder over this many images is split into subfolders of this many.
 FILES_PER_FOLDER = 10_000
 #: The record of a PNG run, in its folder: what --resume and shards check against.
 RUN_RECORD = "vae-gen-run.json"
+#: Where a PNG run's files go: "flat" (numbered, in subfolders of FILES_PER_FOLDER when the run is larger), or
+#: "by-class" (CLASS/NNNNNN.png, one folder per class: a labelled dataset that image-folder readers take).
+LAYOUTS = ("flat", "by-class")
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What determines every image of a run."""
+    """What determines every image of a run, and where its files go."""
 
     model: str
     decoder_sha256: str
@@ -33,16 +40,54 @@ class RunSpec:
     count: int
     temperature: float
     batch_size: int
+    #: The class label of a conditional model's run (a class name, "all", or a {name: weight} blend); else None.
+    label: str | dict[str, float] | None = None
+    layout: str = "flat"
 
     @classmethod
     def for_generator(
-        cls, generator: Generator, seed: int, count: int, temperature: float = 1.0, batch_size: int | None = None
+        cls,
+        generator: Generator,
+        seed: int,
+        count: int,
+        temperature: float = 1.0,
+        batch_size: int | None = None,
+        label: LabelSpec | None = None,
+        layout: str = "flat",
     ) -> RunSpec:
         """The spec of a run of `generator`; batch_size None means the runtime's default, as the CLI uses."""
         from .generator import DEFAULT_BATCH_SIZE
 
         batch = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
-        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch)
+        labels = generator.labels(label)  # one label for the whole run: a run record must be able to hold it
+        if layout not in LAYOUTS:
+            raise InvalidArgumentError(f"layout= must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        if layout == "by-class":
+            if labels is None:
+                raise InvalidArgumentError(
+                    f'layout="by-class" needs a class-conditional model; {generator.name!r} has no classes'
+                )
+            if isinstance(labels.spec, dict):
+                raise InvalidArgumentError('layout="by-class" puts each image in its class\'s folder; a blend has none')
+            class_folders(labels.classes)  # refuses names that would share a folder
+        spec = None if labels is None else labels.spec
+        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch, spec, layout)
+
+    @classmethod
+    def normalized_record(cls, recorded: Any) -> Any:
+        """A run record as this version writes it: fields that earlier versions did not record take their defaults
+        (an unconditional, flat run), so that their runs still resume."""
+        if not isinstance(recorded, dict):
+            return recorded
+        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        return defaults | recorded
+
+    def relpath(self, index: int, labels: Labels | None) -> str:
+        """Where image `index` of this run lives inside its folder."""
+        if self.layout == "by-class":
+            assert labels is not None
+            return png_relpath(index, self.count, class_folders(labels.classes)[labels.names(index, index + 1)[0]])
+        return png_relpath(index, self.count)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -85,9 +130,11 @@ def run_range(count: int, batch_size: int, start: int = 0, shard: str | tuple[in
     return start, count
 
 
-def png_relpath(index: int, count: int) -> str:
-    """Where image `index` of a `count`-image run lives inside its folder."""
+def png_relpath(index: int, count: int, class_folder: str | None = None) -> str:
+    """Where image `index` of a `count`-image run lives inside its folder (in `class_folder`, by class)."""
     name = f"{index:0{max(6, len(str(count - 1)))}d}.png"
+    if class_folder is not None:
+        return f"{class_folder}/{name}"
     if count <= FILES_PER_FOLDER:
         return name
     folders = (count - 1) // FILES_PER_FOLDER
@@ -97,3 +144,21 @@ def png_relpath(index: int, count: int) -> str:
 def manifest_name(lo: int, hi: int, count: int) -> str:
     """The manifest of images [lo, hi): manifest.jsonl for the whole run, else one per range."""
     return "manifest.jsonl" if (lo, hi) == (0, count) else f"manifest-{lo}-{hi}.jsonl"
+
+
+#: Characters that cannot be part of a folder name on some system.
+UNSAFE_IN_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def class_folders(classes: tuple[str, ...]) -> dict[str, str]:
+    """Each class's folder name in a by-class run: the name with "/" and other unsafe characters as "_"
+    ("T-shirt/top" -> "T-shirt_top"); refused when two classes would share a folder."""
+    folders: dict[str, str] = {}
+    for name in classes:
+        folder = UNSAFE_IN_NAMES.sub("_", name).strip()
+        if folder in ("", ".", "..") or folder.startswith("."):
+            folder = "_" + folder
+        folders[name] = folder
+    if len(set(folders.values())) != len(folders):
+        raise InvalidArgumentError(f"classes {list(classes)} would share folders ({list(folders.values())}) in a by-class run")
+    return folders
