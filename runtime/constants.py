@@ -47,6 +47,15 @@ COMPARISON_SEED = 0
 #: Seed of the report's samples and of its choice of test images.
 REPORT_SEED = 0
 
+# -- the project's Fashion-MNIST classifier (vae_gen.train.classifier) --------------------
+
+#: Seed of the classifier's initial weights, dropout and batch order: every classifier (real or generated
+#: training images) starts from the same draws, so their accuracies differ by their training images alone.
+CLASSIFIER_SEED = 20190
+#: Training epochs and batch size of the classifier.
+CLASSIFIER_EPOCHS = 5
+CLASSIFIER_BATCH = 128
+
 # -- exploring a model (vae_gen.latent_activity: the web page's sliders) -----------------
 
 #: Decoded N(0, I) samples whose re-encoding measures how much the decoder uses each latent dimension.

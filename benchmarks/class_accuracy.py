@@ -1,0 +1,173 @@
+"""Does a conditional model draw the class asked for? Measured with the project's own classifier.
+
+The judge is the Fashion-MNIST CNN of vae_gen.train.classifier, trained once
+on the 60,000 real training images and cached under
+benchmarks/results/classifier/ (--retrain trains it again). Three tables:
+
+  ceiling   the classifier's accuracy on the 10,000 real test images, per class and
+            overall: what a generated image that looked real would score
+  accuracy  --per-class images (1,000) of each class at each of --temperatures
+            (1.0, 0.8, 0.5), generated with label=CLASS: the share the classifier
+            puts in the class asked for, per class and on average
+  CAS       the classification accuracy score (Ravuri & Vinyals 2019): the same
+            architecture, seed and epochs trained only on --cas-images (60,000)
+            generated images, image i of class i mod 10, tested on the real test
+            set, against the classifier trained on the real training set
+
+The model must be class-conditional with Fashion-MNIST's ten classes; an
+unconditional one is refused with one line. The CAS classifier is cached too,
+keyed by the model's decoder checksum, seed, temperature and image count.
+Needs the train extra:
+
+    python benchmarks/class_accuracy.py [--model NAME|PATH] [--temperatures 1.0,0.8,0.5] [--per-class 1000]
+        [--cas-images 60000] [--cas-temperature 1.0] [--seed 0] [--retrain] [--classifier-only]
+        [--json benchmarks/results/class_accuracy.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+import vae_gen
+
+RESULTS = Path(__file__).parent / "results"
+DEFAULT_MODEL = "fashion-mnist-conditional32"
+
+
+def percent(share: float) -> str:
+    return f"{100 * share:.1f} %"
+
+
+def conditional_generator(model: str, class_names: tuple[str, ...]):
+    """The model's Generator, or exit with one line when it cannot judge it: not found, not conditional, other classes."""
+    try:
+        generator = vae_gen.Generator(model)
+    except vae_gen.VaeGenError as exc:
+        sys.exit(f"class_accuracy.py: {exc}")
+    if not generator.classes:
+        sys.exit(f"class_accuracy.py: {generator.name} is not class-conditional (it has no classes); give one with --model")
+    if sorted(generator.classes) != sorted(class_names):
+        sys.exit(f"class_accuracy.py: {generator.name}'s classes ({', '.join(generator.classes)}) are not Fashion-MNIST's")
+    return generator
+
+
+def generated_accuracy(generator, classifier, class_names, temperatures, per_class: int, seed: int) -> dict:
+    """{temperature: [share of the class's images classified as it, per class in class_names order]}."""
+    from vae_gen.train.classifier import predict_classes
+
+    table = {}
+    for temperature in temperatures:
+        shares = []
+        for index, name in enumerate(class_names):
+            images = generator.generate(per_class, seed=seed, temperature=temperature, label=name)
+            shares.append(float((predict_classes(classifier, images) == index).mean()))
+        table[temperature] = shares
+        print(f"  temperature {temperature:g}: mean {percent(float(np.mean(shares)))}", flush=True)
+    return table
+
+
+def cas_classifier(generator, class_names, count: int, temperature: float, seed: int, test, retrain: bool):
+    """The classifier trained on `count` generated images, image i of the generator's class i mod K."""
+    from vae_gen.train.classifier import fingerprint, train_cached
+
+    own = generator.classes
+    # The generator's label i mod K, as the Fashion-MNIST index the classifier learns (its classes may be in another order).
+    to_fashion = np.array([class_names.index(name) for name in own])
+
+    def training_set():
+        started = time.perf_counter()
+        images = generator.generate(count, seed=seed, temperature=temperature, label=[i % len(own) for i in range(count)])
+        print(f"  generated {count:,} images in {time.perf_counter() - started:.1f} s", flush=True)
+        return images, to_fashion[np.arange(count) % len(own)]
+
+    checksum = generator.card.decoder.sha256[:12]
+    stem = RESULTS / "classifier" / f"cas-{generator.name}-{checksum}-n{count}-seed{seed}-t{temperature:g}-{fingerprint()}"
+    about = {
+        "trained_on": f"{generator.name} generated images", "model_decoder_sha256": generator.card.decoder.sha256,
+        "seed": seed, "temperature": temperature, "label": "image i of class i mod K", "classes": list(own),
+    }  # fmt: skip
+    return train_cached(stem, training_set, *test, about=about, retrain=retrain)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a conditional model name or folder (default {DEFAULT_MODEL})")
+    parser.add_argument("--temperatures", default="1.0,0.8,0.5", help="comma-separated (default 1.0,0.8,0.5)")
+    parser.add_argument("--per-class", type=int, default=1000, help="generated images per class and temperature")
+    parser.add_argument("--cas-images", type=int, default=60000, help="generated training images of the CAS classifier")
+    parser.add_argument("--cas-temperature", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
+    parser.add_argument("--retrain", action="store_true", help="train the classifiers again instead of loading them")
+    parser.add_argument("--classifier-only", action="store_true", help="only the classifier and its real test accuracy")
+    parser.add_argument("--json", type=Path, default=RESULTS / "class_accuracy.json")
+    args = parser.parse_args(argv)
+    try:
+        temperatures = [float(t) for t in args.temperatures.split(",")]
+    except ValueError:
+        parser.error(f"--temperatures: not a comma-separated list of numbers: {args.temperatures!r}")
+
+    from vae_gen.train.data import CLASS_NAMES
+
+    # The model is checked before anything is trained: a wrong --model costs nothing.
+    generator = None if args.classifier_only else conditional_generator(args.model, CLASS_NAMES)
+
+    from vae_gen.train.classifier import fashion_mnist_classifier
+    from vae_gen.train.data import load_fashion_mnist
+
+    data = load_fashion_mnist(None)
+    test = (data.test_images, data.test_labels)
+    classifier, real = fashion_mnist_classifier(RESULTS / "classifier", retrain=args.retrain)
+    print(
+        f"classifier: trained on {real['train_images']:,} real images, {real['epochs']} epochs, "
+        f"{real['train_seconds']:.1f} s on {real['cpu_count']} cores (TensorFlow {real['versions']['tensorflow']}); "
+        f"real test accuracy {percent(real['test_accuracy'])}"
+    )
+    results: dict = {"classifier": real}
+    if generator is not None:
+        print(f"{generator.name}: {args.per_class:,} images per class, seed {args.seed}", flush=True)
+        table = generated_accuracy(generator, classifier, CLASS_NAMES, temperatures, args.per_class, args.seed)
+        print(f"CAS: {args.cas_images:,} images at temperature {args.cas_temperature:g}, seed {args.seed}", flush=True)
+        _, cas = cas_classifier(generator, CLASS_NAMES, args.cas_images, args.cas_temperature, args.seed, test, args.retrain)
+        results |= {
+            "model": generator.name, "seed": args.seed, "per_class": args.per_class,
+            "accuracy": {f"{t:g}": dict(zip(CLASS_NAMES, shares, strict=True)) for t, shares in table.items()},
+            "mean_accuracy": {f"{t:g}": float(np.mean(shares)) for t, shares in table.items()},
+            "cas_classifier": cas, "cas_over_real": cas["test_accuracy"] / real["test_accuracy"],
+        }  # fmt: skip
+
+    print(f"\nAccuracy of the classifier on the real test set{'' if generator is None else ' and on generated images'}:\n")
+    header = ["class", "real test images"] + ([] if generator is None else [f"generated, T = {t:g}" for t in temperatures])
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for index, name in enumerate(CLASS_NAMES):
+        row = [name, percent(real["test_accuracy_per_class"][index])]
+        row += [] if generator is None else [percent(table[t][index]) for t in temperatures]
+        print("| " + " | ".join(row) + " |")
+    mean = ["**mean**", f"**{percent(real['test_accuracy'])}**"]
+    mean += [] if generator is None else [f"**{percent(float(np.mean(table[t])))}**" for t in temperatures]
+    print("| " + " | ".join(mean) + " |")
+
+    if generator is not None:
+        print("\nClassification accuracy score: the classifier trained on generated images, tested on real ones:\n")
+        print(f"| class | trained on the real training set | trained on {args.cas_images:,} generated images |\n|---|---|---|")
+        for index, name in enumerate(CLASS_NAMES):
+            real_share, cas_share = real["test_accuracy_per_class"][index], cas["test_accuracy_per_class"][index]
+            print(f"| {name} | {percent(real_share)} | {percent(cas_share)} |")
+        print(f"| **all** | **{percent(real['test_accuracy'])}** | **{percent(cas['test_accuracy'])}** |")
+        print(f"\nCAS {percent(cas['test_accuracy'])} = {results['cas_over_real']:.3f} of the real-trained classifier's accuracy")
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
