@@ -47,6 +47,7 @@ from .errors import (
 )
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import grid, png_bytes
+from .labels import parse_label_text
 from .latent_activity import LatentActivity, latent_activity
 from .latents import MAX_SEED, MAX_TEMPERATURE
 from .user_inputs import model_input, picture_pixels
@@ -103,20 +104,25 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
+#: What `class` takes: as `vae-gen sample --class`.
+CLASS_DESCRIPTION = ("a class-conditional model's class (required for one, refused for others): a name, an index, "
+                     "all (image i of class i mod K) or a blend NAME:WEIGHT,NAME:WEIGHT (weights summing to 1)")
+
+
 class GenerateRequest(BaseModel):
     model: str | None = Field(None, description="a model the server loaded (default: its first)")
     n: int = Field(16, ge=1, description="images: indices start .. start + n - 1 of the run")
     seed: int = Field(0, ge=0, le=MAX_SEED)
     start: int = Field(0, ge=0, description="the first image's index in the run")
     temperature: float = Field(1.0, gt=0, le=MAX_TEMPERATURE, description="scale of the N(0, I) noise")
-    class_: str | None = Field(None, alias="class", description="a class name, for class-conditional models")
+    class_: str | None = Field(None, alias="class", description=CLASS_DESCRIPTION)
     format: Literal["png", "npy", "zip", "json"] = Field("png", description="png: one contact sheet")
 
 
 class DecodeRequest(BaseModel):
     model: str | None = None
     latents: list[list[float]] = Field(..., min_length=1, description="float [n, latent_dim]")
-    class_: str | None = Field(None, alias="class")
+    class_: str | None = Field(None, alias="class", description=CLASS_DESCRIPTION + " (all: row i of class i mod K)")
     format: Literal["png", "npy", "zip", "json"] = "png"
 
 
@@ -206,10 +212,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
             raise ApiError(404, "unknown_model", f"no model {name!r}; this server has: {', '.join(settings.models)}")
         return settings.models[name]
 
-    def refuse_class(generator: Generator, label: str | None) -> None:
-        # Class-conditional models will take it; every model served now is unconditional.
-        if label is not None:
-            raise ApiError(400, "bad_value", f"class {label!r}: model {generator.name!r} is unconditional: it has no classes")
+    def label_of(generator: Generator, text: str | None) -> str | int | dict[str, float] | None:
+        """The `class` text as the model's label spec, checked now (a bad one is a 400 before any work)."""
+        label = None if text is None else parse_label_text(text, generator.classes)
+        generator.labels(label)
+        return label
 
     def check_count(n: int) -> None:
         if n > settings.max_images:
@@ -288,18 +295,20 @@ def create_app(settings: ServerSettings) -> FastAPI:
         seed: Annotated[int, PathParameter(ge=0, le=MAX_SEED)],
         index: Annotated[int, PathParameter(ge=0)],
         temperature: Annotated[float, Query(gt=0, le=MAX_TEMPERATURE)] = 1.0,
-        class_: Annotated[str | None, Query(alias="class")] = None,
+        class_: Annotated[str | None, Query(alias="class", description=CLASS_DESCRIPTION)] = None,
     ) -> Response:
         generator = generator_for(name)
-        refuse_class(generator, class_)
+        label = label_of(generator, class_)
+        labels = generator.labels(label)
+        spec = None if labels is None else json.dumps(labels.spec, sort_keys=True)
         tag = '"' + hashlib.sha256(
-            f"{generator.card.decoder.sha256}/{seed}/{index}/{temperature!r}".encode()
+            f"{generator.card.decoder.sha256}/{seed}/{index}/{temperature!r}/{spec}".encode()
         ).hexdigest()[:32] + '"'
         headers = {"ETag": tag, "Cache-Control": IMMUTABLE}
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers=headers)
         first = index - index % DEFAULT_BATCH_SIZE
-        key = (generator.name, seed, first, temperature)
+        key = (generator.name, seed, first, temperature, spec)
         batch = recent_batches.get(key)
         if batch is None:
             # Image i is decoded in its batch of the run, as `sample` decodes it; neighbours will ask for the rest,
@@ -308,7 +317,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             if decoding is None:
                 decoding = asyncio.ensure_future(run_job(
                     lambda cancel: generator.generate(DEFAULT_BATCH_SIZE, seed, start=first, temperature=temperature,
-                                                      cancel=cancel)
+                                                      label=label, cancel=cancel)
                 ))  # fmt: skip
                 batches_in_flight[key] = decoding
                 decoding.add_done_callback(lambda _: batches_in_flight.pop(key, None))
@@ -353,11 +362,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.post("/v1/generate", summary="images of a run, as `vae-gen sample` makes them", response_class=Response)
     async def generate(request: GenerateRequest) -> Response:
         generator = generator_for(request.model)
-        refuse_class(generator, request.class_)
+        label = label_of(generator, request.class_)
         check_count(request.n)
         images = await run_job(
             lambda cancel: generator.generate(
-                request.n, request.seed, start=request.start, temperature=request.temperature, cancel=cancel
+                request.n, request.seed, start=request.start, temperature=request.temperature, label=label, cancel=cancel
             )
         )
         return _encode(images, request.format, first_index=request.start)
@@ -365,12 +374,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.post("/v1/decode", summary="images of given latents", response_class=Response)
     async def decode(request: DecodeRequest) -> Response:
         generator = generator_for(request.model)
-        refuse_class(generator, request.class_)
+        label = label_of(generator, request.class_)
         check_count(len(request.latents))
         z = np.asarray(request.latents, np.float64)
         if z.ndim != 2:
             raise ApiError(400, "bad_value", "latents must be a list of equally long lists of numbers")
-        images = await run_job(lambda cancel: generator.decode_uint8(z.astype(np.float32)))
+        images = await run_job(lambda cancel: generator.decode_uint8(z.astype(np.float32), label=label))
         return _encode(images, request.format, first_index=0)
 
     @app.post("/v1/reconstruct", summary="an uploaded picture, encoded and decoded (PNG grid)", response_class=Response)
@@ -379,16 +388,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
         model: Annotated[str | None, Form()] = None,
         variations: Annotated[int, Form(ge=0, le=64)] = 0,
         seed: Annotated[int, Form(ge=0, le=MAX_SEED)] = 0,
+        class_: Annotated[str | None, Form(alias="class", description="a conditional model: the class the picture shows")] = None,
+        invert: Annotated[Literal["auto", "yes", "no"], Form(description="as vae-gen reconstruct --invert")] = "auto",
     ) -> Response:
         from .reconstruct import reconstruct_rows
 
         generator = generator_for(model)
         if not generator.has_encoder:
             raise ApiError(400, "bad_value", f"model {generator.name!r} has no encoder; reconstruct needs one")
+        label = label_of(generator, class_)
         data = await image.read()
         pixels = _read_upload(data, generator.image_shape)
-        floats = model_input(pixels, generator.value_range, invert="no")[None]  # the CLI's default is "auto"
-        rows = await run_job(lambda cancel: reconstruct_rows(generator, floats, variations, seed))
+        floats = model_input(pixels, generator.value_range, invert=invert)[None]
+        rows = await run_job(lambda cancel: reconstruct_rows(generator, floats, variations, seed, label=label))
         sheet = grid(rows.reshape(-1, *generator.uint8_shape), columns=rows.shape[1])
         buffer = io.BytesIO()
         sheet.save(buffer, format="PNG")
@@ -454,7 +466,7 @@ def _model_summary(generator: Generator, default: bool) -> dict[str, Any]:
         "latent_dim": generator.latent_dim,
         "image_shape": list(generator.image_shape),
         "value_range": list(generator.value_range),
-        "classes": [],
+        "classes": list(generator.classes),
         "has_encoder": generator.has_encoder,
         "test_metrics": generator.card.test_metrics,
     }

@@ -163,7 +163,7 @@ def test_activity_is_measured_once_per_model_and_a_decoder_only_model_lists_its_
         ("get", "/no/such/route", None, 404, "not_found", "no route GET /no/such/route"),
         ("post", "/v1/generate", {"n": 5000}, 413, "too_large", "n 5000: at most 1024 images per request"),
         ("post", "/v1/generate", {"temperature": 0}, 422, "invalid_request", "temperature: Input should be greater than 0"),
-        ("post", "/v1/generate", {"class": "Shirt"}, 400, "bad_value", "class 'Shirt': model"),
+        ("post", "/v1/generate", {"class": "Shirt"}, 400, "bad_value", "is not class-conditional, so it takes no label; got 'Shirt'"),
         ("post", "/v1/decode", {"latents": [[0.0, 1.0]]}, 400, "bad_value", "latents must have shape [n, 32]"),
         ("get", "/v1/models/fashion-mnist-dense2/images/1/-3.png", None, 422, "invalid_request", "index"),
         ("get", "/v1/models/nope/latents/0/0", None, 404, "unknown_model", "no model 'nope'; this server has: "),
@@ -293,3 +293,66 @@ def test_a_real_server_process_answers_and_shuts_down_gracefully_on_sigterm(tmp_
     stderr = process.stderr.read().decode()
     # uvicorn re-raises the signal once it has shut down, so the exit status says SIGTERM, as for other servers.
     assert status in (0, -signal.SIGTERM) and "Traceback" not in stderr, stderr
+
+
+CONDITIONAL = Path(__file__).parent / "fixtures" / "tiny-conditional"
+
+
+@pytest.fixture(scope="module")
+def conditional_client() -> TestClient:
+    settings = make_settings()
+    tiny = vae_gen.load(CONDITIONAL)
+    settings.models[tiny.name] = tiny
+    return TestClient(server.create_app(settings))
+
+
+def test_a_conditional_model_serves_the_cli_images_of_each_class(conditional_client, tmp_path):
+    client, name = conditional_client, "tiny-conditional"
+    listed = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert listed[name]["classes"] == ["circle", "square", "T-shirt/top"]
+    argv = ["sample", "--model", str(CONDITIONAL), "-n", "40", "--seed", "3", "--class", "all", "--out", str(tmp_path / "s")]
+    assert main(argv) == 0
+    one = client.get(f"/v1/models/{name}/images/3/35.png?class=all")
+    assert one.status_code == 200 and one.content == (tmp_path / "s" / "000035.png").read_bytes()
+    square = client.get(f"/v1/models/{name}/images/3/35.png", params={"class": "square"})
+    assert square.headers["ETag"] != one.headers["ETag"] and square.content != one.content
+    assert square.content == client.get(f"/v1/models/{name}/images/3/35.png?class=1").content
+    body = {"model": name, "n": 10, "seed": 3, "start": 30, "class": "all", "format": "npy"}
+    images = np.load(io.BytesIO(client.post("/v1/generate", json=body).content))
+    assert np.array_equal(images, vae_gen.load(CONDITIONAL).generate(10, 3, start=30, label="all"))
+    blend = client.post("/v1/generate", json=body | {"class": "circle:0.5,square:0.5"})
+    assert np.array_equal(np.load(io.BytesIO(blend.content)),
+                          vae_gen.load(CONDITIONAL).generate(10, 3, start=30, label={"circle": 0.5, "square": 0.5}))  # fmt: skip
+    z = vae_gen.load(CONDITIONAL).latents(2, seed=1)
+    decoded = client.post("/v1/decode", json={"model": name, "latents": z.tolist(), "class": "T-shirt/top", "format": "npy"})
+    assert np.array_equal(np.load(io.BytesIO(decoded.content)), vae_gen.load(CONDITIONAL).decode_uint8(z, label=2))
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/v1/generate", {}, "is class-conditional: give label= one of circle, square, T-shirt/top"),
+        ("/v1/generate", {"class": "triangle"}, "unknown class 'triangle' for model 'tiny-conditional'; classes: circle"),
+        ("/v1/generate", {"class": "5"}, "class index 5 is out of range"),
+        ("/v1/generate", {"class": "circle:0.7,square:0.7"}, "blend weights must sum to 1, got 1.4"),
+        ("/v1/decode", {"latents": [[0.0, 0.0, 0.0]]}, "is class-conditional"),
+    ],
+)
+def test_a_conditional_model_refuses_a_missing_or_bad_class_with_400(conditional_client, path, body, message):
+    response = conditional_client.post(path, json={"model": "tiny-conditional"} | body)
+    assert response.status_code == 400 and message in error_of(response)["message"], response.json()
+    one = conditional_client.get("/v1/models/tiny-conditional/images/0/0.png?class=triangle")
+    assert one.status_code == 400 and "unknown class 'triangle'" in error_of(one)["message"]
+
+
+def test_reconstruct_takes_the_class_and_inverts_as_the_cli_does(conditional_client, tmp_path):
+    picture = tmp_path / "drawing.png"
+    Image.new("L", (8, 8), 230).save(picture)  # dark-on-light: auto inverts it, as vae-gen reconstruct does
+    response = conditional_client.post("/v1/reconstruct", files={"image": ("d.png", picture.read_bytes(), "image/png")},
+                                       data={"model": "tiny-conditional", "class": "square"})  # fmt: skip
+    argv = ["reconstruct", str(picture), "--model", str(CONDITIONAL), "--class", "square", "--out", str(tmp_path / "r.png")]
+    assert response.status_code == 200 and main(argv) == 0
+    assert response.content == (tmp_path / "r.png").read_bytes()
+    missing = conditional_client.post("/v1/reconstruct", files={"image": ("d.png", picture.read_bytes(), "image/png")},
+                                      data={"model": "tiny-conditional"})  # fmt: skip
+    assert missing.status_code == 400 and "is class-conditional" in error_of(missing)["message"]

@@ -23,6 +23,7 @@ from conftest import DENSE2
 import vae_gen
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+CONDITIONAL = Path(__file__).parent / "fixtures" / "tiny-conditional"
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="needs Debian's chromium and chromium-driver"
 )
@@ -36,6 +37,7 @@ def live_server():
     from vae_gen.server import ServerSettings, create_app
 
     models = {name: vae_gen.load(name) for name in (vae_gen.DEFAULT_MODEL, DENSE2)}
+    models[CONDITIONAL.name] = vae_gen.load(CONDITIONAL)  # a class-conditional model: the class control shows
     app = create_app(ServerSettings(models, vae_gen.DEFAULT_MODEL, selftests={name: True for name in models}))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -74,7 +76,7 @@ def test_the_page_generates_the_apis_images_and_shows_errors(live_server, browse
 
     browser.get(live_server + "/")
     wait = WebDriverWait(browser, 30)
-    wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+    wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#model option")) == 3)
     assert not browser.find_element(By.ID, "class-field").is_displayed()  # these models have no classes
     Select(browser.find_element(By.ID, "model")).select_by_value(DENSE2)
     for field, value in (("count", "6"), ("seed", "3"), ("start", "10")):
@@ -208,3 +210,21 @@ def test_clicking_an_image_enlarges_it_and_offers_its_png(live_server, browser):
     assert link.get_attribute("href").startswith("data:image/png;base64,")
     browser.find_element(By.ID, "viewer-close").click()
     wait.until(lambda b: not viewer.is_displayed())
+
+
+def test_the_class_control_appears_for_a_conditional_model_and_picks_the_class(live_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    wait = open_page(browser, live_server)
+    assert not browser.find_element(By.ID, "class-field").is_displayed()  # the default model is unconditional
+    Select(browser.find_element(By.ID, "model")).select_by_value(CONDITIONAL.name)
+    wait.until(lambda b: b.find_element(By.ID, "class-field").is_displayed())
+    choices = [option.get_attribute("value") for option in browser.find_elements(By.CSS_SELECTOR, "#class option")]
+    assert choices == ["circle", "square", "T-shirt/top"]
+    Select(browser.find_element(By.ID, "class")).select_by_value("T-shirt/top")
+    shown = generate(browser, wait, count=3, seed=2)
+    expected = vae_gen.load(CONDITIONAL).generate(3, 2, label="T-shirt/top")
+    assert np.array_equal([np.asarray(Image.open(io.BytesIO(png))) for png in shown], expected)
+    Select(browser.find_element(By.ID, "model")).select_by_value(DENSE2)
+    wait.until(lambda b: not b.find_element(By.ID, "class-field").is_displayed())
