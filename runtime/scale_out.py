@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import InvalidArgumentError, MissingExtraError
 from .generator import DEFAULT_BATCH_SIZE, Generator
+from .labels import LabelSpec
 from .model_store import resolve_model
 from .png_folder import generate_to_folder, merge_manifests
 from .run_layout import RunSpec, shard_range
@@ -52,12 +53,16 @@ def generate_with_dask(
     *,
     model: str | Path | None = None,
     temperature: float = 1.0,
+    label: LabelSpec | None = None,
+    layout: str = "flat",
     batch_size: int = DEFAULT_BATCH_SIZE,
     shards: int | None = None,
     resume: bool = False,
     threads: int = 1,
 ) -> int:
     """Write images 0..count-1 of (model, seed) as PNGs into `folder` using a dask.distributed Client.
+
+    label and layout: as `bulk.generate_run` takes them (a conditional model's class for the whole run).
 
     Returns how many files the workers wrote. With resume=True, a failed or
     interrupted job is finished by calling again with the same arguments.
@@ -67,7 +72,7 @@ def generate_with_dask(
     except ImportError:
         raise MissingExtraError("scale-out needs Dask; install it with: pip install 'vae-gen[dask]'") from None
     generator = Generator(model, lazy=True)  # validates the model and the arguments here, not on the workers
-    spec = RunSpec.for_generator(generator, seed, count, temperature, batch_size)
+    spec = RunSpec.for_generator(generator, seed, count, temperature, batch_size, label, layout)
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     shards = shards or workers * SHARDS_PER_WORKER
     if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
