@@ -93,6 +93,15 @@ def test_the_seed_fixes_the_weights(data):
     np.testing.assert_array_equal(a.get_layer("features").get_weights()[0], b.get_layer("features").get_weights()[0])
 
 
+def test_the_fingerprint_is_the_same_however_many_models_the_process_built():
+    from vae_gen.train.classifier import build_classifier, fingerprint
+
+    first = fingerprint()
+    build_classifier()
+    assert fingerprint() == first and len(first) == 12
+    assert fingerprint(epochs=6) != first and fingerprint(seed=1) != first
+
+
 def test_train_cached_trains_once_and_records_its_test_accuracy(data, tmp_path):
     from vae_gen.train.classifier import train_cached
 

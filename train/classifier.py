@@ -47,17 +47,18 @@ PREDICT_BATCH = 500
 def build_classifier(seed: int = CLASSIFIER_SEED) -> keras.Model:
     """The untrained CNN, its weights drawn from `seed`: uint8 [n, 28, 28, 1] -> class probabilities float32 [n, 10]."""
     keras.utils.set_random_seed(seed)
+    # Every layer named: Keras's automatic names count up within a process, and `fingerprint` hashes this graph.
     inputs = keras.Input(IMAGE_SHAPE, dtype="uint8", name="image")
-    x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
-    for filters in (32, 64):
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.Activation("relu")(x)
-        x = keras.layers.MaxPooling2D(2)(x)
-        x = keras.layers.Dropout(0.25)(x)
-    x = keras.layers.Flatten()(x)
+    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    for block, filters in enumerate((32, 64), start=1):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
+        x = keras.layers.BatchNormalization(name=f"norm{block}")(x)
+        x = keras.layers.Activation("relu", name=f"relu{block}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        x = keras.layers.Dropout(0.25, name=f"dropout{block}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(FEATURE_DIM, activation="relu", name=FEATURES_LAYER)(x)
-    x = keras.layers.Dropout(0.5)(x)
+    x = keras.layers.Dropout(0.5, name="dropout_features")(x)
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="fashion_mnist_classifier")
 
