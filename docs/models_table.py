@@ -18,7 +18,8 @@ def main() -> None:
         default = " (default)" if name == vae_gen.DEFAULT_MODEL else ""
         size_kb = (folder / card.decoder.file).stat().st_size / 1000
         print(
-            f"| `{name}`{default} | {card.architecture} | {card.latent_dim} | **{m['neg_elbo']:.2f}** | "
+            f"| `{name}`{default} | {card.architecture}{f', {len(card.classes)} classes' if card.classes else ''} | "
+            f"{card.latent_dim} | **{m['neg_elbo']:.2f}** | "
             f"{m['reconstruction']:.2f} | {m['kl']:.2f} | {m['iw_nll']:.2f} | {card.parity['max_abs_diff']:.1e} | "
             f"{size_kb:.0f} kB | {card.decoder_flops / 1e6:.2f} |"
         )

@@ -25,7 +25,7 @@ from .errors import (
     raise_if_cancelled,
 )
 from .labels import Labels, LabelSpec, resolve
-from .latents import block_ranges, check_seed, sample_latents
+from .latents import block_ranges, check_seed, check_temperature, sample_latents
 from .model_card import OnnxFile, load_verified
 from .model_store import resolve_model
 
@@ -70,6 +70,9 @@ class Generator:
         providers: onnxruntime execution providers, in order of preference.
             Each must be in `onnxruntime.get_available_providers()`.
         lazy: create the onnxruntime session on first use instead of now.
+        use_prior: for a folder with a prior graph, map N(0, I) noise through it
+            to latents (the default); False draws latents from N(0, I) directly,
+            as models without a prior always do.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class Generator:
         threads: int | None = None,
         providers: Sequence[str] = ("CPUExecutionProvider",),
         lazy: bool = False,
+        use_prior: bool = True,
     ) -> None:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise InvalidArgumentError(f"threads must be an integer >= 1 or None, got {threads!r}")
@@ -90,6 +94,8 @@ class Generator:
         # Created on first use (or now, unless lazy); onnxruntime loads only then.
         self._decoder: InferenceSession | None = None
         self._encoder: InferenceSession | None = None
+        self._prior: InferenceSession | None = None
+        self.use_prior = bool(use_prior) and self.card.prior is not None
         self._lock = threading.Lock()
         if not lazy:
             self._decoder_session()
@@ -130,10 +136,48 @@ class Generator:
 
     # -- generation -----------------------------------------------------------------
 
-    def latents(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> np.ndarray:
-        """The latents of images [start, start + n) for `seed`: float32 [n, latent_dim]."""
+    @property
+    def noise_dim(self) -> int:
+        """Width of the N(0, I) noise an image is drawn from: the prior's input, or latent_dim without one."""
+        return self.card.prior.noise_dim if self.use_prior and self.card.prior is not None else self.latent_dim
+
+    def noise(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> np.ndarray:
+        """The N(0, I) noise of images [start, start + n) for `seed`, scaled by temperature: float32 [n, noise_dim].
+
+        Without a prior in use the noise is the latents; with one, `to_latents` maps it.
+        """
         n, start = check_count(n), _check_start(start)
-        return sample_latents(seed, start, start + n, self.latent_dim, temperature)
+        return self._tempered(sample_latents(seed, start, start + n, self.noise_dim), check_temperature(temperature))
+
+    def to_latents(self, noise: np.ndarray) -> np.ndarray:
+        """Noise float32 [n, noise_dim] -> latents float32 [n, latent_dim]: through the prior graph when one is in use."""
+        array = np.asarray(noise)
+        if array.ndim != 2 or array.shape[1] != self.noise_dim or not np.issubdtype(array.dtype, np.floating):
+            raise InvalidArgumentError(f"noise must be floats of shape [n, {self.noise_dim}] for model {self.name!r}, "
+                                       f"got {array.dtype} {list(array.shape)}")  # fmt: skip
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        if not self.use_prior:
+            return array
+        assert self.card.prior is not None
+        graph = self.card.prior.graph
+        z: np.ndarray = self._prior_session().run([graph.outputs[0]], {graph.inputs[0]: array})[0]
+        return z
+
+    def latents(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> np.ndarray:
+        """The latents of images [start, start + n) for `seed`: float32 [n, latent_dim] (the prior's, when in use)."""
+        return self.to_latents(self.noise(n, seed, temperature=temperature, start=start))
+
+    def _tempered(self, noise: np.ndarray, temperature: float) -> np.ndarray:
+        """Noise scaled by the temperature, but for a prior's unscaled leading coordinates (a mixture's component)."""
+        if temperature == 1.0:
+            return noise
+        keep = self.card.prior.unscaled_noise if self.use_prior and self.card.prior is not None else 0
+        if not keep:
+            scaled: np.ndarray = noise * np.float32(temperature)  # as sample_latents scales: the bytes of before
+            return scaled
+        out: np.ndarray = noise.copy()
+        out[:, keep:] *= np.float32(temperature)
+        return out
 
     def labels(self, label: LabelSpec | None, n: int | None = None, start: int = 0) -> Labels | None:
         """`label` checked against this model's classes (see vae_gen.labels); None for an unconditional model.
@@ -202,11 +246,12 @@ class Generator:
         n, start = check_count(n), _check_start(start)
         seed, batch_size = check_seed(seed), check_batch_size(batch_size)
         labels = self.labels(label, n, start)
+        temperature = check_temperature(temperature)
         done = 0
         for lo, hi in block_ranges(start, start + n, batch_size):
             raise_if_cancelled(cancel)
             aligned = lo - lo % batch_size
-            z = sample_latents(seed, aligned, hi, self.latent_dim, temperature)
+            z = self.to_latents(self._tempered(sample_latents(seed, aligned, hi, self.noise_dim), temperature))
             yield lo, self.to_uint8(self._decode(z, labels, aligned, batch_size))[lo - aligned :]
             done += hi - lo
             if progress is not None:
@@ -304,9 +349,18 @@ class Generator:
         z = np.asarray(golden.latents, np.float32)
         expected = np.asarray(golden.images, np.float32)
         label = np.asarray(golden.labels, np.float32) if self.classes else None
-        got = self._decode(self._check_latents(z), self._golden_labels(label), 0, DEFAULT_BATCH_SIZE).reshape(len(z), -1)
+        labels = self._golden_labels(label)
+        got = self._decode(self._check_latents(z), labels, 0, DEFAULT_BATCH_SIZE).reshape(len(z), -1)
         diff = float(np.max(np.abs(got - expected))) if len(z) else 0.0
-        return SelfTestResult(diff <= golden.tolerance, diff, golden.tolerance, len(z))
+        checks = len(z)
+        if self.card.prior is not None:  # noise -> prior -> decoder, whether or not this generator uses the prior
+            noise = np.asarray(golden.noise, np.float32)
+            graph = self.card.prior.graph
+            prior_z = self._prior_session().run([graph.outputs[0]], {graph.inputs[0]: noise})[0]
+            images = self._decode(self._check_latents(prior_z), labels, 0, DEFAULT_BATCH_SIZE).reshape(len(noise), -1)
+            diff = max(diff, float(np.max(np.abs(images - np.asarray(golden.noise_images, np.float32)))))
+            checks += len(noise)
+        return SelfTestResult(diff <= golden.tolerance, diff, golden.tolerance, checks)
 
     # -- internals ------------------------------------------------------------------
 
@@ -353,6 +407,22 @@ class Generator:
                     self._check_shapes(self.card.decoder, session, (self.latent_dim,), (self.card.image_shape,))
                     self._decoder = session
         return self._decoder
+
+    def _prior_session(self) -> InferenceSession:
+        prior = self.card.prior
+        assert prior is not None
+        if self._prior is None:
+            with self._lock:
+                if self._prior is None:
+                    session = self._open_session(prior.graph)
+                    got_in, got_out = list(session.get_inputs()[0].shape[1:]), list(session.get_outputs()[0].shape[1:])
+                    if got_in != [prior.noise_dim] or got_out != [self.latent_dim]:
+                        raise ModelIntegrityError(
+                            f"{self.folder / prior.graph.file}: shapes (after the batch axis) input {got_in}, output "
+                            f"{got_out} disagree with model.json (noise_dim {prior.noise_dim}, latent_dim {self.latent_dim})"
+                        )
+                    self._prior = session
+        return self._prior
 
     def _open_session(self, entry: OnnxFile) -> InferenceSession:
         import onnxruntime

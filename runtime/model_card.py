@@ -26,7 +26,9 @@ from .onnx_inspect import refuse_external_data
 #:      (trained by vae-gen, or imported from Keras files), `training` and `test_metrics` may be
 #:      empty ({}: not trained here, not measured), image_shape's C is 1 or 3.
 #:   3: `conditioning` (null, or the label input and the class names of a class-conditional model,
-#:      whose decoder and encoder take a second input); `golden.labels` holds the golden checks' labels.
+#:      whose decoder and encoder take a second input); `golden.labels` holds the golden checks' labels;
+#:      `prior` (null, or a third graph mapping N(0, I) noise to latents); `golden.noise` and
+#:      `golden.noise_images` check noise -> prior -> decoder.
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 CARD_FILENAME = "model.json"
@@ -56,6 +58,21 @@ class Conditioning:
 
 
 @dataclass(frozen=True)
+class Prior:
+    """A learned prior: a graph from N(0, I) noise [batch, noise_dim] to latents [batch, latent_dim]."""
+
+    graph: OnnxFile
+    #: How it was made ("gmm": a Gaussian mixture; "two-stage": a second-stage VAE's decoder).
+    kind: str
+    noise_dim: int
+    #: The first `unscaled_noise` noise coordinates are left alone by the temperature (a mixture's
+    #: component choice); the rest are scaled by it.
+    unscaled_noise: int
+    #: How it was fitted (data, settings, scores): shown, not acted on.
+    fitted: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class GoldenCheck:
     """Fixed latents (and labels) and the decoder outputs they gave at export time.
 
@@ -68,6 +85,9 @@ class GoldenCheck:
     images: tuple[tuple[float, ...], ...]
     tolerance: float
     labels: tuple[tuple[float, ...], ...] = ()
+    #: With a prior: noise rows [n, noise_dim] and the images prior -> decoder made of them (with `labels`).
+    noise: tuple[tuple[float, ...], ...] = ()
+    noise_images: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,8 @@ class ModelCard:
     origin: dict[str, Any] = field(default_factory=lambda: {"kind": "trained"})
     #: None for an unconditional model.
     conditioning: Conditioning | None = None
+    #: None: latents are drawn from N(0, I) directly.
+    prior: Prior | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -149,6 +171,11 @@ class ModelCard:
         for graph, role in ((decoder, "decoder"), (encoder, "encoder")):
             if graph is not None:
                 _check_inputs(graph, role, conditioning, source)
+        prior = None
+        if version >= 3:
+            prior_entry = _require(data, "prior", (dict, type(None)), source)
+            prior = None if prior_entry is None else _prior(prior_entry, latent_dim, source)
+        golden_noise, golden_noise_images = _golden_noise(golden, prior, source)
         golden_labels: tuple[tuple[float, ...], ...] = ()
         if conditioning is not None:
             golden_labels = tuple(tuple(float(v) for v in row) for row in _require(golden, "labels", list, source, "golden."))
@@ -180,26 +207,32 @@ class ModelCard:
                 images=tuple(tuple(float(v) for v in row) for row in _require(golden, "images", list, source, "golden.")),
                 tolerance=float(_require(golden, "tolerance", float, source, "golden.")),
                 labels=golden_labels,
+                noise=golden_noise,
+                noise_images=golden_noise_images,
             ),
             origin=origin,
             conditioning=conditioning,
+            prior=prior,
             extra=data.get("extra", {}),
         )
 
     @property
     def files(self) -> tuple[OnnxFile, ...]:
-        """The folder's ONNX graphs: the decoder, then the encoder if there is one."""
-        return (self.decoder,) if self.encoder is None else (self.decoder, self.encoder)
+        """The folder's ONNX graphs: the decoder, then the encoder and the prior where there are."""
+        optional = (self.encoder, None if self.prior is None else self.prior.graph)
+        return (self.decoder, *(graph for graph in optional if graph is not None))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict in this card's format; `from_dict(to_dict())` gives the same card."""
         out = dataclasses.asdict(self)
         # asdict keeps tuples; JSON has only lists, and round trips should compare equal.
         plain: dict[str, Any] = json.loads(json.dumps(out))
+        if plain["prior"] is not None:  # the graph entry's fields sit beside the prior's own, as in the file
+            plain["prior"] = plain["prior"].pop("graph") | plain["prior"]
         # A card read from an older format writes back as it was: without the fields it did not have.
         if self.format_version < 3:
-            del plain["conditioning"]
-            del plain["golden"]["labels"]
+            del plain["conditioning"], plain["prior"]
+            del plain["golden"]["labels"], plain["golden"]["noise"], plain["golden"]["noise_images"]
         if self.format_version == 1:
             del plain["origin"]
         return plain
@@ -284,6 +317,34 @@ def _conditioning(data: dict[str, Any], source: str) -> Conditioning:
     if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes):
         raise ModelCardError(f"{source}: field 'conditioning.classes' must list two or more different, non-empty class names")
     return Conditioning(name, tuple(classes))
+
+
+def _prior(data: dict[str, Any], latent_dim: int, source: str) -> Prior:
+    graph = _onnx_file(data, "prior", source)
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise ModelCardError(f"{source}: field 'prior' must name one input (the noise) and one output (z)")
+    noise_dim = _require(data, "noise_dim", int, source, "prior.")
+    unscaled = _require(data, "unscaled_noise", int, source, "prior.")
+    if noise_dim < 1 or not 0 <= unscaled <= noise_dim:
+        raise ModelCardError(f"{source}: field 'prior' needs noise_dim >= 1 and 0 <= unscaled_noise <= noise_dim, "
+                             f"got {noise_dim} and {unscaled}")  # fmt: skip
+    return Prior(graph, _require(data, "kind", str, source, "prior."), noise_dim, unscaled,
+                 _require(data, "fitted", dict, source, "prior."))  # fmt: skip
+
+
+def _golden_noise(
+    golden: dict[str, Any], prior: Prior | None, source: str
+) -> tuple[tuple[tuple[float, ...], ...], tuple[tuple[float, ...], ...]]:
+    """golden.noise and golden.noise_images: required with a prior, as many rows as golden.latents."""
+    if prior is None:
+        return (), ()
+    rows = len(_require(golden, "latents", list, source, "golden."))
+    noise = tuple(tuple(float(v) for v in row) for row in _require(golden, "noise", list, source, "golden."))
+    images = tuple(tuple(float(v) for v in row) for row in _require(golden, "noise_images", list, source, "golden."))
+    if len(noise) != rows or len(images) != rows or any(len(row) != prior.noise_dim for row in noise):
+        raise ModelCardError(f"{source}: fields 'golden.noise' and 'golden.noise_images' must hold {rows} rows, the noise "
+                             f"rows {prior.noise_dim} values each")  # fmt: skip
+    return noise, images
 
 
 def _check_inputs(graph: OnnxFile, role: str, conditioning: Conditioning | None, source: str) -> None:

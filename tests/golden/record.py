@@ -29,9 +29,10 @@ def latent_digests() -> dict[str, str]:
 def model_digests(name: str) -> dict[str, str]:
     generator = vae_gen.load(name)
     out = {"decoder_sha256": generator.card.decoder.sha256}
+    label = "all" if generator.classes else None  # a conditional model: image i of class i mod K
     for case, kwargs in CASES.items():
         kwargs = dict(kwargs)
-        out[case] = digest(generator.generate(kwargs.pop("n"), **kwargs))
+        out[case] = digest(generator.generate(kwargs.pop("n"), label=label, **kwargs))
     return out
 
 
