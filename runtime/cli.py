@@ -40,7 +40,7 @@ from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import MAX_GRID_IMAGES, check_picture_path, save_animation, save_grid
 from .labels import parse_label_text
 from .latent_paths import METHODS, interpolate, manifold, random_walk
-from .model_card import OnnxFile, load_verified
+from .model_card import ModelCard, OnnxFile, load_verified
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
 from .reconstruct import reconstruct_rows
 from .run_layout import LAYOUTS
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--layout", choices=LAYOUTS, default="flat",
                         help="PNG folders: flat (NNNNNN.png, default) or by-class (CLASS/NNNNNN.png, a labelled dataset)")
     sample.add_argument("--model", help=model_help)
+    add_prior_option(sample)
     sample.add_argument("--out", type=Path, help="a folder for PNG files, or a .npy / .npz file")
     sample.add_argument("--grid", type=Path, help=f"also write the images as one contact-sheet PNG (at most {MAX_GRID_IMAGES})")
     sample.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling of the grid (default 1)")
@@ -121,9 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     interpolate.add_argument("--to-seed", type=seed_number, default=1, help="end at image 0 of this seed (default 1)")
     interpolate.add_argument(
-        "--from", dest="from_file", type=Path, help="start at this latent (.npy), instead of a seed"
+        "--from", dest="from_file", type=Path, help="start at this latent (.npy; noise, with a prior), instead of a seed"
     )
-    interpolate.add_argument("--to", dest="to_file", type=Path, help="end at this latent (.npy), instead of a seed")
+    interpolate.add_argument("--to", dest="to_file", type=Path,
+                             help="end at this latent (.npy; noise, with a prior), instead of a seed")
     interpolate.add_argument(
         "--steps", type=int_at_least(2), default=10, help="images on the path, ends included (default 10)"
     )
@@ -136,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate.add_argument("--fps", type=positive_float, default=8.0, help="GIF frames per second (default 8)")
     interpolate.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     interpolate.add_argument("--model", help=model_help)
+    add_prior_option(interpolate)
     interpolate.set_defaults(run=_cmd_interpolate)
 
     manifold_cmd = commands.add_parser("manifold", help="decode a grid over two latent dimensions (others at 0)")
@@ -155,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
     manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     manifold_cmd.add_argument("--model", help=model_help)
+    add_prior_option(manifold_cmd)
     manifold_cmd.set_defaults(run=_cmd_manifold)
 
     walk = commands.add_parser("walk", help="an animated GIF of a smooth seeded random walk in the latent space")
@@ -168,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     walk.add_argument("--out", type=Path, required=True, help="the .gif file")
     walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     walk.add_argument("--model", help=model_help)
+    add_prior_option(walk)
     walk.set_defaults(run=_cmd_walk)
 
     reconstruct = commands.add_parser("reconstruct", help="encode your images and decode them again")
@@ -197,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_commands(commands, model_help)
     add_serve_command(commands, model_help)
     return parser
+
+
+def add_prior_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prior", choices=("model", "none"), default="model",
+                        help="model (default): a model with a learned prior maps N(0, I) noise through it, and the "
+                             "latent tools move in its noise space; none: latents from N(0, I) directly, as for "
+                             "models without one")  # fmt: skip
+
+
+def _generator(args: argparse.Namespace, **options: Any) -> Generator:
+    return Generator(args.model, use_prior=getattr(args, "prior", "model") == "model", **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -298,7 +314,7 @@ def _label(generator: Generator, text: str | None) -> str | int | dict[str, floa
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    generator = Generator(args.model, threads=args.threads)
+    generator = _generator(args, threads=args.threads)
     with _progress_bar(args.count, enabled=not args.quiet) as progress, _cancel_on_signals() as cancel:
         generate_run(
             generator, args.out, args.count, seed=args.seed, temperature=args.temperature, label=_label(generator, args.label),
@@ -344,6 +360,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"decoder:       {_graph_line(card.decoder)}",
         f"encoder:       {_graph_line(card.encoder)}",
         f"classes:       {_classes_line(card.classes)}",
+        f"prior:         {_prior_line(card)}",
         f"opset:         {card.opset}, decoder {card.decoder_flops / 1e6:.2f} MFLOP per image",
         f"test metrics:  {f'{metrics} (nats per image)' if metrics else 'none measured'}",
         _parity_line(card.parity),
@@ -354,6 +371,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     lines.append(f"exported with: {', '.join(f'{k} {v}' for k, v in card.versions.items())}")
     print("\n".join(lines))
     return 0
+
+
+def _prior_line(card: ModelCard) -> str:
+    if card.prior is None:
+        return "N(0, I) (no prior graph)"
+    prior = card.prior
+    return (f"{prior.kind}, {prior.graph.file} (noise {prior.noise_dim} -> z {card.latent_dim}); "
+            "--prior none draws z from N(0, I)")  # fmt: skip
 
 
 def _classes_line(classes: tuple[str, ...]) -> str:
@@ -419,7 +444,7 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     suffixes = (".png", ".gif")
     check_picture_path(args.out, suffixes, "interpolate")
-    generator = Generator(args.model)
+    generator = _generator(args)
     morph = args.from_class is not None or args.to_class is not None
     if morph:
         if args.from_class is None or args.to_class is None or args.label is not None:
@@ -427,15 +452,16 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
         if args.to_file is not None:
             raise InvalidArgumentError("--from-class/--to-class keep the latent fixed; --to does not apply")
         start = load_latent(args.from_file, generator.latent_dim) if args.from_file else generator.latents(1, args.from_seed)[0]
+        # (the class morphs with the latent fixed: with a prior, the latent its noise maps to)
         ends = [generator.labels(_label(generator, text), 1) for text in (args.from_class, args.to_class)]
         a, b = (labels.rows(0, 1)[0] for labels in ends if labels is not None)
         t = np.linspace(0.0, 1.0, args.steps)[:, None]
         frames = generator.decode_uint8(np.repeat(start[None], args.steps, axis=0), label=(1 - t) * a + t * b)
     else:
-        ends_z = []
-        for file, seed in ((args.from_file, args.from_seed), (args.to_file, args.to_seed)):
-            ends_z.append(load_latent(file, generator.latent_dim) if file else generator.latents(1, seed)[0])
-        path = interpolate(ends_z[0], ends_z[1], args.steps, args.method)
+        # In the noise space: with a prior, the path between two seeds' noise is mapped through it to latents.
+        a, b = (load_latent(file, generator.noise_dim) if file else generator.noise(1, seed)[0]
+                for file, seed in ((args.from_file, args.from_seed), (args.to_file, args.to_seed)))  # fmt: skip
+        path = generator.to_latents(interpolate(a, b, args.steps, args.method))
         frames = generator.decode_uint8(path, label=_label(generator, args.label))
     if args.out.suffix.lower() == ".gif":
         save_animation(frames, args.out, fps=args.fps, scale=args.scale)
@@ -446,16 +472,16 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 
 def _cmd_manifold(args: argparse.Namespace) -> int:
     check_picture_path(args.out)
-    generator = Generator(args.model)
-    z = manifold(generator.latent_dim, args.size, args.extent, tuple(args.dims))
+    generator = _generator(args)
+    z = generator.to_latents(manifold(generator.noise_dim, args.size, args.extent, tuple(args.dims)))
     save_grid(generator.decode_uint8(z, label=_label(generator, args.label)), args.out, scale=args.scale, columns=args.size)
     return 0
 
 
 def _cmd_walk(args: argparse.Namespace) -> int:
     check_picture_path(args.out, (".gif",), "walk")
-    generator = Generator(args.model)
-    z = random_walk(generator.latent_dim, args.seed, args.legs, args.frames_per_leg)
+    generator = _generator(args)
+    z = generator.to_latents(random_walk(generator.noise_dim, args.seed, args.legs, args.frames_per_leg))
     save_animation(generator.decode_uint8(z, label=_label(generator, args.label)), args.out, fps=args.fps, scale=args.scale)
     return 0
 

@@ -21,6 +21,9 @@ from .extras import quiet_tensorflow, require_train_extra
 from .model_store import resolve_model
 from .training_settings import FASHION_MNIST, Rule, SettingError, TrainSettings, names, option_of
 
+#: The kinds of `vae-gen fit-prior` (vae_gen.export.fit_prior.KINDS), here without TensorFlow for --help.
+PRIOR_KINDS = ("gmm", "two-stage")
+
 
 def add_training_commands(commands: Any, model_help: str) -> None:
     train = commands.add_parser(
@@ -94,6 +97,24 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     quantize.add_argument("--name", help="model name (default: the --out folder's name)")
     quantize.add_argument("--description", help="one line for the model card")
     quantize.set_defaults(run=_cmd_quantize)
+
+    fit_prior = commands.add_parser(
+        "fit-prior",
+        help="learn a model's latent distribution and write a copy with a prior graph (needs vae-gen[train])",
+        description="Fit a prior on the posteriors of the model's training images and write a new model folder: "
+        "the same decoder and encoder, plus prior.onnx mapping N(0, I) noise to latents.",
+    )
+    fit_prior.add_argument("model_dir", help=model_help)
+    fit_prior.add_argument("--kind", choices=PRIOR_KINDS, default="gmm",
+                           help="gmm: a full-covariance Gaussian mixture (default); two-stage: a second VAE on the latents")
+    fit_prior.add_argument("--components", type=positive_int, default=10, help="mixture components, for gmm (default 10)")
+    fit_prior.add_argument("--data", metavar="DIR|fashion-mnist",
+                           help="training images to fit on (default: those the model was trained on)")
+    fit_prior.add_argument("--data-dir", type=Path, help="where Fashion-MNIST's four .gz files are, if not found by itself")
+    fit_prior.add_argument("--out", type=Path, required=True, help="model folder to create (must not exist)")
+    fit_prior.add_argument("--name", help="model name (default: the --out folder's name)")
+    fit_prior.add_argument("--description", help="one line for the model card")
+    fit_prior.set_defaults(run=_cmd_fit_prior)
 
     parity = commands.add_parser("parity", help="re-check a model folder's ONNX files against its Keras models")
     parity.add_argument("model_dir", type=Path, help="a model folder holding the Keras files it came from")
@@ -213,6 +234,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"exported {card.name} -> {args.out}: parity max abs difference {card.parity['max_abs_diff']:.3g} "
         f"(tolerance {card.parity['tolerance']:g})"
     )
+    return 0
+
+
+def _cmd_fit_prior(args: argparse.Namespace) -> int:
+    _use_train_extra(args)
+    from .export.fit_prior import fit_prior
+
+    card = fit_prior(
+        args.model_dir, args.out, kind=args.kind, components=args.components, data=args.data, data_dir=args.data_dir,
+        name=args.name, description=args.description,
+    )  # fmt: skip
+    prior = card.parity["prior"]
+    print(f"wrote {args.out}: a {args.kind} prior, noise {card.prior.noise_dim} -> z {card.latent_dim}; parity max abs "
+          f"difference {prior['max_abs_diff']:.3g} (tolerance {prior['tolerance']:g})")  # fmt: skip
     return 0
 
 

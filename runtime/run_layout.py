@@ -43,6 +43,8 @@ class RunSpec:
     #: The class label of a conditional model's run (a class name, "all", or a {name: weight} blend); else None.
     label: str | dict[str, float] | None = None
     layout: str = "flat"
+    #: sha256 of the prior graph the noise goes through; None when latents are drawn from N(0, I) directly.
+    prior_sha256: str | None = None
 
     @classmethod
     def for_generator(
@@ -71,7 +73,8 @@ class RunSpec:
                 raise InvalidArgumentError('layout="by-class" puts each image in its class\'s folder; a blend has none')
             class_folders(labels.classes)  # refuses names that would share a folder
         spec = None if labels is None else labels.spec
-        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch, spec, layout)
+        prior = generator.card.prior.graph.sha256 if generator.use_prior and generator.card.prior is not None else None
+        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch, spec, layout, prior)
 
     @classmethod
     def normalized_record(cls, recorded: Any) -> Any:
