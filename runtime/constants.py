@@ -62,3 +62,12 @@ CLASSIFIER_BATCH = 128
 ACTIVITY_SAMPLES = 512
 #: Seed of those samples (the runtime's own noise stream, image indices 0 .. ACTIVITY_SAMPLES - 1).
 ACTIVITY_SEED = 0
+
+# -- learned priors (vae_gen.export.fit_prior) ---------------------------------------------
+
+#: Seed of the posterior samples a prior is fitted on, of the mixture's initialization and of the second stage.
+PRIOR_SEED = 0
+#: The second-stage VAE (Dai & Wipf 2019): hidden layers of its encoder and decoder, epochs, batch size.
+TWO_STAGE_HIDDEN = (512, 512)
+TWO_STAGE_EPOCHS = 40
+TWO_STAGE_BATCH = 256
