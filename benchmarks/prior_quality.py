@@ -24,8 +24,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -41,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import vae_gen
-    from vae_gen.train.classifier import features, fashion_mnist_classifier, predict_classes
+    from vae_gen.train.classifier import fashion_mnist_classifier, features, predict_classes
     from vae_gen.train.data import load_fashion_mnist
     from vae_gen.train.sample_quality import class_entropy, frechet_distance, precision_recall
 

@@ -320,3 +320,26 @@ def test_a_users_conditional_keras_vae_exports_with_its_class_names(tmp_path, ca
     keras_mean = np.asarray(encoder([images, np.eye(3, dtype=np.float32)[[2] * 5]])[0])
     assert np.max(np.abs(gen.encode(images, label="bird")[0] - keras_mean)) < 1e-5
     assert not (tmp_path / "none").exists() and not (tmp_path / "two").exists()
+
+
+@pytest.mark.tensorflow
+def test_a_conditional_vae_trains_on_class_folders_and_asks_for_them_by_name(tmp_path):
+    from vae_gen.export.exporter import export_run
+    from vae_gen.train.fit import train
+    from vae_gen.training_settings import TrainSettings
+
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("light", 220)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(np.clip(rng.normal(level, 10, (8, 8)), 0, 255).astype(np.uint8)).save(
+                tmp_path / "data" / name / f"{i}.png"
+            )
+    settings = TrainSettings(data=str(tmp_path / "data"), conditional=True, arch="dense", latent_dim=2, epochs=1,
+                             batch_size=8, test_fraction=0.2)  # fmt: skip
+    train(settings, tmp_path / "run")
+    export_run(tmp_path / "run", tmp_path / "model")
+    gen = Generator(tmp_path / "model")
+    assert gen.classes == ("dark", "light")
+    assert gen.card.test_metrics["test_images"] == 8
+    assert gen.generate(4, label="light").shape == (4, 8, 8)
