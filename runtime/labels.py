@@ -103,9 +103,11 @@ def resolve(
             f"model {model!r} is class-conditional: give label= one of {_listed(classes)}, an index 0-{len(classes) - 1}, "
             f"{ALL_CLASSES!r} (image i of class i mod {len(classes)}) or a blend of classes with weights summing to 1"
         )
+    if isinstance(label, np.integer):
+        label = int(label)
     if isinstance(label, (str, int, Mapping)) and not isinstance(label, bool):
         return Labels(classes, canonical(label, classes, model))
-    if isinstance(label, bool):
+    if isinstance(label, bool) or not isinstance(label, (Sequence, np.ndarray)):
         raise InvalidArgumentError(_unknown(label, classes, model))
     if n is None:
         raise InvalidArgumentError(

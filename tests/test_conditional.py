@@ -49,6 +49,8 @@ def test_unconditional_models_have_no_classes_and_refuse_a_label():
         (3, r"class index 3 is out of range for model 'tiny-conditional': 0-2 \(circle, square, T-shirt/top\)"),
         (-1, r"class index -1 is out of range"),
         (True, r"unknown class True"),
+        (1.5, r"unknown class 1.5"),
+        (object, r"unknown class <class 'object'>"),
         ({"circle": 0.5, "square": 0.6}, r"blend weights must sum to 1, got 1.1 \(circle:0.5,square:0.6\)"),
         ({"circle": -0.5, "square": 1.5}, r"blend weight of 'circle' must be a finite number >= 0, got -0.5"),
         ({"circle": float("nan"), "square": 1.0}, r"blend weight of 'circle' must be a finite number >= 0"),
@@ -68,6 +70,7 @@ def test_bad_labels_are_refused_naming_the_value_and_the_classes(gen, label, mes
 def test_a_class_by_name_or_index_gives_the_same_images_and_the_label_matters(gen):
     by_name, by_index = gen.generate(8, seed=3, label="square"), gen.generate(8, seed=3, label=1)
     assert np.array_equal(by_name, by_index)
+    assert np.array_equal(by_name, gen.generate(8, seed=3, label=np.int64(1)))
     assert not np.array_equal(by_name, gen.generate(8, seed=3, label="circle"))
 
 
