@@ -49,7 +49,7 @@ REPORT_SEED = 0
 
 # -- the project's Fashion-MNIST classifier (vae_gen.train.classifier) --------------------
 
-#: Seed of the classifier's initial weights, dropout and batch order: every classifier (real or generated
+#: Seed of the classifier's initial weights and batch order: every classifier (real or generated
 #: training images) starts from the same draws, so their accuracies differ by their training images alone.
 CLASSIFIER_SEED = 20190
 #: Training epochs and batch size of the classifier.

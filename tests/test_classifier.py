@@ -59,7 +59,7 @@ def test_probabilities_classes_and_features_have_their_shapes_and_dtypes(trained
 
 
 def test_features_are_the_penultimate_layer(trained, data):
-    """The output layer applied to the features gives the probabilities: nothing but dropout lies between them."""
+    """The output layer applied to the features gives the probabilities: nothing lies between them."""
     from vae_gen.train import classifier as c
 
     images = data.test_images[:20]
