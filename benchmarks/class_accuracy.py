@@ -60,19 +60,36 @@ def conditional_generator(model: str, class_names: tuple[str, ...]):
     return generator
 
 
-def generated_accuracy(generator, classifier, class_names, temperatures, per_class: int, seed: int) -> dict:
-    """{temperature: [share of the class's images classified as it, per class in class_names order]}."""
+def generated_accuracy(generator, classifier, class_names, temperatures, per_class: int, seed: int) -> tuple[dict, dict]:
+    """({temperature: [share of the class's images classified as it, per class in class_names order]},
+    {temperature: [[how many of the class's images went to each class], per class]})."""
     from vae_gen.train.classifier import predict_classes
 
-    table = {}
+    table, confusion = {}, {}
     for temperature in temperatures:
-        shares = []
+        shares, counts = [], []
         for index, name in enumerate(class_names):
             images = generator.generate(per_class, seed=seed, temperature=temperature, label=name)
-            shares.append(float((predict_classes(classifier, images) == index).mean()))
-        table[temperature] = shares
+            predicted = predict_classes(classifier, images)
+            shares.append(float((predicted == index).mean()))
+            counts.append(np.bincount(predicted, minlength=len(class_names)).tolist())
+        table[temperature], confusion[temperature] = shares, counts
         print(f"  temperature {temperature:g}: mean {percent(float(np.mean(shares)))}", flush=True)
-    return table
+    return table, confusion
+
+
+def reconstruction_accuracy(generator, classifier, class_names, images: np.ndarray, labels: np.ndarray) -> list[float]:
+    """Per class, the share of real test images whose reconstruction (the posterior mean, given the true label,
+    decoded with it) the classifier puts in their class: what the decoder can render at best."""
+    from vae_gen.train.classifier import predict_classes
+
+    shares = []
+    for index, name in enumerate(class_names):
+        real = images[labels == index]
+        z_mean, _ = generator.encode(real[..., None].astype(np.float32) / 255.0, label=name)
+        predicted = predict_classes(classifier, generator.decode_uint8(z_mean, label=name))
+        shares.append(float((predicted == index).mean()))
+    return shares
 
 
 def cas_classifier(generator, class_names, count: int, temperature: float, seed: int, test, retrain: bool):
@@ -134,25 +151,37 @@ def main(argv: list[str] | None = None) -> None:
     results: dict = {"classifier": real}
     if generator is not None:
         print(f"{generator.name}: {args.per_class:,} images per class, seed {args.seed}", flush=True)
-        table = generated_accuracy(generator, classifier, CLASS_NAMES, temperatures, args.per_class, args.seed)
+        table, confusion = generated_accuracy(generator, classifier, CLASS_NAMES, temperatures, args.per_class, args.seed)
+        reconstructed = reconstruction_accuracy(generator, classifier, CLASS_NAMES, *test)
         print(f"CAS: {args.cas_images:,} images at temperature {args.cas_temperature:g}, seed {args.seed}", flush=True)
         _, cas = cas_classifier(generator, CLASS_NAMES, args.cas_images, args.cas_temperature, args.seed, test, args.retrain)
         results |= {
             "model": generator.name, "seed": args.seed, "per_class": args.per_class,
             "accuracy": {f"{t:g}": dict(zip(CLASS_NAMES, shares, strict=True)) for t, shares in table.items()},
             "mean_accuracy": {f"{t:g}": float(np.mean(shares)) for t, shares in table.items()},
+            "confusion": {f"{t:g}": counts for t, counts in confusion.items()},
+            "reconstruction_accuracy": dict(zip(CLASS_NAMES, reconstructed, strict=True)),
             "cas_classifier": cas, "cas_over_real": cas["test_accuracy"] / real["test_accuracy"],
         }  # fmt: skip
 
     print(f"\nAccuracy of the classifier on the real test set{'' if generator is None else ' and on generated images'}:\n")
-    header = ["class", "real test images"] + ([] if generator is None else [f"generated, T = {t:g}" for t in temperatures])
+    header = ["class", "real test images"]
+    if generator is not None:
+        header += ["their reconstructions", *[f"generated, T = {t:g}" for t in temperatures], "most often taken for (T = first)"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for index, name in enumerate(CLASS_NAMES):
         row = [name, percent(real["test_accuracy_per_class"][index])]
-        row += [] if generator is None else [percent(table[t][index]) for t in temperatures]
+        if generator is not None:
+            counts = np.array(confusion[temperatures[0]][index])
+            counts[index] = -1
+            other = int(counts.argmax())
+            row += [percent(reconstructed[index])] + [percent(table[t][index]) for t in temperatures]
+            row += [f"{CLASS_NAMES[other]} ({counts[other]:,} of {args.per_class:,})"]
         print("| " + " | ".join(row) + " |")
     mean = ["**mean**", f"**{percent(real['test_accuracy'])}**"]
-    mean += [] if generator is None else [f"**{percent(float(np.mean(table[t])))}**" for t in temperatures]
+    if generator is not None:
+        mean += [f"**{percent(float(np.mean(reconstructed)))}**"]
+        mean += [f"**{percent(float(np.mean(table[t])))}**" for t in temperatures] + [""]
     print("| " + " | ".join(mean) + " |")
 
     if generator is not None:
