@@ -33,6 +33,7 @@ from vae_gen.constants import (
     PRIOR_SEED,
     TWO_STAGE_BATCH,
     TWO_STAGE_EPOCHS,
+    TWO_STAGE_GAMMA0,
     TWO_STAGE_HIDDEN,
 )
 from vae_gen.errors import InvalidArgumentError
@@ -231,7 +232,9 @@ def _fit_two_stage(z: np.ndarray, seed: int) -> tuple[Any, ParityReport, int, in
     for width in hidden:
         g = keras.layers.Dense(width, activation="relu")(g)
     decoder = keras.Model(u_in, keras.layers.Dense(d)(g), name="stage2_decoder")
-    log_gamma = tf.Variable(0.0, name="log_gamma")
+    # gamma starts small: at gamma = 1 the second stage's best first move is to ignore its latent (the latents are
+    # about N(0, 1) per dimension already), a collapse it does not leave; Dai & Wipf's gamma falls towards 0.
+    log_gamma = tf.Variable(float(np.log(TWO_STAGE_GAMMA0)), name="log_gamma")
     optimizer = keras.optimizers.Adam(1e-3)
     weights = [*encoder.trainable_weights, *decoder.trainable_weights, log_gamma]
     rng = np.random.default_rng(seed)
@@ -262,7 +265,7 @@ def _fit_two_stage(z: np.ndarray, seed: int) -> tuple[Any, ParityReport, int, in
 
     proto = to_onnx(lambda u: [decoder(u, training=False)], [(NOISE_INPUT, (d,))], [PRIOR_OUTPUT])
     fitted = {"hidden": list(hidden), "epochs": TWO_STAGE_EPOCHS, "batch_size": TWO_STAGE_BATCH,
-              "gamma": float(tf.exp(log_gamma))}  # fmt: skip
+              "initial_gamma": TWO_STAGE_GAMMA0, "gamma": float(tf.exp(log_gamma))}  # fmt: skip
     return proto, prior_parity(reference, proto, d), d, 0, fitted
 
 

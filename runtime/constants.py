@@ -71,3 +71,5 @@ PRIOR_SEED = 0
 TWO_STAGE_HIDDEN = (512, 512)
 TWO_STAGE_EPOCHS = 40
 TWO_STAGE_BATCH = 256
+#: The second stage's observation variance gamma at the start of training (it is learned).
+TWO_STAGE_GAMMA0 = 0.01

@@ -414,7 +414,10 @@ class Generator:
         if self._prior is None:
             with self._lock:
                 if self._prior is None:
-                    session = self._open_session(prior.graph)
+                    # One thread: the prior is a few microseconds per image, and a thread pool of its own would
+                    # spin after each call on the cores the decoder's pool is about to use (generate took 1.7x
+                    # as long with a 2-thread prior pool: benchmarks/prior_cost.py).
+                    session = self._open_session(prior.graph, threads=1)
                     got_in, got_out = list(session.get_inputs()[0].shape[1:]), list(session.get_outputs()[0].shape[1:])
                     if got_in != [prior.noise_dim] or got_out != [self.latent_dim]:
                         raise ModelIntegrityError(
@@ -424,13 +427,14 @@ class Generator:
                     self._prior = session
         return self._prior
 
-    def _open_session(self, entry: OnnxFile) -> InferenceSession:
+    def _open_session(self, entry: OnnxFile, threads: int | None = None) -> InferenceSession:
         import onnxruntime
 
         path = self.folder / entry.file
         options = onnxruntime.SessionOptions()
-        if self._threads is not None:
-            options.intra_op_num_threads = self._threads
+        threads = self._threads if threads is None else threads
+        if threads is not None:
+            options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
