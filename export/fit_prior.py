@@ -157,8 +157,7 @@ def add_prior(
             return result
 
         noise = golden_noise(noise_dim)
-        labels = np.asarray(card.golden.labels, np.float32) if source.classes else None
-        golden_images = source.decode(run_prior(noise), label=labels).reshape(len(noise), -1)
+        golden_images = source.decode(run_prior(noise)).reshape(len(noise), -1)  # unconditional: fit_prior refuses others
         prior = Prior(
             graph=OnnxFile(PRIOR_FILE, sha256_of(staging / PRIOR_FILE), (NOISE_INPUT,), (PRIOR_OUTPUT,)),
             kind=kind, noise_dim=noise_dim, unscaled_noise=unscaled, fitted=fitted,

@@ -39,7 +39,7 @@ LOG_VAR_NAMES = re.compile(r"log_?var", re.IGNORECASE)
 #: A log standard deviation is not a log variance (it is half of one): such an output is refused, not guessed at.
 LOG_STD_NAMES = re.compile(r"log_?sigma|log_?std", re.IGNORECASE)
 #: Words in an input's name that say it is the class label of a conditional model.
-LABEL_NAMES = re.compile(r"label|class|cond|one_?hot|^y$", re.IGNORECASE)
+LABEL_NAMES = re.compile(r"(^|_)(labels?|class(es)?|cond(ition)?|one_?hot|y)($|_)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,8 @@ def inspect_vae(
 
 
 def _label_position(model: keras.Model, is_main: Any) -> int:
-    """Which of a two-input model's inputs is the label: the one named so, else the one `is_main` rejects, else 1."""
+    """Which of a two-input model's inputs is the label: the one named so (a whole word of its name: `class_label`,
+    `y`, not `second`), else the one `is_main` rejects, else 1."""
     named = [i for i, tensor in enumerate(model.inputs) if LABEL_NAMES.search(_input_name(tensor))]
     if len(named) == 1:
         return named[0]

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="PNG folders: flat (NNNNNN.png, default) or by-class (CLASS/NNNNNN.png, a labelled dataset)")
     sample.add_argument("--model", help=model_help)
     add_prior_option(sample)
-    sample.add_argument("--out", type=Path, help="a folder for PNG files, or a .npy / .npz file")
+    sample.add_argument("--out", type=Path, help="a folder for PNG files, or a .npy / .npz file (a conditional model's "
+                        ".npz also holds labels and classes; a .npy only the images)")
     sample.add_argument("--grid", type=Path, help=f"also write the images as one contact-sheet PNG (at most {MAX_GRID_IMAGES})")
     sample.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling of the grid (default 1)")
     part = sample.add_mutually_exclusive_group()
@@ -308,7 +309,7 @@ def _cancel_on_signals() -> Iterator[threading.Event]:
             signal.signal(signum, old)
 
 
-def _label(generator: Generator, text: str | None) -> str | int | dict[str, float] | None:
+def _label(generator: Generator, text: str | None) -> str | int | dict[str | int, float] | None:
     """--class's text as a label spec of this model (None when not given: an unconditional model's case)."""
     return None if text is None else parse_label_text(text, generator.classes)
 
@@ -454,6 +455,8 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
         start = load_latent(args.from_file, generator.latent_dim) if args.from_file else generator.latents(1, args.from_seed)[0]
         # (the class morphs with the latent fixed: with a prior, the latent its noise maps to)
         ends = [generator.labels(_label(generator, text), 1) for text in (args.from_class, args.to_class)]
+        if any(labels is not None and labels.cycles for labels in ends):
+            raise InvalidArgumentError("--from-class and --to-class each name one class (or a blend), not all")
         a, b = (labels.rows(0, 1)[0] for labels in ends if labels is not None)
         t = np.linspace(0.0, 1.0, args.steps)[:, None]
         frames = generator.decode_uint8(np.repeat(start[None], args.steps, axis=0), label=(1 - t) * a + t * b)

@@ -95,7 +95,7 @@ class Generator:
         self._decoder: InferenceSession | None = None
         self._encoder: InferenceSession | None = None
         self._prior: InferenceSession | None = None
-        self.use_prior = bool(use_prior) and self.card.prior is not None
+        self._use_prior = bool(use_prior) and self.card.prior is not None
         self._lock = threading.Lock()
         if not lazy:
             self._decoder_session()
@@ -135,6 +135,11 @@ class Generator:
         return self.card.encoder is not None
 
     # -- generation -----------------------------------------------------------------
+
+    @property
+    def use_prior(self) -> bool:
+        """True when generation maps noise through the folder's prior graph (fixed when the Generator is made)."""
+        return self._use_prior
 
     @property
     def noise_dim(self) -> int:

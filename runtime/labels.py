@@ -33,7 +33,7 @@ ALL_CLASSES = "all"
 #: How far a blend's weights may sum from 1 (they are rescaled to sum to 1 exactly).
 WEIGHT_SUM_TOLERANCE = 1e-6
 
-OneLabel: TypeAlias = "str | int | Mapping[str, float]"
+OneLabel: TypeAlias = "str | int | Mapping[str, float] | Mapping[int, float] | Mapping[str | int, float]"
 LabelSpec: TypeAlias = "OneLabel | Sequence[OneLabel] | np.ndarray"
 
 
@@ -103,6 +103,8 @@ def resolve(
             f"model {model!r} is class-conditional: give label= one of {_listed(classes)}, an index 0-{len(classes) - 1}, "
             f"{ALL_CLASSES!r} (image i of class i mod {len(classes)}) or a blend of classes with weights summing to 1"
         )
+    if isinstance(label, np.ndarray) and label.ndim == 0:
+        label = label.item()  # a 0-d array is one value
     if isinstance(label, np.integer):
         label = int(label)
     if isinstance(label, (str, int, Mapping)) and not isinstance(label, bool):
@@ -147,14 +149,14 @@ def canonical(label: object, classes: tuple[str, ...], model: str) -> str | dict
     raise InvalidArgumentError(_unknown(label, classes, model))
 
 
-def parse_label_text(text: str, classes: Sequence[str]) -> str | int | dict[str, float]:
+def parse_label_text(text: str, classes: Sequence[str]) -> str | int | dict[str | int, float]:
     """Command-line or URL text as a label: a class name, an index, "all", or "Shirt:0.5,Dress:0.5" (a blend).
 
     A class name wins over every other reading, so a class called "7" or "all" is still asked for by name.
     """
     if text in classes or text == ALL_CLASSES:
         return text
-    if text.strip().isdigit():
+    if _is_index(text):
         return int(text)
     if ":" in text:
         weights: dict[str, float] = {}
@@ -171,13 +173,21 @@ def parse_label_text(text: str, classes: Sequence[str]) -> str | int | dict[str,
             if name in weights:
                 raise InvalidArgumentError(f"class {text!r}: {name!r} appears twice in the blend")
             weights[name] = value
-        return weights
+        # A part that is not a class name but an index names the class by its index, as a lone label does.
+        return {(int(name) if name not in classes and _is_index(name) else name): value for name, value in weights.items()}
     return text
 
 
+def _is_index(text: str) -> bool:
+    """ASCII digits only: "²" and "٢" are digits to str.isdigit, but not indices."""
+    stripped = text.strip()
+    return stripped.isascii() and stripped.isdecimal()
+
+
 def blend_text(weights: Mapping[str, float]) -> str:
-    """{"Shirt": 0.5, "Dress": 0.5} -> "Shirt:0.5,Dress:0.5" (what parse_label_text reads back)."""
-    return ",".join(f"{name}:{weight:g}" for name, weight in weights.items())
+    """{"Shirt": 0.5, "Dress": 0.5} -> "Shirt:0.5,Dress:0.5" (what parse_label_text reads back): 9 significant
+    digits, which give back a float32 weight exactly, so the text names the very row the image was decoded with."""
+    return ",".join(f"{name}:{weight:.9g}" for name, weight in weights.items())
 
 
 def row_text(row: np.ndarray, classes: tuple[str, ...]) -> str:

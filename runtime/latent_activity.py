@@ -5,8 +5,8 @@ their posterior onto the prior, so the decoder learns to ignore them): a
 slider on such a dimension moves nothing. The usual measure of a dimension's
 activity ("active units", Burda et al. 2016) is the variance over the data of
 the encoder's mean, Var_x(E[z_d | x]). The runtime has no dataset, so its data
-are the decoder's own images: ACTIVITY_SAMPLES seeded N(0, I) latents, decoded
-and encoded again. A dimension the decoder ignores leaves no trace in the
+are the decoder's own images: ACTIVITY_SAMPLES seeded latents (N(0, I), or
+through the model's prior when it has one), decoded and encoded again. A dimension the decoder ignores leaves no trace in the
 image, so encode(decode(z)) gives it the same mean for every image (variance
 near 0); a dimension it uses comes back following z (variance near 1).
 

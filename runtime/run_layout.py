@@ -11,6 +11,7 @@ decoded exactly as one full run decodes it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -153,6 +154,7 @@ def manifest_name(lo: int, hi: int, count: int) -> str:
 UNSAFE_IN_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
+@functools.lru_cache(maxsize=16)
 def class_folders(classes: tuple[str, ...]) -> dict[str, str]:
     """Each class's folder name in a by-class run: the name with "/" and other unsafe characters as "_"
     ("T-shirt/top" -> "T-shirt_top"); refused when two classes would share a folder."""

@@ -115,14 +115,14 @@ class GenerateRequest(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     start: int = Field(0, ge=0, description="the first image's index in the run")
     temperature: float = Field(1.0, gt=0, le=MAX_TEMPERATURE, description="scale of the N(0, I) noise")
-    class_: str | None = Field(None, alias="class", description=CLASS_DESCRIPTION)
+    class_: str | int | None = Field(None, alias="class", description=CLASS_DESCRIPTION)
     format: Literal["png", "npy", "zip", "json"] = Field("png", description="png: one contact sheet")
 
 
 class DecodeRequest(BaseModel):
     model: str | None = None
     latents: list[list[float]] = Field(..., min_length=1, description="float [n, latent_dim]")
-    class_: str | None = Field(None, alias="class", description=CLASS_DESCRIPTION + " (all: row i of class i mod K)")
+    class_: str | int | None = Field(None, alias="class", description=CLASS_DESCRIPTION + " (all: row i of class i mod K)")
     format: Literal["png", "npy", "zip", "json"] = "png"
 
 
@@ -212,9 +212,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             raise ApiError(404, "unknown_model", f"no model {name!r}; this server has: {', '.join(settings.models)}")
         return settings.models[name]
 
-    def label_of(generator: Generator, text: str | None) -> str | int | dict[str, float] | None:
-        """The `class` text as the model's label spec, checked now (a bad one is a 400 before any work)."""
-        label = None if text is None else parse_label_text(text, generator.classes)
+    def label_of(generator: Generator, text: str | int | None) -> str | int | dict[str | int, float] | None:
+        """The `class` text (or index) as the model's label spec, checked now (a bad one is a 400 before any work)."""
+        label = parse_label_text(text, generator.classes) if isinstance(text, str) else text
         generator.labels(label)
         return label
 
@@ -301,8 +301,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
         label = label_of(generator, class_)
         labels = generator.labels(label)
         spec = None if labels is None else json.dumps(labels.spec, sort_keys=True)
+        # Everything the image depends on: the graphs (the prior's too: a refitted prior keeps the decoder), seed,
+        # index, temperature and class.
+        prior = generator.card.prior.graph.sha256 if generator.use_prior and generator.card.prior is not None else None
         tag = '"' + hashlib.sha256(
-            f"{generator.card.decoder.sha256}/{seed}/{index}/{temperature!r}/{spec}".encode()
+            f"{generator.card.decoder.sha256}/{prior}/{seed}/{index}/{temperature!r}/{spec}".encode()
         ).hexdigest()[:32] + '"'
         headers = {"ETag": tag, "Cache-Control": IMMUTABLE}
         if request.headers.get("if-none-match") == tag:
@@ -349,7 +352,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.get("/v1/models/{name}/activity", summary="the latent dimensions the decoder uses, most active first")
     async def activity(name: str) -> dict[str, Any]:
-        """Per dimension, the variance of the encoder's z_mean over a fixed, seeded set of decoded N(0, I) samples.
+        """Per dimension, the variance of the encoder's z_mean over a fixed, seeded set of the model's own decoded
+        samples (drawn through its prior, when it has one).
 
         The server has no dataset, and encode(decode(z)) tells which dimensions the decoder actually uses: an
         ignored one comes back the same for every image. Measured once per model, on first request. A model
@@ -476,7 +480,8 @@ def _activity_summary(name: str, activity: LatentActivity) -> dict[str, Any]:
     if activity.variances is None:
         method = "none: the model has no encoder to measure with, so its dimensions are listed in order"
     else:
-        method = f"variance of the encoder's z_mean over {activity.samples} decoded N(0, I) samples of seed {activity.seed}"
+        method = (f"variance of the encoder's z_mean over {activity.samples} of the model's own decoded samples "
+                  f"(seed {activity.seed})")  # fmt: skip
     return {
         "model": name,
         "measured": activity.measured,

@@ -97,7 +97,8 @@ def test_a_tutorial_vae_exports_with_one_command_passes_parity_samples_and_recon
             "--custom-objects", str(tutorial_files / "sampling.py"), "--out", str(model)]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     card = vae_gen.load(model).card
-    assert card.format_version == 2 and card.image_shape == (28, 28, 1) and card.value_range == (0.0, 1.0)
+    assert card.format_version == 3 and card.image_shape == (28, 28, 1) and card.value_range == (0.0, 1.0)
+    assert card.conditioning is None and card.prior is None
     assert card.parity["max_abs_diff"] <= 1e-5 and card.test_metrics == {}
     assert card.origin == {"kind": "keras", "decoder": "decoder.keras", "encoder": "encoder.keras", "encoder_outputs": [0, 1]}
     assert card.decoder_flops > 0  # counted inside the Sequential

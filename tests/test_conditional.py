@@ -346,3 +346,27 @@ def test_a_conditional_vae_trains_on_class_folders_and_asks_for_them_by_name(tmp
     assert gen.classes == ("dark", "light")
     assert gen.card.test_metrics["test_images"] == 8
     assert gen.generate(4, label="light").shape == (4, 8, 8)
+
+
+def test_label_text_edge_cases_are_one_line_errors_or_indices(gen, tmp_path, capsys):
+    assert parse_label_text("0:0.5,2:0.5", CLASSES) == {0: 0.5, 2: 0.5}  # indices in a blend, as alone
+    assert np.array_equal(gen.generate(3, label=parse_label_text("0:0.5,2:0.5", CLASSES)),
+                          gen.generate(3, label={"circle": 0.5, "T-shirt/top": 0.5}))  # fmt: skip
+    for text in ("²", "٢"):  # digits to str.isdigit, not indices
+        assert main(["sample", "--model", str(FIXTURE), "-n", "1", "--class", text, "--out", str(tmp_path / "x.npy")]) == 2
+        assert f"unknown class {text!r}" in capsys.readouterr().err
+    assert np.array_equal(gen.generate(2, label=np.array(1)), gen.generate(2, label=1))  # a 0-d array is one value
+    assert main(["interpolate", "--model", str(FIXTURE), "--from-class", "all", "--to-class", "square",
+                 "--out", str(tmp_path / "m.png")]) == 2  # fmt: skip
+    assert "each name one class (or a blend), not all" in capsys.readouterr().err
+
+
+def test_a_blends_manifest_text_names_the_row_it_was_decoded_with(gen, tmp_path):
+    weights = {"circle": 1 / 7, "square": 6 / 7}
+    generate_run(gen, tmp_path / "run", 3, label=weights)
+    text = json.loads((tmp_path / "run" / "manifest.jsonl").read_text().splitlines()[0])["class"]
+    assert np.array_equal(gen.labels(parse_label_text(text, CLASSES)).rows(0, 1), gen.labels(weights).rows(0, 1))
+    third = {name: 1 / 3 for name in CLASSES}
+    generate_run(gen, tmp_path / "even", 2, label=third)
+    text = json.loads((tmp_path / "even" / "manifest.jsonl").read_text().splitlines()[0])["class"]
+    assert np.array_equal(gen.labels(parse_label_text(text, CLASSES)).rows(0, 1), gen.labels(third).rows(0, 1))

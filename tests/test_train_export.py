@@ -133,7 +133,7 @@ def test_parity_command_catches_a_changed_keras_model(tiny_model, tmp_path, caps
 
 
 def test_failed_parity_leaves_no_folder(tiny_run, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("vae_gen.export.parity.PARITY_TOLERANCE", 0.0)
+    monkeypatch.setattr("vae_gen.export.parity_checks.PARITY_TOLERANCE", 0.0)
     out = tmp_path / "model"
     assert main(["export", str(tiny_run), "--out", str(out)]) == 2
     assert "exceeds the tolerance 0" in capsys.readouterr().err
