@@ -22,8 +22,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import numpy as np
-
 from . import __version__
 from .bulk import PARALLEL_PNG_MIN_IMAGES, generate_run
 from .cli_args import (
@@ -33,24 +31,18 @@ from .cli_args import (
     positive_int,
     seed_number,
 )
+from .cli_explore import add_explore_commands
+from .cli_options import CLASS_HELP, add_prior_option, generator_for, label_of
 from .cli_serve import add_serve_command
 from .cli_training import add_training_commands
-from .errors import Cancelled, InvalidArgumentError, VaeGenError
+from .errors import Cancelled, VaeGenError
 from .generator import DEFAULT_BATCH_SIZE, Generator
-from .images import MAX_GRID_IMAGES, check_picture_path, save_animation, save_grid
-from .labels import parse_label_text
-from .latent_paths import METHODS, interpolate, manifold, random_walk
+from .images import MAX_GRID_IMAGES
 from .model_card import ModelCard, OnnxFile, load_verified
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
-from .reconstruct import reconstruct_rows
 from .run_layout import LAYOUTS
-from .user_inputs import INVERT_CHOICES, load_image, load_latent
 
 log = logging.getLogger("vae_gen")
-
-#: What --class takes, for a class-conditional model (`vae-gen info` lists its classes).
-CLASS_HELP = ("a conditional model's class: a name or index, all (image i of class i mod K, balanced), or a blend "
-              'such as "Shirt:0.5,Dress:0.5"')  # fmt: skip
 
 #: Exit code of every user error, the same as argparse's usage errors.
 USER_ERROR = 2
@@ -117,103 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--model", help=model_help)
     selftest.set_defaults(run=_cmd_selftest)
 
-    interpolate = commands.add_parser("interpolate", help="decode a path between two latents (strip PNG or GIF)")
-    interpolate.add_argument(
-        "--from-seed", type=seed_number, default=0, help="start at image 0 of this seed (default 0)"
-    )
-    interpolate.add_argument("--to-seed", type=seed_number, default=1, help="end at image 0 of this seed (default 1)")
-    interpolate.add_argument(
-        "--from", dest="from_file", type=Path, help="start at this latent (.npy; noise, with a prior), instead of a seed"
-    )
-    interpolate.add_argument("--to", dest="to_file", type=Path,
-                             help="end at this latent (.npy; noise, with a prior), instead of a seed")
-    interpolate.add_argument(
-        "--steps", type=int_at_least(2), default=10, help="images on the path, ends included (default 10)"
-    )
-    interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
-    interpolate.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
-    interpolate.add_argument("--from-class", metavar="NAME|INDEX", help="a conditional model: morph the label from this "
-                             "class (with --to-class), the latent fixed at --from-seed's")  # fmt: skip
-    interpolate.add_argument("--to-class", metavar="NAME|INDEX", help="a conditional model: ... to this class")
-    interpolate.add_argument("--out", type=Path, required=True, help="a .png strip or a .gif animation")
-    interpolate.add_argument("--fps", type=positive_float, default=8.0, help="GIF frames per second (default 8)")
-    interpolate.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
-    interpolate.add_argument("--model", help=model_help)
-    add_prior_option(interpolate)
-    interpolate.set_defaults(run=_cmd_interpolate)
-
-    manifold_cmd = commands.add_parser("manifold", help="decode a grid over two latent dimensions (others at 0)")
-    manifold_cmd.add_argument("--size", type=int_at_least(2), default=15, help="images per side (default 15)")
-    manifold_cmd.add_argument(
-        "--extent", type=positive_float, default=2.0, help="grid spans [-extent, extent] (default 2)"
-    )
-    manifold_cmd.add_argument(
-        "--dims",
-        type=non_negative_int,
-        nargs=2,
-        default=[0, 1],
-        metavar=("X", "Y"),
-        help="the two latent dimensions to vary (default 0 1)",
-    )
-    manifold_cmd.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
-    manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
-    manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
-    manifold_cmd.add_argument("--model", help=model_help)
-    add_prior_option(manifold_cmd)
-    manifold_cmd.set_defaults(run=_cmd_manifold)
-
-    walk = commands.add_parser("walk", help="an animated GIF of a smooth seeded random walk in the latent space")
-    walk.add_argument("--seed", type=seed_number, default=0, help="random seed of the waypoints (default 0)")
-    walk.add_argument("--legs", type=int_at_least(2), default=6, help="waypoints on the loop (default 6)")
-    walk.add_argument(
-        "--frames-per-leg", type=int_at_least(2), default=15, help="frames between waypoints (default 15)"
-    )
-    walk.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
-    walk.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
-    walk.add_argument("--out", type=Path, required=True, help="the .gif file")
-    walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
-    walk.add_argument("--model", help=model_help)
-    add_prior_option(walk)
-    walk.set_defaults(run=_cmd_walk)
-
-    reconstruct = commands.add_parser("reconstruct", help="encode your images and decode them again")
-    reconstruct.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files, any size or mode")
-    reconstruct.add_argument(
-        "--variations",
-        type=non_negative_int,
-        default=0,
-        help="also decode K samples of each image's posterior (default 0)",
-    )
-    reconstruct.add_argument("--seed", type=seed_number, default=0, help="random seed of the variations (default 0)")
-    reconstruct.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND",
-                             help="a conditional model: the class the images show (given to the encoder and decoder)")
-    reconstruct.add_argument(
-        "--invert",
-        choices=INVERT_CHOICES,
-        default="auto",
-        help="make dark-on-light pictures light-on-dark like Fashion-MNIST (default auto)",
-    )
-    reconstruct.add_argument(
-        "--out", type=Path, required=True, help="a PNG grid: one row per image: input, reconstruction, variations"
-    )
-    reconstruct.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
-    reconstruct.add_argument("--model", help=model_help)
-    reconstruct.set_defaults(run=_cmd_reconstruct)
-
+    add_explore_commands(commands, model_help)
     add_training_commands(commands, model_help)
     add_serve_command(commands, model_help)
     return parser
-
-
-def add_prior_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--prior", choices=("model", "none"), default="model",
-                        help="model (default): a model with a learned prior maps N(0, I) noise through it, and the "
-                             "latent tools move in its noise space; none: latents from N(0, I) directly, as for "
-                             "models without one")  # fmt: skip
-
-
-def _generator(args: argparse.Namespace, **options: Any) -> Generator:
-    return Generator(args.model, use_prior=getattr(args, "prior", "model") == "model", **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -309,16 +208,11 @@ def _cancel_on_signals() -> Iterator[threading.Event]:
             signal.signal(signum, old)
 
 
-def _label(generator: Generator, text: str | None) -> str | int | dict[str | int, float] | None:
-    """--class's text as a label spec of this model (None when not given: an unconditional model's case)."""
-    return None if text is None else parse_label_text(text, generator.classes)
-
-
 def _cmd_sample(args: argparse.Namespace) -> int:
-    generator = _generator(args, threads=args.threads)
+    generator = generator_for(args, threads=args.threads)
     with _progress_bar(args.count, enabled=not args.quiet) as progress, _cancel_on_signals() as cancel:
         generate_run(
-            generator, args.out, args.count, seed=args.seed, temperature=args.temperature, label=_label(generator, args.label),
+            generator, args.out, args.count, seed=args.seed, temperature=args.temperature, label=label_of(generator, args.label),
             start=args.start, shard=args.shard, batch_size=args.batch_size, layout=args.layout, workers=args.workers,
             mode="overwrite" if args.overwrite else "resume" if args.resume else "new",
             grid=args.grid, grid_scale=args.scale, progress=progress, cancel=cancel,
@@ -440,62 +334,3 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
         f"max abs difference {result.max_abs_diff:.3g} (tolerance {result.tolerance:g})"
     )
     return 0 if result.passed else 1
-
-
-def _cmd_interpolate(args: argparse.Namespace) -> int:
-    suffixes = (".png", ".gif")
-    check_picture_path(args.out, suffixes, "interpolate")
-    generator = _generator(args)
-    morph = args.from_class is not None or args.to_class is not None
-    if morph:
-        if args.from_class is None or args.to_class is None or args.label is not None:
-            raise InvalidArgumentError("morphing the class takes both --from-class and --to-class (and no --class)")
-        if args.to_file is not None:
-            raise InvalidArgumentError("--from-class/--to-class keep the latent fixed; --to does not apply")
-        start = load_latent(args.from_file, generator.latent_dim) if args.from_file else generator.latents(1, args.from_seed)[0]
-        # (the class morphs with the latent fixed: with a prior, the latent its noise maps to)
-        ends = [generator.labels(_label(generator, text), 1) for text in (args.from_class, args.to_class)]
-        if any(labels is not None and labels.cycles for labels in ends):
-            raise InvalidArgumentError("--from-class and --to-class each name one class (or a blend), not all")
-        a, b = (labels.rows(0, 1)[0] for labels in ends if labels is not None)
-        t = np.linspace(0.0, 1.0, args.steps)[:, None]
-        frames = generator.decode_uint8(np.repeat(start[None], args.steps, axis=0), label=(1 - t) * a + t * b)
-    else:
-        # In the noise space: with a prior, the path between two seeds' noise is mapped through it to latents.
-        a, b = (load_latent(file, generator.noise_dim) if file else generator.noise(1, seed)[0]
-                for file, seed in ((args.from_file, args.from_seed), (args.to_file, args.to_seed)))  # fmt: skip
-        path = generator.to_latents(interpolate(a, b, args.steps, args.method))
-        frames = generator.decode_uint8(path, label=_label(generator, args.label))
-    if args.out.suffix.lower() == ".gif":
-        save_animation(frames, args.out, fps=args.fps, scale=args.scale)
-    else:
-        save_grid(frames, args.out, scale=args.scale, columns=len(frames))
-    return 0
-
-
-def _cmd_manifold(args: argparse.Namespace) -> int:
-    check_picture_path(args.out)
-    generator = _generator(args)
-    z = generator.to_latents(manifold(generator.noise_dim, args.size, args.extent, tuple(args.dims)))
-    save_grid(generator.decode_uint8(z, label=_label(generator, args.label)), args.out, scale=args.scale, columns=args.size)
-    return 0
-
-
-def _cmd_walk(args: argparse.Namespace) -> int:
-    check_picture_path(args.out, (".gif",), "walk")
-    generator = _generator(args)
-    z = generator.to_latents(random_walk(generator.noise_dim, args.seed, args.legs, args.frames_per_leg))
-    save_animation(generator.decode_uint8(z, label=_label(generator, args.label)), args.out, fps=args.fps, scale=args.scale)
-    return 0
-
-
-def _cmd_reconstruct(args: argparse.Namespace) -> int:
-    check_picture_path(args.out)
-    generator = Generator(args.model)
-    if not generator.has_encoder:
-        raise InvalidArgumentError(f"model {generator.name!r} has no encoder (exported from a decoder alone); "
-                                   "reconstruct needs one")  # fmt: skip
-    pictures = [load_image(path, generator.image_shape, generator.value_range, args.invert) for path in args.images]
-    rows = reconstruct_rows(generator, np.stack(pictures), args.variations, args.seed, label=_label(generator, args.label))
-    save_grid(rows.reshape(-1, *generator.uint8_shape), args.out, scale=args.scale, columns=rows.shape[1])
-    return 0

@@ -1,0 +1,166 @@
+"""The `vae-gen` commands that explore a model: interpolate, manifold, walk (its latent space) and reconstruct.
+
+Each is a thin layer over the public API; with a learned prior the latent
+tools move in its noise space (`Generator.noise`, `Generator.to_latents`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cli_args import int_at_least, non_negative_int, positive_float, positive_int, seed_number
+from .cli_options import CLASS_HELP, add_prior_option, generator_for, label_of
+from .errors import InvalidArgumentError
+from .generator import Generator
+from .images import check_picture_path, save_animation, save_grid
+from .latent_paths import METHODS, interpolate, manifold, random_walk
+from .reconstruct import reconstruct_rows
+from .user_inputs import INVERT_CHOICES, load_image, load_latent
+
+
+def add_explore_commands(commands: Any, model_help: str) -> None:
+    interpolate = commands.add_parser("interpolate", help="decode a path between two latents (strip PNG or GIF)")
+    interpolate.add_argument(
+        "--from-seed", type=seed_number, default=0, help="start at image 0 of this seed (default 0)"
+    )
+    interpolate.add_argument("--to-seed", type=seed_number, default=1, help="end at image 0 of this seed (default 1)")
+    interpolate.add_argument(
+        "--from", dest="from_file", type=Path, help="start at this latent (.npy; noise, with a prior), instead of a seed"
+    )
+    interpolate.add_argument("--to", dest="to_file", type=Path,
+                             help="end at this latent (.npy; noise, with a prior), instead of a seed")
+    interpolate.add_argument(
+        "--steps", type=int_at_least(2), default=10, help="images on the path, ends included (default 10)"
+    )
+    interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
+    interpolate.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
+    interpolate.add_argument("--from-class", metavar="NAME|INDEX", help="a conditional model: morph the label from this "
+                             "class (with --to-class), the latent fixed at --from-seed's")  # fmt: skip
+    interpolate.add_argument("--to-class", metavar="NAME|INDEX", help="a conditional model: ... to this class")
+    interpolate.add_argument("--out", type=Path, required=True, help="a .png strip or a .gif animation")
+    interpolate.add_argument("--fps", type=positive_float, default=8.0, help="GIF frames per second (default 8)")
+    interpolate.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    interpolate.add_argument("--model", help=model_help)
+    add_prior_option(interpolate)
+    interpolate.set_defaults(run=_cmd_interpolate)
+
+    manifold_cmd = commands.add_parser("manifold", help="decode a grid over two latent dimensions (others at 0)")
+    manifold_cmd.add_argument("--size", type=int_at_least(2), default=15, help="images per side (default 15)")
+    manifold_cmd.add_argument(
+        "--extent", type=positive_float, default=2.0, help="grid spans [-extent, extent] (default 2)"
+    )
+    manifold_cmd.add_argument(
+        "--dims",
+        type=non_negative_int,
+        nargs=2,
+        default=[0, 1],
+        metavar=("X", "Y"),
+        help="the two latent dimensions to vary (default 0 1)",
+    )
+    manifold_cmd.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
+    manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
+    manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    manifold_cmd.add_argument("--model", help=model_help)
+    add_prior_option(manifold_cmd)
+    manifold_cmd.set_defaults(run=_cmd_manifold)
+
+    walk = commands.add_parser("walk", help="an animated GIF of a smooth seeded random walk in the latent space")
+    walk.add_argument("--seed", type=seed_number, default=0, help="random seed of the waypoints (default 0)")
+    walk.add_argument("--legs", type=int_at_least(2), default=6, help="waypoints on the loop (default 6)")
+    walk.add_argument(
+        "--frames-per-leg", type=int_at_least(2), default=15, help="frames between waypoints (default 15)"
+    )
+    walk.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
+    walk.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
+    walk.add_argument("--out", type=Path, required=True, help="the .gif file")
+    walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    walk.add_argument("--model", help=model_help)
+    add_prior_option(walk)
+    walk.set_defaults(run=_cmd_walk)
+
+    reconstruct = commands.add_parser("reconstruct", help="encode your images and decode them again")
+    reconstruct.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files, any size or mode")
+    reconstruct.add_argument(
+        "--variations",
+        type=non_negative_int,
+        default=0,
+        help="also decode K samples of each image's posterior (default 0)",
+    )
+    reconstruct.add_argument("--seed", type=seed_number, default=0, help="random seed of the variations (default 0)")
+    reconstruct.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND",
+                             help="a conditional model: the class the images show (given to the encoder and decoder)")
+    reconstruct.add_argument(
+        "--invert",
+        choices=INVERT_CHOICES,
+        default="auto",
+        help="make dark-on-light pictures light-on-dark like Fashion-MNIST (default auto)",
+    )
+    reconstruct.add_argument(
+        "--out", type=Path, required=True, help="a PNG grid: one row per image: input, reconstruction, variations"
+    )
+    reconstruct.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    reconstruct.add_argument("--model", help=model_help)
+    reconstruct.set_defaults(run=_cmd_reconstruct)
+
+
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    suffixes = (".png", ".gif")
+    check_picture_path(args.out, suffixes, "interpolate")
+    generator = generator_for(args)
+    morph = args.from_class is not None or args.to_class is not None
+    if morph:
+        if args.from_class is None or args.to_class is None or args.label is not None:
+            raise InvalidArgumentError("morphing the class takes both --from-class and --to-class (and no --class)")
+        if args.to_file is not None:
+            raise InvalidArgumentError("--from-class/--to-class keep the latent fixed; --to does not apply")
+        start = load_latent(args.from_file, generator.latent_dim) if args.from_file else generator.latents(1, args.from_seed)[0]
+        # (the class morphs with the latent fixed: with a prior, the latent its noise maps to)
+        ends = [generator.labels(label_of(generator, text), 1) for text in (args.from_class, args.to_class)]
+        if any(labels is not None and labels.cycles for labels in ends):
+            raise InvalidArgumentError("--from-class and --to-class each name one class (or a blend), not all")
+        a, b = (labels.rows(0, 1)[0] for labels in ends if labels is not None)
+        t = np.linspace(0.0, 1.0, args.steps)[:, None]
+        frames = generator.decode_uint8(np.repeat(start[None], args.steps, axis=0), label=(1 - t) * a + t * b)
+    else:
+        # In the noise space: with a prior, the path between two seeds' noise is mapped through it to latents.
+        a, b = (load_latent(file, generator.noise_dim) if file else generator.noise(1, seed)[0]
+                for file, seed in ((args.from_file, args.from_seed), (args.to_file, args.to_seed)))  # fmt: skip
+        path = generator.to_latents(interpolate(a, b, args.steps, args.method))
+        frames = generator.decode_uint8(path, label=label_of(generator, args.label))
+    if args.out.suffix.lower() == ".gif":
+        save_animation(frames, args.out, fps=args.fps, scale=args.scale)
+    else:
+        save_grid(frames, args.out, scale=args.scale, columns=len(frames))
+    return 0
+
+
+def _cmd_manifold(args: argparse.Namespace) -> int:
+    check_picture_path(args.out)
+    generator = generator_for(args)
+    z = generator.to_latents(manifold(generator.noise_dim, args.size, args.extent, tuple(args.dims)))
+    save_grid(generator.decode_uint8(z, label=label_of(generator, args.label)), args.out, scale=args.scale, columns=args.size)
+    return 0
+
+
+def _cmd_walk(args: argparse.Namespace) -> int:
+    check_picture_path(args.out, (".gif",), "walk")
+    generator = generator_for(args)
+    z = generator.to_latents(random_walk(generator.noise_dim, args.seed, args.legs, args.frames_per_leg))
+    save_animation(generator.decode_uint8(z, label=label_of(generator, args.label)), args.out, fps=args.fps, scale=args.scale)
+    return 0
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    check_picture_path(args.out)
+    generator = Generator(args.model)
+    if not generator.has_encoder:
+        raise InvalidArgumentError(f"model {generator.name!r} has no encoder (exported from a decoder alone); "
+                                   "reconstruct needs one")  # fmt: skip
+    pictures = [load_image(path, generator.image_shape, generator.value_range, args.invert) for path in args.images]
+    rows = reconstruct_rows(generator, np.stack(pictures), args.variations, args.seed, label=label_of(generator, args.label))
+    save_grid(rows.reshape(-1, *generator.uint8_shape), args.out, scale=args.scale, columns=rows.shape[1])
+    return 0

@@ -1,0 +1,31 @@
+"""Options that several `vae-gen` commands share: --class (a conditional model's label) and --prior."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .generator import Generator
+from .labels import parse_label_text
+
+#: What --class takes, for a class-conditional model (`vae-gen info` lists its classes).
+CLASS_HELP = ("a conditional model's class: a name or index, all (image i of class i mod K, balanced), or a blend "
+              'such as "Shirt:0.5,Dress:0.5"')  # fmt: skip
+
+
+def add_prior_option(parser: argparse.ArgumentParser) -> None:
+    """--prior model|none, on the commands that generate."""
+    parser.add_argument("--prior", choices=("model", "none"), default="model",
+                        help="model (default): a model with a learned prior maps N(0, I) noise through it, and the "
+                             "latent tools move in its noise space; none: latents from N(0, I) directly, as for "
+                             "models without one")  # fmt: skip
+
+
+def generator_for(args: argparse.Namespace, **options: Any) -> Generator:
+    """The Generator of --model, drawing through its prior unless --prior none."""
+    return Generator(args.model, use_prior=getattr(args, "prior", "model") == "model", **options)
+
+
+def label_of(generator: Generator, text: str | None) -> str | int | dict[str | int, float] | None:
+    """--class's text as a label spec of this model (None when not given: an unconditional model's case)."""
+    return None if text is None else parse_label_text(text, generator.classes)
