@@ -92,13 +92,12 @@ class Generator:
         self._providers = tuple(providers)
         self._check_providers()
         # Created on first use (or now, unless lazy); onnxruntime loads only then.
-        self._decoder: InferenceSession | None = None
-        self._encoder: InferenceSession | None = None
-        self._prior: InferenceSession | None = None
+        # One onnxruntime session per graph ("decoder", "encoder", "prior"), opened and checked on first use.
+        self._sessions: dict[str, InferenceSession] = {}
         self._use_prior = bool(use_prior) and self.card.prior is not None
         self._lock = threading.Lock()
         if not lazy:
-            self._decoder_session()
+            self._session("decoder")
 
     # -- properties -----------------------------------------------------------------
 
@@ -165,7 +164,7 @@ class Generator:
             return array
         assert self.card.prior is not None
         graph = self.card.prior.graph
-        z: np.ndarray = self._prior_session().run([graph.outputs[0]], {graph.inputs[0]: array})[0]
+        z: np.ndarray = self._session("prior").run([graph.outputs[0]], {graph.inputs[0]: array})[0]
         return z
 
     def latents(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> np.ndarray:
@@ -205,7 +204,7 @@ class Generator:
 
     def _decode(self, z: np.ndarray, labels: Labels | None, first: int, batch_size: int) -> np.ndarray:
         """Decode checked latents of images first..first+len(z)-1, labelled by `labels`."""
-        session = self._decoder_session()
+        session = self._session("decoder")
         names, inputs = [self.card.decoder.outputs[0]], self.card.decoder.inputs
 
         def feed(lo: int, hi: int) -> dict[str, np.ndarray]:
@@ -334,16 +333,10 @@ class Generator:
             raise InvalidArgumentError(f"images must be finite floating point values, got dtype {array.dtype}")
         array = np.ascontiguousarray(array, dtype=np.float32)
         labels = self.labels(label, len(array))
-        if self._encoder is None:
-            with self._lock:
-                if self._encoder is None:
-                    session = self._open_session(entry)
-                    self._check_shapes(entry, session, self.card.image_shape, (self.latent_dim, self.latent_dim))
-                    self._encoder = session
         feed = {entry.inputs[0]: array}
         if labels is not None:
             feed[entry.inputs[1]] = labels.rows(0, len(array))
-        z_mean, z_log_var = self._encoder.run(list(entry.outputs), feed)
+        z_mean, z_log_var = self._session("encoder").run(list(entry.outputs), feed)
         return z_mean, z_log_var
 
     # -- self test ------------------------------------------------------------------
@@ -361,7 +354,7 @@ class Generator:
         if self.card.prior is not None:  # noise -> prior -> decoder, whether or not this generator uses the prior
             noise = np.asarray(golden.noise, np.float32)
             graph = self.card.prior.graph
-            prior_z = self._prior_session().run([graph.outputs[0]], {graph.inputs[0]: noise})[0]
+            prior_z = self._session("prior").run([graph.outputs[0]], {graph.inputs[0]: noise})[0]
             images = self._decode(self._check_latents(prior_z), labels, 0, DEFAULT_BATCH_SIZE).reshape(len(noise), -1)
             diff = max(diff, float(np.max(np.abs(images - np.asarray(golden.noise_images, np.float32)))))
             checks += len(noise)
@@ -404,33 +397,33 @@ class Generator:
                     f"execution provider {provider!r} is not available; available: {', '.join(available)}"
                 )
 
-    def _decoder_session(self) -> InferenceSession:
-        if self._decoder is None:
+    def _session(self, role: str) -> InferenceSession:
+        """The session of graph `role` ("decoder", "encoder" or "prior"), opened and checked against the card once,
+        under the lock, however many threads ask for it first."""
+        session = self._sessions.get(role)
+        if session is None:
             with self._lock:
-                if self._decoder is None:
-                    session = self._open_session(self.card.decoder)
-                    self._check_shapes(self.card.decoder, session, (self.latent_dim,), (self.card.image_shape,))
-                    self._decoder = session
-        return self._decoder
+                session = self._sessions.get(role)
+                if session is None:
+                    entry, inputs, outputs = self._graph_contract(role)
+                    # One thread for the prior: it is a few microseconds per image, and a thread pool of its own
+                    # would spin after each call on the cores the decoder's pool is about to use (generate took
+                    # 1.7x as long with a 2-thread prior pool: benchmarks/prior_cost.py).
+                    session = self._open_session(entry, threads=1 if role == "prior" else None)
+                    self._check_shapes(entry, session, inputs, outputs)
+                    self._sessions[role] = session
+        return session
 
-    def _prior_session(self) -> InferenceSession:
-        prior = self.card.prior
-        assert prior is not None
-        if self._prior is None:
-            with self._lock:
-                if self._prior is None:
-                    # One thread: the prior is a few microseconds per image, and a thread pool of its own would
-                    # spin after each call on the cores the decoder's pool is about to use (generate took 1.7x
-                    # as long with a 2-thread prior pool: benchmarks/prior_cost.py).
-                    session = self._open_session(prior.graph, threads=1)
-                    got_in, got_out = list(session.get_inputs()[0].shape[1:]), list(session.get_outputs()[0].shape[1:])
-                    if got_in != [prior.noise_dim] or got_out != [self.latent_dim]:
-                        raise ModelIntegrityError(
-                            f"{self.folder / prior.graph.file}: shapes (after the batch axis) input {got_in}, output "
-                            f"{got_out} disagree with model.json (noise_dim {prior.noise_dim}, latent_dim {self.latent_dim})"
-                        )
-                    self._prior = session
-        return self._prior
+    def _graph_contract(self, role: str) -> tuple[OnnxFile, list[list[int]], list[list[int]]]:
+        """(graph entry, input shapes, output shapes after the batch axis) that the card promises for `role`."""
+        label = [[len(self.classes)]] if self.classes else []
+        if role == "decoder":
+            return self.card.decoder, [[self.latent_dim], *label], [list(self.card.image_shape)]
+        if role == "encoder":
+            assert self.card.encoder is not None  # encode refuses a decoder-only model first
+            return self.card.encoder, [list(self.card.image_shape), *label], [[self.latent_dim], [self.latent_dim]]
+        assert role == "prior" and self.card.prior is not None
+        return self.card.prior.graph, [[self.card.prior.noise_dim]], [[self.latent_dim]]
 
     def _open_session(self, entry: OnnxFile, threads: int | None = None) -> InferenceSession:
         import onnxruntime
@@ -461,23 +454,16 @@ class Generator:
         return session
 
     def _check_shapes(
-        self,
-        entry: OnnxFile,
-        session: InferenceSession,
-        input_shape: tuple[int, ...],
-        output_shapes: tuple[int | tuple[int, ...], ...],
+        self, entry: OnnxFile, session: InferenceSession, inputs: list[list[int]], outputs: list[list[int]]
     ) -> None:
         """The graph's input and output shapes (after the batch axis) must be what model.json says."""
-        expected_outputs = [[shape] if isinstance(shape, int) else list(shape) for shape in output_shapes]
-        expected_inputs = [list(input_shape)] + ([[len(self.classes)]] if self.classes else [])
         got_inputs = [list(graph_input.shape[1:]) for graph_input in session.get_inputs()]
         got_outputs = [list(output.shape[1:]) for output in session.get_outputs()]
-        if got_inputs != expected_inputs or got_outputs != expected_outputs:
-            classes = f", {len(self.classes)} classes" if self.classes else ""
+        if got_inputs != inputs or got_outputs != outputs:
             raise ModelIntegrityError(
                 f"{self.folder / entry.file}: shapes (after the batch axis) inputs {got_inputs}, outputs {got_outputs} "
-                f"disagree with model.json (latent_dim {self.latent_dim}, image_shape {list(self.card.image_shape)}"
-                f"{classes})"
+                f"disagree with model.json, which says inputs {inputs}, outputs {outputs} (latent_dim {self.latent_dim}, "
+                f"image_shape {list(self.card.image_shape)}, {len(self.classes)} classes)"
             )
 
 
