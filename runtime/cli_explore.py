@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .cli_args import int_at_least, non_negative_int, positive_float, positive_int, seed_number
-from .cli_options import CLASS_HELP, add_prior_option, generator_for, label_of
+from .cli_options import add_class_option, add_prior_option, generator_for, label_of
 from .errors import InvalidArgumentError
 from .generator import Generator
 from .images import check_picture_path, save_animation, save_grid
@@ -37,7 +37,7 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
         "--steps", type=int_at_least(2), default=10, help="images on the path, ends included (default 10)"
     )
     interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
-    interpolate.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
+    add_class_option(interpolate)
     interpolate.add_argument("--from-class", metavar="NAME|INDEX", help="a conditional model: morph the label from this "
                              "class (with --to-class), the latent fixed at --from-seed's")  # fmt: skip
     interpolate.add_argument("--to-class", metavar="NAME|INDEX", help="a conditional model: ... to this class")
@@ -61,7 +61,7 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
         metavar=("X", "Y"),
         help="the two latent dimensions to vary (default 0 1)",
     )
-    manifold_cmd.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
+    add_class_option(manifold_cmd)
     manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
     manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     manifold_cmd.add_argument("--model", help=model_help)
@@ -75,7 +75,7 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
         "--frames-per-leg", type=int_at_least(2), default=15, help="frames between waypoints (default 15)"
     )
     walk.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
-    walk.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND", help=CLASS_HELP.replace(", all", ""))
+    add_class_option(walk)
     walk.add_argument("--out", type=Path, required=True, help="the .gif file")
     walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     walk.add_argument("--model", help=model_help)
@@ -91,8 +91,7 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
         help="also decode K samples of each image's posterior (default 0)",
     )
     reconstruct.add_argument("--seed", type=seed_number, default=0, help="random seed of the variations (default 0)")
-    reconstruct.add_argument("--class", dest="label", metavar="NAME|INDEX|BLEND",
-                             help="a conditional model: the class the images show (given to the encoder and decoder)")
+    add_class_option(reconstruct, "a conditional model: the class the images show (given to the encoder and decoder)")
     reconstruct.add_argument(
         "--invert",
         choices=INVERT_CHOICES,

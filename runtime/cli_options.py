@@ -11,6 +11,13 @@ from .labels import parse_label_text
 #: What --class takes, for a class-conditional model (`vae-gen info` lists its classes).
 CLASS_HELP = ("a conditional model's class: a name or index, all (image i of class i mod K, balanced), or a blend "
               'such as "Shirt:0.5,Dress:0.5"')  # fmt: skip
+#: The same for the commands whose images share one class (all would give each frame another).
+ONE_CLASS_HELP = 'a conditional model\'s class: a name or index, or a blend such as "Shirt:0.5,Dress:0.5"'
+
+
+def add_class_option(parser: argparse.ArgumentParser, help: str = ONE_CLASS_HELP, metavar: str = "NAME|INDEX|BLEND") -> None:
+    """--class (into args.label), on the commands that decode."""
+    parser.add_argument("--class", dest="label", metavar=metavar, help=help)
 
 
 def add_prior_option(parser: argparse.ArgumentParser) -> None:
