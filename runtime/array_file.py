@@ -69,8 +69,8 @@ def generate_to_array(
     shape = (hi - lo, *generator.uint8_shape)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
     batches = generator.iter_batches(
-        hi - lo, spec.seed, temperature=spec.temperature, start=lo, label=spec.label, batch_size=spec.batch_size,
-        progress=progress,
+        hi - lo, spec.seed, temperature=spec.temperature, start=lo, label=spec.label, guidance=spec.guidance,
+        batch_size=spec.batch_size, progress=progress,
     )  # fmt: skip
     labels = generator.labels(spec.label)
     try:

@@ -70,6 +70,7 @@ def generate_run(
     seed: int = 0,
     temperature: float = 1.0,
     label: LabelSpec | None = None,
+    guidance: float = 0.0,
     start: int = 0,
     shard: str | tuple[int, int] | None = None,
     batch_size: int | None = None,
@@ -87,6 +88,8 @@ def generate_run(
     label: a conditional model's class for the whole run: a name or index,
         "all" (image i of class i mod K: balanced) or a {name: weight} blend;
         recorded with the run, in each manifest line, and in a .npz's "labels".
+    guidance: a conditional model's class guidance, >= 0 (vae_gen.guidance),
+        recorded with the run; 0 decodes the model's own output.
     layout: "flat" (NNNNNN.png) or "by-class" (CLASS/NNNNNN.png: a labelled
         dataset that keras.utils.image_dataset_from_directory and
         `vae-gen train --data` read back).
@@ -107,7 +110,8 @@ def generate_run(
     if out is None and grid is None:
         raise InvalidArgumentError("nothing to write: give out= (a folder, .npy or .npz) and/or grid= (a .png file)")
     spec = RunSpec.for_generator(generator, check_seed(seed), check_count(count), check_temperature(temperature),
-                                 check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size), label, layout)
+                                 check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size), label, layout,
+                                 guidance)  # fmt: skip
     if mode not in MODES:
         raise InvalidArgumentError(f"mode must be {', '.join(MODES)}, got {mode!r}")
     lo, hi = run_range(count, spec.batch_size, start, shard)
@@ -131,7 +135,8 @@ def generate_run(
     written = 0
     if out is None:
         for _, batch in generator.iter_batches(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
-                                               batch_size=spec.batch_size, progress=progress, cancel=cancel):  # fmt: skip
+                                               guidance=spec.guidance, batch_size=spec.batch_size, progress=progress,
+                                               cancel=cancel):  # fmt: skip
             kept.append(batch)
     elif to_array:
         generate_to_array(generator, Path(out), spec, lo, hi, mode=mode, progress=progress, on_batch=keep, cancel=cancel)
@@ -147,7 +152,7 @@ def generate_run(
     if grid is not None:
         if mode == "resume":
             kept = [generator.generate(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
-                                       batch_size=spec.batch_size)]  # fmt: skip
+                                       guidance=spec.guidance, batch_size=spec.batch_size)]  # fmt: skip
         images, columns = np.concatenate(kept), None
         labels = generator.labels(spec.label)
         if labels is not None and labels.cycles:  # "all": one row per class

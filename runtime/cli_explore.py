@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .cli_args import int_at_least, non_negative_int, positive_float, positive_int, seed_number
-from .cli_options import add_class_option, add_prior_option, generator_for, label_of
+from .cli_options import add_class_option, add_guidance_option, add_prior_option, generator_for, label_of
 from .errors import InvalidArgumentError
 from .generator import Generator
 from .images import check_picture_path, save_animation, save_grid
@@ -38,6 +38,7 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     )
     interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
     add_class_option(interpolate)
+    add_guidance_option(interpolate)
     interpolate.add_argument("--from-class", metavar="NAME|INDEX", help="a conditional model: morph the label from this "
                              "class (with --to-class), the latent fixed at --from-seed's")  # fmt: skip
     interpolate.add_argument("--to-class", metavar="NAME|INDEX", help="a conditional model: ... to this class")
@@ -62,6 +63,7 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
         help="the two latent dimensions to vary (default 0 1)",
     )
     add_class_option(manifold_cmd)
+    add_guidance_option(manifold_cmd)
     manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
     manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     manifold_cmd.add_argument("--model", help=model_help)
@@ -76,6 +78,7 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     )
     walk.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
     add_class_option(walk)
+    add_guidance_option(walk)
     walk.add_argument("--out", type=Path, required=True, help="the .gif file")
     walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     walk.add_argument("--model", help=model_help)
@@ -123,13 +126,14 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
             raise InvalidArgumentError("--from-class and --to-class each name one class (or a blend), not all")
         a, b = (labels.rows(0, 1)[0] for labels in ends if labels is not None)
         t = np.linspace(0.0, 1.0, args.steps)[:, None]
-        frames = generator.decode_uint8(np.repeat(start[None], args.steps, axis=0), label=(1 - t) * a + t * b)
+        fixed = np.repeat(start[None], args.steps, axis=0)
+        frames = generator.decode_uint8(fixed, label=(1 - t) * a + t * b, guidance=args.guidance)
     else:
         # In the noise space: with a prior, the path between two seeds' noise is mapped through it to latents.
         a, b = (load_latent(file, generator.noise_dim) if file else generator.noise(1, seed)[0]
                 for file, seed in ((args.from_file, args.from_seed), (args.to_file, args.to_seed)))  # fmt: skip
         path = generator.to_latents(interpolate(a, b, args.steps, args.method))
-        frames = generator.decode_uint8(path, label=label_of(generator, args.label))
+        frames = generator.decode_uint8(path, label=label_of(generator, args.label), guidance=args.guidance)
     if args.out.suffix.lower() == ".gif":
         save_animation(frames, args.out, fps=args.fps, scale=args.scale)
     else:
@@ -141,7 +145,8 @@ def _cmd_manifold(args: argparse.Namespace) -> int:
     check_picture_path(args.out)
     generator = generator_for(args)
     z = generator.to_latents(manifold(generator.noise_dim, args.size, args.extent, tuple(args.dims)))
-    save_grid(generator.decode_uint8(z, label=label_of(generator, args.label)), args.out, scale=args.scale, columns=args.size)
+    images = generator.decode_uint8(z, label=label_of(generator, args.label), guidance=args.guidance)
+    save_grid(images, args.out, scale=args.scale, columns=args.size)
     return 0
 
 
@@ -149,7 +154,8 @@ def _cmd_walk(args: argparse.Namespace) -> int:
     check_picture_path(args.out, (".gif",), "walk")
     generator = generator_for(args)
     z = generator.to_latents(random_walk(generator.noise_dim, args.seed, args.legs, args.frames_per_leg))
-    save_animation(generator.decode_uint8(z, label=label_of(generator, args.label)), args.out, fps=args.fps, scale=args.scale)
+    frames = generator.decode_uint8(z, label=label_of(generator, args.label), guidance=args.guidance)
+    save_animation(frames, args.out, fps=args.fps, scale=args.scale)
     return 0
 
 

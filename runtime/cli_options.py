@@ -1,4 +1,4 @@
-"""Options that several `vae-gen` commands share: --class (a conditional model's label) and --prior."""
+"""Options that several `vae-gen` commands share: --class and --guidance (a conditional model's label), --prior."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .generator import Generator
+from .guidance import MAX_GUIDANCE
 from .labels import parse_label_text
 
 #: What --class takes, for a class-conditional model (`vae-gen info` lists its classes).
@@ -18,6 +19,14 @@ ONE_CLASS_HELP = 'a conditional model\'s class: a name or index, or a blend such
 def add_class_option(parser: argparse.ArgumentParser, help: str = ONE_CLASS_HELP, metavar: str = "NAME|INDEX|BLEND") -> None:
     """--class (into args.label), on the commands that decode."""
     parser.add_argument("--class", dest="label", metavar=metavar, help=help)
+
+
+def add_guidance_option(parser: argparse.ArgumentParser) -> None:
+    """--guidance (into args.guidance), beside --class."""
+    parser.add_argument("--guidance", type=float, default=0.0, metavar="W",
+                        help=f"a conditional model's class guidance, 0 to {MAX_GUIDANCE:g}: each image pushed by W "
+                             "times its difference from the all-class average decode, toward its class (sharper "
+                             "class details, two decoder calls per image; default 0, the model's own output)")  # fmt: skip
 
 
 def add_prior_option(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from .errors import (
     ModelIntegrityError,
     raise_if_cancelled,
 )
+from .guidance import check_guidance, guided, uniform_rows
 from .labels import Labels, LabelSpec, resolve
 from .latents import block_ranges, check_seed, check_temperature, sample_latents
 from .model_card import OnnxFile, load_verified
@@ -190,41 +191,54 @@ class Generator:
         """
         return resolve(label, self.classes, self.name, n, start)
 
-    def decode(self, z: np.ndarray, *, label: LabelSpec | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    def decode(
+        self, z: np.ndarray, *, label: LabelSpec | None = None, guidance: float = 0.0, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> np.ndarray:
         """Decode latents float32 [n, latent_dim] to images float32 [n, H, W, C] in value_range.
 
         label: required for a conditional model, refused for others: a class
         name or index, "all" (row i of class i mod K), a {name: weight} blend,
-        or one of those per row. One decoder call per `batch_size` latents:
-        onnxruntime is no faster on larger batches here, and its buffers grow with them.
+        or one of those per row. guidance: a conditional model's class
+        guidance, >= 0 (see vae_gen.guidance; 0, the default, is the decoder's
+        own output). One decoder call per `batch_size` latents (two with
+        guidance): onnxruntime is no faster on larger batches here, and its
+        buffers grow with them.
         """
         z = self._check_latents(z)
         batch_size = check_batch_size(batch_size)
-        return self._decode(z, self.labels(label, len(z)), 0, batch_size)
+        guidance = self.check_guidance(guidance)
+        return self._decode(z, self.labels(label, len(z)), 0, batch_size, guidance)
 
-    def _decode(self, z: np.ndarray, labels: Labels | None, first: int, batch_size: int) -> np.ndarray:
-        """Decode checked latents of images first..first+len(z)-1, labelled by `labels`."""
+    def check_guidance(self, guidance: object) -> float:
+        """`guidance` checked for this model: a number in [0, MAX_GUIDANCE], and 0 unless it has classes."""
+        return check_guidance(guidance, self.classes, self.name)
+
+    def _decode(self, z: np.ndarray, labels: Labels | None, first: int, batch_size: int, guidance: float = 0.0) -> np.ndarray:
+        """Decode checked latents of images first..first+len(z)-1, labelled by `labels`, with checked `guidance`."""
         session = self._session("decoder")
         names, inputs = [self.card.decoder.outputs[0]], self.card.decoder.inputs
 
-        def feed(lo: int, hi: int) -> dict[str, np.ndarray]:
+        def run(lo: int, hi: int) -> np.ndarray:
             if labels is None:
-                return {inputs[0]: z[lo:hi]}
-            return {inputs[0]: z[lo:hi], inputs[1]: labels.rows(first + lo, first + hi)}
+                return session.run(names, {inputs[0]: z[lo:hi]})[0]  # type: ignore[no-any-return]
+            conditioned = session.run(names, {inputs[0]: z[lo:hi], inputs[1]: labels.rows(first + lo, first + hi)})[0]
+            if not guidance:
+                return conditioned  # type: ignore[no-any-return]
+            unconditioned = session.run(names, {inputs[0]: z[lo:hi], inputs[1]: uniform_rows(hi - lo, len(labels.classes))})[0]
+            return guided(conditioned, unconditioned, guidance, self.card.value_range)
 
         if len(z) <= batch_size:
-            result: np.ndarray = session.run(names, feed(0, len(z)))[0]
-            return result
+            return run(0, len(z))
         out = np.empty((len(z), *self.card.image_shape), np.float32)
         for lo in range(0, len(z), batch_size):
-            out[lo : lo + batch_size] = session.run(names, feed(lo, min(lo + batch_size, len(z))))[0]
+            out[lo : lo + batch_size] = run(lo, min(lo + batch_size, len(z)))
         return out
 
     def decode_uint8(
-        self, z: np.ndarray, *, label: LabelSpec | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+        self, z: np.ndarray, *, label: LabelSpec | None = None, guidance: float = 0.0, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> np.ndarray:
-        """Decode latents to uint8 images [n, H, W] (grayscale) or [n, H, W, C]; `label` as for `decode`."""
-        return self.to_uint8(self.decode(z, label=label, batch_size=batch_size))
+        """Decode latents to uint8 images [n, H, W] (grayscale) or [n, H, W, C]; `label` and `guidance` as for `decode`."""
+        return self.to_uint8(self.decode(z, label=label, guidance=guidance, batch_size=batch_size))
 
     def iter_batches(
         self,
@@ -234,6 +248,7 @@ class Generator:
         temperature: float = 1.0,
         start: int = 0,
         label: LabelSpec | None = None,
+        guidance: float = 0.0,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
         cancel: CancelEvent | None = None,
@@ -250,13 +265,13 @@ class Generator:
         n, start = check_count(n), _check_start(start)
         seed, batch_size = check_seed(seed), check_batch_size(batch_size)
         labels = self.labels(label, n, start)
-        temperature = check_temperature(temperature)
+        temperature, guidance = check_temperature(temperature), self.check_guidance(guidance)
         done = 0
         for lo, hi in block_ranges(start, start + n, batch_size):
             raise_if_cancelled(cancel)
             aligned = lo - lo % batch_size
             z = self.to_latents(self._tempered(sample_latents(seed, aligned, hi, self.noise_dim), temperature))
-            yield lo, self.to_uint8(self._decode(z, labels, aligned, batch_size))[lo - aligned :]
+            yield lo, self.to_uint8(self._decode(z, labels, aligned, batch_size, guidance))[lo - aligned :]
             done += hi - lo
             if progress is not None:
                 progress(done, n)
@@ -269,6 +284,7 @@ class Generator:
         temperature: float = 1.0,
         start: int = 0,
         label: LabelSpec | None = None,
+        guidance: float = 0.0,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
         cancel: CancelEvent | None = None,
@@ -278,7 +294,10 @@ class Generator:
         label: required for a conditional model (see `classes`), refused for
         others: a class name or index, "all" (image i of class i mod K), a
         {name: weight} blend, or a sequence of n of those, one per image.
-        Image i depends only on (seed, i, temperature, its label).
+        guidance: a conditional model's class guidance, >= 0: how far each
+        image is pushed from the all-class average toward its class (see
+        vae_gen.guidance; 0, the default, decodes once per image).
+        Image i depends only on (seed, i, temperature, its label, guidance).
 
         `progress(done, n)` is called after each batch; setting `cancel` (any
         event, such as threading.Event) from another thread stops at the next
@@ -287,20 +306,27 @@ class Generator:
         n = check_count(n)
         out = np.empty((n, *self.uint8_shape), np.uint8)
         batches = self.iter_batches(
-            n, seed, temperature=temperature, start=start, label=label, batch_size=batch_size, progress=progress,
-            cancel=cancel,
+            n, seed, temperature=temperature, start=start, label=label, guidance=guidance, batch_size=batch_size,
+            progress=progress, cancel=cancel,
         )  # fmt: skip
         for lo, batch in batches:
             out[lo - start : lo - start + len(batch)] = batch
         return out
 
     def generate_pil(
-        self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0, label: LabelSpec | None = None
+        self,
+        n: int,
+        seed: int = 0,
+        *,
+        temperature: float = 1.0,
+        start: int = 0,
+        label: LabelSpec | None = None,
+        guidance: float = 0.0,
     ) -> list[PILImage]:
         """The same images as `generate`, as PIL images: mode "L" for grayscale models, "RGB" for colour ones."""
         from PIL import Image
 
-        images = self.generate(n, seed, temperature=temperature, start=start, label=label)
+        images = self.generate(n, seed, temperature=temperature, start=start, label=label, guidance=guidance)
         return [Image.fromarray(image) for image in images]
 
     def to_uint8(self, images: np.ndarray) -> np.ndarray:

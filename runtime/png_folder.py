@@ -226,7 +226,8 @@ def _batches_needed(
         todo = missing(blo, bhi)
         if todo:
             ((first, batch),) = generator.iter_batches(
-                bhi - blo, spec.seed, temperature=spec.temperature, start=blo, label=spec.label, batch_size=spec.batch_size
+                bhi - blo, spec.seed, temperature=spec.temperature, start=blo, label=spec.label, guidance=spec.guidance,
+                batch_size=spec.batch_size,
             )
             yield first, batch, todo
         done += bhi - blo

@@ -1,7 +1,7 @@
 """What defines a bulk run and where its images go: the run spec, the index range, shards, file names.
 
 A run is defined by its RunSpec (model, seed, count, temperature, batch
-size, and for a conditional model the class label); image i of a run
+size, and for a conditional model the class label and guidance); image i of a run
 depends only on that and i. A process writes the
 images of one index range [lo, hi) of it: all of them, a tail (start), or a
 shard. Shards are whole decode batches of the full run, so every image is
@@ -46,6 +46,8 @@ class RunSpec:
     layout: str = "flat"
     #: sha256 of the prior graph the noise goes through; None when latents are drawn from N(0, I) directly.
     prior_sha256: str | None = None
+    #: A conditional model's class guidance (vae_gen.guidance); 0 for the decoder's own output.
+    guidance: float = 0.0
 
     @classmethod
     def for_generator(
@@ -57,6 +59,7 @@ class RunSpec:
         batch_size: int | None = None,
         label: LabelSpec | None = None,
         layout: str = "flat",
+        guidance: float = 0.0,
     ) -> RunSpec:
         """The spec of a run of `generator`; batch_size None means the runtime's default, as the CLI uses."""
         from .generator import DEFAULT_BATCH_SIZE
@@ -75,7 +78,9 @@ class RunSpec:
             class_folders(labels.classes)  # refuses names that would share a folder
         spec = None if labels is None else labels.spec
         prior = generator.card.prior.graph.sha256 if generator.use_prior and generator.card.prior is not None else None
-        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch, spec, layout, prior)
+        guidance = generator.check_guidance(guidance)
+        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch, spec, layout, prior,
+                   guidance)  # fmt: skip
 
     @classmethod
     def normalized_record(cls, recorded: Any) -> Any:

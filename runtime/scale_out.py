@@ -54,6 +54,7 @@ def generate_with_dask(
     model: str | Path | None = None,
     temperature: float = 1.0,
     label: LabelSpec | None = None,
+    guidance: float = 0.0,
     layout: str = "flat",
     batch_size: int = DEFAULT_BATCH_SIZE,
     shards: int | None = None,
@@ -62,7 +63,7 @@ def generate_with_dask(
 ) -> int:
     """Write images 0..count-1 of (model, seed) as PNGs into `folder` using a dask.distributed Client.
 
-    label and layout: as `bulk.generate_run` takes them (a conditional model's class for the whole run).
+    label, guidance and layout: as `bulk.generate_run` takes them (a conditional model's class for the whole run).
 
     Returns how many files the workers wrote. With resume=True, a failed or
     interrupted job is finished by calling again with the same arguments.
@@ -72,7 +73,7 @@ def generate_with_dask(
     except ImportError:
         raise MissingExtraError("scale-out needs Dask; install it with: pip install 'vae-gen[dask]'") from None
     generator = Generator(model, lazy=True)  # validates the model and the arguments here, not on the workers
-    spec = RunSpec.for_generator(generator, seed, count, temperature, batch_size, label, layout)
+    spec = RunSpec.for_generator(generator, seed, count, temperature, batch_size, label, layout, guidance)
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     shards = shards or workers * SHARDS_PER_WORKER
     if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:

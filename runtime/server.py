@@ -46,6 +46,7 @@ from .errors import (
     VaeGenError,
 )
 from .generator import DEFAULT_BATCH_SIZE, Generator
+from .guidance import MAX_GUIDANCE
 from .images import grid, png_bytes
 from .labels import parse_label_text
 from .latent_activity import LatentActivity, latent_activity
@@ -107,6 +108,8 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 #: What `class` takes: as `vae-gen sample --class`.
 CLASS_DESCRIPTION = ("a class-conditional model's class (required for one, refused for others): a name, an index, "
                      "all (image i of class i mod K) or a blend NAME:WEIGHT,NAME:WEIGHT (weights summing to 1)")
+#: What `guidance` takes: as `vae-gen sample --guidance`.
+GUIDANCE_DESCRIPTION = "a class-conditional model's class guidance (vae_gen.guidance); 0 is the decoder's own output"
 
 
 class GenerateRequest(BaseModel):
@@ -116,6 +119,7 @@ class GenerateRequest(BaseModel):
     start: int = Field(0, ge=0, description="the first image's index in the run")
     temperature: float = Field(1.0, gt=0, le=MAX_TEMPERATURE, description="scale of the N(0, I) noise")
     class_: str | int | None = Field(None, alias="class", description=CLASS_DESCRIPTION)
+    guidance: float = Field(0.0, ge=0, le=MAX_GUIDANCE, description=GUIDANCE_DESCRIPTION)
     format: Literal["png", "npy", "zip", "json"] = Field("png", description="png: one contact sheet")
 
 
@@ -123,11 +127,12 @@ class DecodeRequest(BaseModel):
     model: str | None = None
     latents: list[list[float]] = Field(..., min_length=1, description="float [n, latent_dim]")
     class_: str | int | None = Field(None, alias="class", description=CLASS_DESCRIPTION + " (all: row i of class i mod K)")
+    guidance: float = Field(0.0, ge=0, le=MAX_GUIDANCE, description=GUIDANCE_DESCRIPTION)
     format: Literal["png", "npy", "zip", "json"] = "png"
 
 
 class RecentBatches:
-    """The last `size` decoded batches, by (model, seed, first index, temperature): a small LRU cache."""
+    """The last `size` decoded batches, by (model, seed, first index, temperature, class, guidance): a small LRU cache."""
 
     def __init__(self, size: int) -> None:
         self.size, self.batches = size, collections.OrderedDict[tuple[Any, ...], np.ndarray]()
@@ -296,22 +301,23 @@ def create_app(settings: ServerSettings) -> FastAPI:
         index: Annotated[int, PathParameter(ge=0)],
         temperature: Annotated[float, Query(gt=0, le=MAX_TEMPERATURE)] = 1.0,
         class_: Annotated[str | None, Query(alias="class", description=CLASS_DESCRIPTION)] = None,
+        guidance: Annotated[float, Query(ge=0, le=MAX_GUIDANCE, description=GUIDANCE_DESCRIPTION)] = 0.0,
     ) -> Response:
         generator = generator_for(name)
-        label = label_of(generator, class_)
+        label, guidance = label_of(generator, class_), generator.check_guidance(guidance)
         labels = generator.labels(label)
         spec = None if labels is None else json.dumps(labels.spec, sort_keys=True)
         # Everything the image depends on: the graphs (the prior's too: a refitted prior keeps the decoder), seed,
-        # index, temperature and class.
+        # index, temperature, class and guidance.
         prior = generator.card.prior.graph.sha256 if generator.use_prior and generator.card.prior is not None else None
         tag = '"' + hashlib.sha256(
-            f"{generator.card.decoder.sha256}/{prior}/{seed}/{index}/{temperature!r}/{spec}".encode()
+            f"{generator.card.decoder.sha256}/{prior}/{seed}/{index}/{temperature!r}/{spec}/{guidance!r}".encode()
         ).hexdigest()[:32] + '"'
         headers = {"ETag": tag, "Cache-Control": IMMUTABLE}
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers=headers)
         first = index - index % DEFAULT_BATCH_SIZE
-        key = (generator.name, seed, first, temperature, spec)
+        key = (generator.name, seed, first, temperature, spec, guidance)
         batch = recent_batches.get(key)
         if batch is None:
             # Image i is decoded in its batch of the run, as `sample` decodes it; neighbours will ask for the rest,
@@ -320,7 +326,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             if decoding is None:
                 decoding = asyncio.ensure_future(run_job(
                     lambda cancel: generator.generate(DEFAULT_BATCH_SIZE, seed, start=first, temperature=temperature,
-                                                      label=label, cancel=cancel)
+                                                      label=label, guidance=guidance, cancel=cancel)
                 ))  # fmt: skip
                 batches_in_flight[key] = decoding
                 decoding.add_done_callback(lambda _: batches_in_flight.pop(key, None))
@@ -370,7 +376,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         check_count(request.n)
         images = await run_job(
             lambda cancel: generator.generate(
-                request.n, request.seed, start=request.start, temperature=request.temperature, label=label, cancel=cancel
+                request.n, request.seed, start=request.start, temperature=request.temperature, label=label,
+                guidance=request.guidance, cancel=cancel,
             )
         )
         return _encode(images, request.format, first_index=request.start)
@@ -383,7 +390,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         z = np.asarray(request.latents, np.float64)
         if z.ndim != 2:
             raise ApiError(400, "bad_value", "latents must be a list of equally long lists of numbers")
-        images = await run_job(lambda cancel: generator.decode_uint8(z.astype(np.float32), label=label))
+        images = await run_job(lambda cancel: generator.decode_uint8(z.astype(np.float32), label=label,
+                                                                             guidance=request.guidance))
         return _encode(images, request.format, first_index=0)
 
     @app.post("/v1/reconstruct", summary="an uploaded picture, encoded and decoded (PNG grid)", response_class=Response)

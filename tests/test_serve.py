@@ -356,3 +356,25 @@ def test_reconstruct_takes_the_class_and_inverts_as_the_cli_does(conditional_cli
     missing = conditional_client.post("/v1/reconstruct", files={"image": ("d.png", picture.read_bytes(), "image/png")},
                                       data={"model": "tiny-conditional"})  # fmt: skip
     assert missing.status_code == 400 and "is class-conditional" in error_of(missing)["message"]
+
+
+def test_guidance_serves_the_cli_images_and_is_refused_where_it_does_not_apply(conditional_client, tmp_path):
+    client, name = conditional_client, "tiny-conditional"
+    argv = ["sample", "--model", str(CONDITIONAL), "-n", "40", "--seed", "3", "--class", "all", "--guidance", "1.5",
+            "--out", str(tmp_path / "s")]  # fmt: skip
+    assert main(argv) == 0
+    guided = client.get(f"/v1/models/{name}/images/3/35.png", params={"class": "all", "guidance": 1.5})
+    assert guided.status_code == 200 and guided.content == (tmp_path / "s" / "000035.png").read_bytes()
+    plain = client.get(f"/v1/models/{name}/images/3/35.png", params={"class": "all"})
+    assert plain.headers["ETag"] != guided.headers["ETag"] and plain.content != guided.content
+    body = {"model": name, "n": 10, "seed": 3, "start": 30, "class": "all", "guidance": 1.5, "format": "npy"}
+    images = np.load(io.BytesIO(client.post("/v1/generate", json=body).content))
+    assert np.array_equal(images, vae_gen.load(CONDITIONAL).generate(10, 3, start=30, label="all", guidance=1.5))
+    z = vae_gen.load(CONDITIONAL).latents(2, seed=1)
+    decoded = client.post("/v1/decode", json={"model": name, "latents": z.tolist(), "class": 1, "guidance": 2, "format": "npy"})
+    assert np.array_equal(np.load(io.BytesIO(decoded.content)), vae_gen.load(CONDITIONAL).decode_uint8(z, label=1, guidance=2))
+    negative = client.post("/v1/generate", json=body | {"guidance": -1})
+    assert 400 <= negative.status_code < 500 and "guidance" in json.dumps(negative.json())
+    unconditional = client.post("/v1/generate", json={"n": 2, "guidance": 1})
+    assert unconditional.status_code == 400
+    assert "needs a class-conditional model" in error_of(unconditional)["message"]

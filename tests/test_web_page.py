@@ -226,5 +226,15 @@ def test_the_class_control_appears_for_a_conditional_model_and_picks_the_class(l
     shown = generate(browser, wait, count=3, seed=2)
     expected = vae_gen.load(CONDITIONAL).generate(3, 2, label="T-shirt/top")
     assert np.array_equal([np.asarray(Image.open(io.BytesIO(png))) for png in shown], expected)
+    assert browser.find_element(By.ID, "guidance-field").is_displayed()  # beside the class, 0 by default
+    guidance = browser.find_element(By.ID, "guidance")
+    guidance.clear()
+    guidance.send_keys("2")
+    shown = generate(browser, wait, count=3, seed=2)
+    expected = vae_gen.load(CONDITIONAL).generate(3, 2, label="T-shirt/top", guidance=2)
+    assert np.array_equal([np.asarray(Image.open(io.BytesIO(png))) for png in shown], expected)
+    link = browser.find_element(By.CSS_SELECTOR, "#images a").get_attribute("href")
+    assert "guidance=2" in link and "class=T-shirt%2Ftop" in link  # the image's own URL asks for the same
     Select(browser.find_element(By.ID, "model")).select_by_value(DENSE2)
     wait.until(lambda b: not b.find_element(By.ID, "class-field").is_displayed())
+    assert not browser.find_element(By.ID, "guidance-field").is_displayed()

@@ -49,11 +49,12 @@ const temperature = () => Number($("temperature").value);
 function showClasses(model) {
   const classes = (model && model.classes) || [];
   $("class-field").hidden = classes.length === 0;
+  $("guidance-field").hidden = classes.length === 0;
   $("class").replaceChildren(...classes.map((name) => new Option(name, name)));
 }
 
 function withClass(body) {
-  if (!$("class-field").hidden) body.class = $("class").value;
+  if (!$("class-field").hidden) Object.assign(body, { class: $("class").value, guidance: Number($("guidance").value) });
   return body;
 }
 
@@ -84,7 +85,8 @@ async function generate(event) {
   say("Generating...");
   // What the images are, as asked: the fields may change while the request runs.
   const [seed, start, imagesPath] = [$("seed").value, $("start").value, `${modelPath()}/images/${$("seed").value}`];
-  const query = `?temperature=${$("temperature").value}${$("class-field").hidden ? "" : `&class=${encodeURIComponent($("class").value)}`}`;
+  const classQuery = `&class=${encodeURIComponent($("class").value)}&guidance=${$("guidance").value}`;
+  const query = `?temperature=${$("temperature").value}${$("class-field").hidden ? "" : classQuery}`;
   try {
     const { images } = await (await call("/v1/generate", request("json"))).json();
     $("images").replaceChildren(...images.map(({ index, png }) => {
@@ -300,6 +302,10 @@ $("model").addEventListener("change", () => {
   interpolate();
 });
 $("class").addEventListener("change", () => {
+  if (latent !== null) decodeNow();
+  interpolate();
+});
+$("guidance").addEventListener("change", () => {
   if (latent !== null) decodeNow();
   interpolate();
 });
