@@ -5,7 +5,9 @@ on the 60,000 real training images and cached under
 benchmarks/results/classifier/ (--retrain trains it again). Three tables:
 
   ceiling   the classifier's accuracy on the 10,000 real test images, per class and
-            overall: what a generated image that looked real would score
+            overall: what a generated image that looked real would score; and on
+            the same images blurred (Gaussian, sigma --blur: 0.5, 0.7 pixels), how
+            much of it a decoder as soft as a VAE's mean image can keep
   accuracy  --per-class images (1,000) of each class at each of --temperatures
             (1.0, 0.8, 0.7, 0.5) and each class guidance of --guidance (0, 1:
             vae_gen.guidance), generated with label=CLASS: the share the
@@ -92,6 +94,19 @@ def generated_accuracy(generator, classifier, class_names, settings, per_class: 
     return found
 
 
+def blurred_accuracy(classifier, images: np.ndarray, labels: np.ndarray, sigmas) -> dict[float, list[float]]:
+    """{sigma: per-class accuracy on the real images blurred by a Gaussian of `sigma` pixels (scipy's)}."""
+    from scipy.ndimage import gaussian_filter
+
+    from vae_gen.train.classifier import per_class_accuracy
+
+    found = {}
+    for sigma in sigmas:
+        blurred = gaussian_filter(images.astype(np.float32), sigma=(0, sigma, sigma))  # not across images
+        found[sigma] = per_class_accuracy(classifier, np.clip(np.rint(blurred), 0, 255).astype(np.uint8), labels).tolist()
+    return found
+
+
 def reconstruction_accuracy(generator, classifier, class_names, images: np.ndarray, labels: np.ndarray) -> list[float]:
     """Per class, the share of real test images whose reconstruction (the posterior mean, given the true label,
     decoded with it) the classifier puts in their class: what the decoder can render at best."""
@@ -145,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"a conditional model name or folder (default {DEFAULT_MODEL})")
     parser.add_argument("--temperatures", default="1.0,0.8,0.7,0.5", help="comma-separated (default 1.0,0.8,0.7,0.5)")
     parser.add_argument("--guidance", default="0,1", help="class guidance values, comma-separated (default 0,1)")
+    parser.add_argument("--blur", default="0.5,0.7", help="sigmas of the blurred real test sets (default 0.5,0.7)")
     parser.add_argument("--per-class", type=int, default=1000, help="generated images per class and temperature")
     parser.add_argument("--cas-images", type=int, default=60000, help="generated training images of the CAS classifier")
     parser.add_argument("--cas-temperature", type=float, default=1.0)
@@ -154,10 +170,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--classifier-only", action="store_true", help="only the classifier and its real test accuracy")
     parser.add_argument("--json", type=Path, default=RESULTS / "class_accuracy.json")
     args = parser.parse_args(argv)
-    temperatures, guidances, cas_guidances = (
+    temperatures, guidances, cas_guidances, sigmas = (
         numbers(parser, option, text)
         for option, text in (("--temperatures", args.temperatures), ("--guidance", args.guidance),
-                             ("--cas-guidance", args.cas_guidance))
+                             ("--cas-guidance", args.cas_guidance), ("--blur", args.blur))
     )  # fmt: skip
     settings = [(t, w) for w in guidances for t in temperatures]
 
@@ -177,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{real['train_seconds']:.1f} s on {real['cpu_count']} cores (TensorFlow {real['versions']['tensorflow']}); "
         f"real test accuracy {percent(real['test_accuracy'])}"
     )
-    results: dict = {"classifier": real}
+    blurred = blurred_accuracy(classifier, *test, sigmas)
+    results: dict = {"classifier": real, "blurred_accuracy": {f"{sigma:g}": shares for sigma, shares in blurred.items()}}
     if generator is not None:
         from vae_gen.train.classifier import features
 
@@ -209,13 +226,13 @@ def main(argv: list[str] | None = None) -> None:
         }  # fmt: skip
 
     print(f"\nAccuracy of the classifier on the real test set{'' if generator is None else ' and on generated images'}:\n")
-    header = ["class", "real test images"]
+    header = ["class", "real test images", *[f"blurred, sigma {sigma:g}" for sigma in sigmas]]
     if generator is not None:
         header += ["their reconstructions", *[f"generated, {setting_name(*k)}" for k in settings],
                    f"most often taken for ({setting_name(*settings[0])})"]  # fmt: skip
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for index, name in enumerate(CLASS_NAMES):
-        row = [name, percent(real["test_accuracy_per_class"][index])]
+        row = [name, percent(real["test_accuracy_per_class"][index])] + [percent(blurred[s][index]) for s in sigmas]
         if generator is not None:
             counts = np.array(found[settings[0]][1][index])
             counts[index] = -1
@@ -223,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
             row += [percent(reconstructed[index])] + [percent(found[k][0][index]) for k in settings]
             row += [f"{CLASS_NAMES[other]} ({counts[other]:,} of {args.per_class:,})"]
         print("| " + " | ".join(row) + " |")
-    mean = ["**mean**", f"**{percent(real['test_accuracy'])}**"]
+    mean = ["**mean**", f"**{percent(real['test_accuracy'])}**", *[f"**{percent(float(np.mean(blurred[s])))}**" for s in sigmas]]
     if generator is not None:
         mean += [f"**{percent(float(np.mean(reconstructed)))}**"]
         mean += [f"**{percent(float(np.mean(found[k][0])))}**" for k in settings] + [""]
@@ -231,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if generator is not None:
         fds = [f"{found[k][2]:.2f}" for k in settings]
-        print(f"| FD to the real test set | {floor:.2f} (training images) | | " + " | ".join(fds) + " | |")
+        print(f"| FD to the real test set | {floor:.2f} (training images) | " + "| " * len(sigmas) + "| "
+              + " | ".join(fds) + " | |")  # fmt: skip
         print("\nClassification accuracy score: the classifier trained on generated images, tested on real ones:\n")
         columns = [f"trained on {args.cas_images:,} generated images, {setting_name(args.cas_temperature, w)}" for w in cas]
         print("| class | trained on the real training set | " + " | ".join(columns) + " |\n|" + "---|" * (2 + len(cas)))
