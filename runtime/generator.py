@@ -314,15 +314,9 @@ class Generator:
         return out
 
     def generate_pil(
-        self,
-        n: int,
-        seed: int = 0,
-        *,
-        temperature: float = 1.0,
-        start: int = 0,
-        label: LabelSpec | None = None,
+        self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0, label: LabelSpec | None = None,
         guidance: float = 0.0,
-    ) -> list[PILImage]:
+    ) -> list[PILImage]:  # fmt: skip
         """The same images as `generate`, as PIL images: mode "L" for grayscale models, "RGB" for colour ones."""
         from PIL import Image
 
