@@ -23,7 +23,7 @@ benchmarks/results/classifier/ (--retrain trains it again). Three tables:
 
 The model must be class-conditional with Fashion-MNIST's ten classes; an
 unconditional one is refused with one line. The CAS classifier is cached too,
-keyed by the model's decoder checksum, seed, temperature and image count.
+keyed by the model's decoder checksum, seed, temperature, guidance and image count.
 Needs the train extra:
 
     python benchmarks/class_accuracy.py [--model NAME|PATH] [--temperatures 1.0,0.8,0.7,0.5] [--guidance 0,1]

@@ -164,6 +164,7 @@ CLI_TERMS = {
     "shard=": "--shard ",
     "count=": "-n ",
     "label=": "--class ",
+    "guidance=": "--guidance ",
     'layout="by-class"': "--layout by-class",
 }
 

@@ -49,6 +49,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def guidance_value(text: str) -> float:
+    """An argparse type: class guidance, a finite number from 0 to MAX_GUIDANCE, with a message naming the bad value."""
+    from .guidance import MAX_GUIDANCE
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 <= value <= MAX_GUIDANCE):
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to {MAX_GUIDANCE:g}, got {text!r}")
+    return value + 0.0  # -0 is 0
+
+
 def value_range(text: str) -> tuple[float, float]:
     """LOW,HIGH: 0,1 or -1,1 (write --value-range=-1,1 or -1,1 after it: vae-gen keeps it a value)."""
     allowed = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .cli_args import guidance_value
 from .generator import Generator
 from .guidance import MAX_GUIDANCE
 from .labels import parse_label_text
@@ -23,7 +24,7 @@ def add_class_option(parser: argparse.ArgumentParser, help: str = ONE_CLASS_HELP
 
 def add_guidance_option(parser: argparse.ArgumentParser) -> None:
     """--guidance (into args.guidance), beside --class."""
-    parser.add_argument("--guidance", type=float, default=0.0, metavar="W",
+    parser.add_argument("--guidance", type=guidance_value, default=0.0, metavar="W",
                         help=f"a conditional model's class guidance, 0 to {MAX_GUIDANCE:g}: each image pushed by W "
                              "times its difference from the all-class average decode, toward its class (sharper "
                              "class details, two decoder calls per image; default 0, the model's own output)")  # fmt: skip

@@ -39,10 +39,11 @@ def check_guidance(guidance: object, classes: tuple[str, ...], model: str) -> fl
         raise InvalidArgumentError(message)
     try:
         value = float(guidance)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidArgumentError(message) from None
     if math.isnan(value) or not 0.0 <= value <= MAX_GUIDANCE:
         raise InvalidArgumentError(message)
+    value += 0.0  # -0.0 becomes 0.0: one value, one run record and one ETag for the decoder's own output
     if value and not classes:
         raise InvalidArgumentError(f"guidance={value:g} needs a class-conditional model; {model!r} has no classes")
     return value

@@ -119,7 +119,7 @@ class GenerateRequest(BaseModel):
     start: int = Field(0, ge=0, description="the first image's index in the run")
     temperature: float = Field(1.0, gt=0, le=MAX_TEMPERATURE, description="scale of the N(0, I) noise")
     class_: str | int | None = Field(None, alias="class", description=CLASS_DESCRIPTION)
-    guidance: float = Field(0.0, ge=0, le=MAX_GUIDANCE, description=GUIDANCE_DESCRIPTION)
+    guidance: float = Field(0.0, ge=0, le=MAX_GUIDANCE, strict=True, allow_inf_nan=False, description=GUIDANCE_DESCRIPTION)
     format: Literal["png", "npy", "zip", "json"] = Field("png", description="png: one contact sheet")
 
 
@@ -127,7 +127,7 @@ class DecodeRequest(BaseModel):
     model: str | None = None
     latents: list[list[float]] = Field(..., min_length=1, description="float [n, latent_dim]")
     class_: str | int | None = Field(None, alias="class", description=CLASS_DESCRIPTION + " (all: row i of class i mod K)")
-    guidance: float = Field(0.0, ge=0, le=MAX_GUIDANCE, description=GUIDANCE_DESCRIPTION)
+    guidance: float = Field(0.0, ge=0, le=MAX_GUIDANCE, strict=True, allow_inf_nan=False, description=GUIDANCE_DESCRIPTION)
     format: Literal["png", "npy", "zip", "json"] = "png"
 
 
@@ -310,8 +310,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         # Everything the image depends on: the graphs (the prior's too: a refitted prior keeps the decoder), seed,
         # index, temperature, class and guidance.
         prior = generator.card.prior.graph.sha256 if generator.use_prior and generator.card.prior is not None else None
+        guided = f"/{guidance!r}" if guidance else ""  # unguided images keep the ETags they had before guidance
         tag = '"' + hashlib.sha256(
-            f"{generator.card.decoder.sha256}/{prior}/{seed}/{index}/{temperature!r}/{spec}/{guidance!r}".encode()
+            f"{generator.card.decoder.sha256}/{prior}/{seed}/{index}/{temperature!r}/{spec}{guided}".encode()
         ).hexdigest()[:32] + '"'
         headers = {"ETag": tag, "Cache-Control": IMMUTABLE}
         if request.headers.get("if-none-match") == tag:
@@ -372,12 +373,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.post("/v1/generate", summary="images of a run, as `vae-gen sample` makes them", response_class=Response)
     async def generate(request: GenerateRequest) -> Response:
         generator = generator_for(request.model)
-        label = label_of(generator, request.class_)
+        label, guidance = label_of(generator, request.class_), generator.check_guidance(request.guidance)
         check_count(request.n)
         images = await run_job(
             lambda cancel: generator.generate(
                 request.n, request.seed, start=request.start, temperature=request.temperature, label=label,
-                guidance=request.guidance, cancel=cancel,
+                guidance=guidance, cancel=cancel,
             )
         )
         return _encode(images, request.format, first_index=request.start)
@@ -385,13 +386,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.post("/v1/decode", summary="images of given latents", response_class=Response)
     async def decode(request: DecodeRequest) -> Response:
         generator = generator_for(request.model)
-        label = label_of(generator, request.class_)
+        label, guidance = label_of(generator, request.class_), generator.check_guidance(request.guidance)
         check_count(len(request.latents))
         z = np.asarray(request.latents, np.float64)
         if z.ndim != 2:
             raise ApiError(400, "bad_value", "latents must be a list of equally long lists of numbers")
         images = await run_job(lambda cancel: generator.decode_uint8(z.astype(np.float32), label=label,
-                                                                             guidance=request.guidance))
+                                                                             guidance=guidance))
         return _encode(images, request.format, first_index=0)
 
     @app.post("/v1/reconstruct", summary="an uploaded picture, encoded and decoded (PNG grid)", response_class=Response)

@@ -34,8 +34,9 @@ NUMBERS = [
     "0/2",
 ]
 FLAGS = [
-    "-n", "--seed", "--temperature", "--model", "--out", "--grid", "--scale", "--start", "--shard", "--batch-size",
-    "--threads", "--workers", "--overwrite", "--resume", "--quiet", "--steps", "--method", "--from", "--to",
+    "-n", "--seed", "--temperature", "--guidance", "--class", "--model", "--out", "--grid", "--scale", "--start",
+    "--shard", "--batch-size", "--threads", "--workers", "--overwrite", "--resume", "--quiet", "--steps", "--method",
+    "--from", "--to",
     "--from-seed", "--to-seed", "--size", "--extent", "--dims", "--legs", "--frames-per-leg", "--fps",
     "--variations", "--invert", "--json", "--bogus",
 ]  # fmt: skip
@@ -89,10 +90,10 @@ def generator():
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n=values, seed=values, temperature=values, start=values, batch_size=values)
-def test_generate_raises_only_invalid_argument(generator, n, seed, temperature, start, batch_size):
+@given(n=values, seed=values, temperature=values, start=values, batch_size=values, guidance=values)
+def test_generate_raises_only_invalid_argument(generator, n, seed, temperature, start, batch_size, guidance):
     try:
-        images = generator.generate(n, seed, temperature=temperature, start=start, batch_size=batch_size)
+        images = generator.generate(n, seed, temperature=temperature, start=start, batch_size=batch_size, guidance=guidance)
     except InvalidArgumentError as exc:
         assert str(exc) and "\n" not in str(exc)
     else:

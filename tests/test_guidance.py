@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from vae_gen import Generator, InvalidArgumentError
 from vae_gen.bulk import generate_run, merge_manifests
 from vae_gen.cli import main
 from vae_gen.guidance import MAX_GUIDANCE
+from vae_gen.latent_paths import interpolate
 from vae_gen.run_layout import RUN_RECORD
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-conditional"
@@ -56,7 +58,7 @@ def test_a_guided_image_depends_only_on_seed_index_class_and_guidance(gen):
     assert not np.array_equal(gen.generate(40, seed=7, label="all", guidance=0.5), whole)
 
 
-@pytest.mark.parametrize("bad", [-0.1, MAX_GUIDANCE + 1, float("nan"), float("inf"), "strong", True, None])
+@pytest.mark.parametrize("bad", [-0.1, MAX_GUIDANCE + 1, float("nan"), float("inf"), 10**400, "strong", True, None])
 def test_bad_guidance_is_refused_naming_the_value_and_the_range(gen, bad):
     with pytest.raises(InvalidArgumentError, match=rf"guidance must be a number >= 0 and <= {MAX_GUIDANCE:g}, got "):
         gen.generate(2, label="circle", guidance=bad)
@@ -107,10 +109,13 @@ def test_cli_guidance_writes_the_apis_images_and_refuses_bad_values(tmp_path, ca
     argv = ["sample", "--model", model, "-n", "9", "--class", "all", "--guidance", "2", "--out", str(tmp_path / "a.npy")]
     assert main(argv) == 0
     assert np.array_equal(np.load(tmp_path / "a.npy"), Generator(FIXTURE).generate(9, label="all", guidance=2))
-    assert main(["sample", "--model", model, "-n", "2", "--class", "0", "--guidance", "-1", "--out", str(tmp_path / "b")]) == 2
-    assert "guidance must be a number >= 0 and <= 10, got -1.0" in capsys.readouterr().err
+    for bad in ("-1", "1e400", "nan", "strong"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["sample", "--model", model, "-n", "2", "--class", "0", "--guidance", bad, "--out", str(tmp_path / "b")])
+        assert exit_.value.code == 2
+        assert f"--guidance: must be a number from 0 to 10, got {bad!r}" in capsys.readouterr().err
     assert main(["sample", "-n", "2", "--guidance", "1", "--out", str(tmp_path / "c")]) == 2
-    assert "guidance=1 needs a class-conditional model" in capsys.readouterr().err
+    assert "--guidance 1 needs a class-conditional model" in capsys.readouterr().err
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
@@ -122,3 +127,31 @@ def test_cli_walk_and_manifold_take_guidance(command, tmp_path):
     assert main([*base, "--out", str(plain)]) == 0
     assert main([*base, "--guidance", "3", "--out", str(guided)]) == 0
     assert plain.read_bytes() != guided.read_bytes()
+
+
+def test_minus_zero_guidance_is_zero(gen):
+    assert gen.check_guidance(-0.0) == 0.0 and str(gen.check_guidance(-0.0)) == "0.0"
+
+
+def test_interpolate_with_guidance_decodes_the_apis_frames(tmp_path):
+    out = tmp_path / "strip.png"
+    argv = ["interpolate", "--model", str(FIXTURE), "--class", "square", "--guidance", "1.5", "--from-seed", "1",
+            "--to-seed", "2", "--steps", "4", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    plain = tmp_path / "plain.png"
+    assert main([arg for arg in argv[:-1] if arg not in ("--guidance", "1.5")] + [str(plain)]) == 0
+    assert out.read_bytes() != plain.read_bytes()
+    gen = Generator(FIXTURE)
+    path = interpolate(gen.noise(1, 1)[0], gen.noise(1, 2)[0], 4, "spherical")
+    frames = gen.decode_uint8(gen.to_latents(path), label="square", guidance=1.5)
+    sheet = np.asarray(Image.open(out))
+    assert np.array_equal(sheet[2:10, 2:10], frames[0]) and np.array_equal(sheet[2:10, -10:-2], frames[-1])
+
+
+def test_a_resumed_guided_run_regenerates_its_grid_with_the_guidance(gen, tmp_path):
+    out, grid = tmp_path / "run", tmp_path / "grid.png"
+    generate_run(gen, out, 6, seed=2, label="all", guidance=2.0, grid=grid)
+    first = grid.read_bytes()
+    grid.unlink()
+    generate_run(gen, out, 6, seed=2, label="all", guidance=2.0, grid=grid, mode="resume")
+    assert grid.read_bytes() == first

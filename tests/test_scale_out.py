@@ -33,19 +33,19 @@ def test_dask_run_equals_the_single_process_run(tmp_path):
     assert not list((tmp_path / "dask").glob("manifest-*.jsonl"))
 
 
-def test_dask_run_of_a_conditional_model_by_class_equals_the_single_process_run(tmp_path):
+def test_dask_run_of_a_conditional_model_by_class_with_guidance_equals_the_single_process_run(tmp_path):
     from vae_gen.scale_out import generate_with_dask
 
     model = str(Path(__file__).parent / "fixtures" / "tiny-conditional")
     single = tmp_path / "single"
     argv = ["sample", "--quiet", "--model", model, "-n", "300", "--seed", "2", "--class", "all", "--layout", "by-class",
-            "--batch-size", "16", "--out", str(single)]  # fmt: skip
+            "--guidance", "1.5", "--batch-size", "16", "--out", str(single)]  # fmt: skip
     assert main(argv) == 0
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster, distributed.Client(cluster) as client:
         written = generate_with_dask(client, 300, 2, tmp_path / "dask", model=model, label="all", layout="by-class",
-                                     batch_size=16, shards=4)  # fmt: skip
+                                     guidance=1.5, batch_size=16, shards=4)  # fmt: skip
     assert written == 300
     assert folder_digests(tmp_path / "dask") == folder_digests(single)
     assert len(list(single.glob("T-shirt_top/*.png"))) == 100

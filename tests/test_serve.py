@@ -373,8 +373,15 @@ def test_guidance_serves_the_cli_images_and_is_refused_where_it_does_not_apply(c
     z = vae_gen.load(CONDITIONAL).latents(2, seed=1)
     decoded = client.post("/v1/decode", json={"model": name, "latents": z.tolist(), "class": 1, "guidance": 2, "format": "npy"})
     assert np.array_equal(np.load(io.BytesIO(decoded.content)), vae_gen.load(CONDITIONAL).decode_uint8(z, label=1, guidance=2))
-    negative = client.post("/v1/generate", json=body | {"guidance": -1})
-    assert negative.status_code == 422 and "guidance" in json.dumps(negative.json())
+    for bad in (-1, True, "2", None, 11):
+        refused = client.post("/v1/generate", json=body | {"guidance": bad})
+        assert refused.status_code == 422 and "guidance" in json.dumps(refused.json()), bad
+    for bad in ("nan", "-1", "x"):
+        refused = client.get(f"/v1/models/{name}/images/3/35.png", params={"class": "all", "guidance": bad})
+        assert refused.status_code == 422, bad
+    for zero in ("0", "-0.0"):  # the decoder's own output: the same bytes and ETag as no guidance
+        same = client.get(f"/v1/models/{name}/images/3/35.png", params={"class": "all", "guidance": zero})
+        assert same.headers["ETag"] == plain.headers["ETag"] and same.content == plain.content
     unconditional = client.post("/v1/generate", json={"n": 2, "guidance": 1})
     assert unconditional.status_code == 400
     assert "needs a class-conditional model" in error_of(unconditional)["message"]

@@ -85,7 +85,7 @@ async function generate(event) {
   say("Generating...");
   // What the images are, as asked: the fields may change while the request runs.
   const [seed, start, imagesPath] = [$("seed").value, $("start").value, `${modelPath()}/images/${$("seed").value}`];
-  const classQuery = `&class=${encodeURIComponent($("class").value)}&guidance=${$("guidance").value}`;
+  const classQuery = `&class=${encodeURIComponent($("class").value)}&guidance=${encodeURIComponent($("guidance").value)}`;
   const query = `?temperature=${$("temperature").value}${$("class-field").hidden ? "" : classQuery}`;
   try {
     const { images } = await (await call("/v1/generate", request("json"))).json();
