@@ -32,7 +32,7 @@ from .cli_args import (
     seed_number,
 )
 from .cli_explore import add_explore_commands
-from .cli_options import CLASS_HELP, add_class_option, add_guidance_option, add_prior_option, generator_for, label_of
+from .cli_options import CLASS_HELP, add_class_option, add_prior_option, generator_for, label_of
 from .cli_serve import add_serve_command
 from .cli_training import add_training_commands
 from .errors import Cancelled, VaeGenError
@@ -69,7 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=seed_number, default=0, help="random seed, 0 to 2**64-1 (default 0)")
     sample.add_argument("--temperature", type=positive_float, default=1.0, help="scale of the N(0, I) noise (default 1)")
     add_class_option(sample, CLASS_HELP + "; with --grid, all lays out one row per class", "NAME|INDEX|all|BLEND")
-    add_guidance_option(sample)
     sample.add_argument("--layout", choices=LAYOUTS, default="flat",
                         help="PNG folders: flat (NNNNNN.png, default) or by-class (CLASS/NNNNNN.png, a labelled dataset)")
     sample.add_argument("--model", help=model_help)

@@ -50,16 +50,13 @@ def positive_float(text: str) -> float:
 
 
 def guidance_value(text: str) -> float:
-    """An argparse type: class guidance, a finite number from 0 to MAX_GUIDANCE, with a message naming the bad value."""
-    from .guidance import MAX_GUIDANCE
+    """An argparse type: class guidance, as vae_gen.guidance checks it, with a message naming the text given."""
+    from .guidance import MAX_GUIDANCE, guidance_number
 
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 <= value <= MAX_GUIDANCE):
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to {MAX_GUIDANCE:g}, got {text!r}")
-    return value + 0.0  # -0 is 0
+        return guidance_number(float(text))
+    except ValueError:  # not a number, or vae_gen.guidance refused it (InvalidArgumentError is a ValueError)
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to {MAX_GUIDANCE:g}, got {text!r}") from None
 
 
 def value_range(text: str) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .cli_args import int_at_least, non_negative_int, positive_float, positive_int, seed_number
-from .cli_options import add_class_option, add_guidance_option, add_prior_option, generator_for, label_of
+from .cli_options import add_class_option, add_prior_option, generator_for, label_of
 from .errors import InvalidArgumentError
 from .generator import Generator
 from .images import check_picture_path, save_animation, save_grid
@@ -38,7 +38,6 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     )
     interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
     add_class_option(interpolate)
-    add_guidance_option(interpolate)
     interpolate.add_argument("--from-class", metavar="NAME|INDEX", help="a conditional model: morph the label from this "
                              "class (with --to-class), the latent fixed at --from-seed's")  # fmt: skip
     interpolate.add_argument("--to-class", metavar="NAME|INDEX", help="a conditional model: ... to this class")
@@ -63,7 +62,6 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
         help="the two latent dimensions to vary (default 0 1)",
     )
     add_class_option(manifold_cmd)
-    add_guidance_option(manifold_cmd)
     manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
     manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     manifold_cmd.add_argument("--model", help=model_help)
@@ -78,7 +76,6 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     )
     walk.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
     add_class_option(walk)
-    add_guidance_option(walk)
     walk.add_argument("--out", type=Path, required=True, help="the .gif file")
     walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
     walk.add_argument("--model", help=model_help)
@@ -94,7 +91,8 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
         help="also decode K samples of each image's posterior (default 0)",
     )
     reconstruct.add_argument("--seed", type=seed_number, default=0, help="random seed of the variations (default 0)")
-    add_class_option(reconstruct, "a conditional model: the class the images show (given to the encoder and decoder)")
+    add_class_option(reconstruct, "a conditional model: the class the images show (given to the encoder and decoder)",
+                     guidance=False)  # fmt: skip
     reconstruct.add_argument(
         "--invert",
         choices=INVERT_CHOICES,

@@ -17,13 +17,14 @@ CLASS_HELP = ("a conditional model's class: a name or index, all (image i of cla
 ONE_CLASS_HELP = 'a conditional model\'s class: a name or index, or a blend such as "Shirt:0.5,Dress:0.5"'
 
 
-def add_class_option(parser: argparse.ArgumentParser, help: str = ONE_CLASS_HELP, metavar: str = "NAME|INDEX|BLEND") -> None:
-    """--class (into args.label), on the commands that decode."""
+def add_class_option(
+    parser: argparse.ArgumentParser, help: str = ONE_CLASS_HELP, metavar: str = "NAME|INDEX|BLEND", guidance: bool = True
+) -> None:
+    """--class (into args.label), on the commands that decode, and beside it --guidance (into args.guidance)
+    where the images are drawn (not reconstructed)."""
     parser.add_argument("--class", dest="label", metavar=metavar, help=help)
-
-
-def add_guidance_option(parser: argparse.ArgumentParser) -> None:
-    """--guidance (into args.guidance), beside --class."""
+    if not guidance:
+        return
     parser.add_argument("--guidance", type=guidance_value, default=0.0, metavar="W",
                         help=f"a conditional model's class guidance, 0 to {MAX_GUIDANCE:g}: each image pushed by W "
                              "times its difference from the all-class average decode, toward its class (sharper "

@@ -34,6 +34,14 @@ MAX_GUIDANCE = 10.0
 def check_guidance(guidance: object, classes: tuple[str, ...], model: str) -> float:
     """`guidance` as a float in [0, MAX_GUIDANCE]; any other value, or guidance > 0 for a model without classes,
     is an InvalidArgumentError."""
+    value = guidance_number(guidance)
+    if value and not classes:
+        raise InvalidArgumentError(f"guidance={value:g} needs a class-conditional model; {model!r} has no classes")
+    return value
+
+
+def guidance_number(guidance: object) -> float:
+    """`guidance` as a float in [0, MAX_GUIDANCE], whatever the model; else an InvalidArgumentError."""
     message = f"guidance must be a number >= 0 and <= {MAX_GUIDANCE:g}, got {guidance!r}"
     if isinstance(guidance, bool):
         raise InvalidArgumentError(message)
@@ -43,10 +51,7 @@ def check_guidance(guidance: object, classes: tuple[str, ...], model: str) -> fl
         raise InvalidArgumentError(message) from None
     if math.isnan(value) or not 0.0 <= value <= MAX_GUIDANCE:
         raise InvalidArgumentError(message)
-    value += 0.0  # -0.0 becomes 0.0: one value, one run record and one ETag for the decoder's own output
-    if value and not classes:
-        raise InvalidArgumentError(f"guidance={value:g} needs a class-conditional model; {model!r} has no classes")
-    return value
+    return value + 0.0  # -0.0 becomes 0.0: one value, one run record and one ETag for the decoder's own output
 
 
 def uniform_rows(n: int, classes: int) -> np.ndarray:
