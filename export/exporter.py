@@ -27,7 +27,7 @@ import tensorflow as tf
 import tf2onnx
 
 from vae_gen.atomic import atomic_folder
-from vae_gen.constants import GOLDEN_SEED, PARITY_TOLERANCE
+from vae_gen.constants import PARITY_TOLERANCE
 from vae_gen.errors import OutputError
 from vae_gen.model_card import (
     FORMAT_VERSION,
@@ -43,6 +43,7 @@ from vae_gen.training_settings import FASHION_MNIST, TrainSettings
 
 from .convert import OPSET, ExportError, to_onnx
 from .flops import model_flops
+from .golden import golden_labels, golden_latents
 from .keras_vae import KerasVae, inspect_vae
 from .parity import check_parity, load_custom_objects, load_keras
 
@@ -53,23 +54,6 @@ KERAS_FILES = {"decoder": "decoder.keras", "encoder": "encoder.keras"}
 ENCODER_OUTPUTS = ("z_mean", "z_log_var")
 #: The second input of a conditional model's graphs.
 LABEL_INPUT = "label"
-
-
-def golden_latents(latent_dim: int) -> np.ndarray:
-    rng = np.random.default_rng(GOLDEN_SEED)
-    return np.concatenate([
-        np.zeros((1, latent_dim)),
-        rng.standard_normal((2, latent_dim)),
-        np.full((1, latent_dim), 3.0),
-    ]).astype(np.float32)  # fmt: skip
-
-
-def golden_labels(classes: int) -> np.ndarray:
-    """Label rows fed with the golden latents: the first, second and last class one-hot, then an even blend."""
-    rows = np.zeros((4, classes), np.float32)
-    rows[0, 0], rows[1, 1], rows[2, classes - 1] = 1.0, 1.0, 1.0
-    rows[3] = 1.0 / classes
-    return rows
 
 
 def check_class_names(names: Any, classes: int, what: str) -> tuple[str, ...]:

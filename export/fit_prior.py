@@ -29,7 +29,6 @@ import numpy as np
 
 from vae_gen.atomic import atomic_folder
 from vae_gen.constants import (
-    GOLDEN_SEED,
     PRIOR_SEED,
     TWO_STAGE_BATCH,
     TWO_STAGE_EPOCHS,
@@ -43,6 +42,7 @@ from vae_gen.training_settings import FASHION_MNIST, TrainSettings
 
 from .convert import ExportError, check_graph
 from .exporter import check_new_model_folder
+from .golden import golden_noise
 from .parity_checks import ParityError, ParityReport, compare, parity_latents
 
 log = logging.getLogger(__name__)
@@ -180,14 +180,6 @@ def add_prior(
         if not check.passed:
             raise ParityError(f"the new folder's golden self-test failed: max difference {check.max_abs_diff:.3g}")
     return new_card
-
-
-def golden_noise(noise_dim: int) -> np.ndarray:
-    """Noise rows of the golden check: all 0, two N(0, I) rows, all 3.0 (as golden latents are)."""
-    rng = np.random.default_rng(GOLDEN_SEED)
-    return np.concatenate(
-        [np.zeros((1, noise_dim)), rng.standard_normal((2, noise_dim)), np.full((1, noise_dim), 3.0)]
-    ).astype(np.float32)
 
 
 def prior_parity(reference: Callable[[np.ndarray], np.ndarray], proto: Any, noise_dim: int) -> ParityReport:

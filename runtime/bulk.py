@@ -81,6 +81,7 @@ def generate_run(
     grid_scale: int = 1,
     progress: ProgressCallback | None = None,
     cancel: CancelEvent | None = None,
+    strict_engine: bool = False,
 ) -> RunResult:
     """Write images of a `count`-image run of (model, seed, temperature) to `out` and/or a contact sheet.
 
@@ -105,6 +106,8 @@ def generate_run(
     grid: also write the images as one contact-sheet PNG, scaled by grid_scale.
     cancel: an event; once set, the run stops at its next file boundary with
         `Cancelled`, every file written is complete, and mode="resume" finishes it.
+    strict_engine: a PNG run another engine started (CPU features, onnxruntime,
+        numpy: vae_gen.engine) is refused instead of joined with a warning.
     Every argument is checked before anything is written.
     """
     if out is None and grid is None:
@@ -146,7 +149,7 @@ def generate_run(
             workers = (os.cpu_count() or 1) if hi - lo >= PARALLEL_PNG_MIN_IMAGES else 0
         written = generate_to_folder(
             generator, Path(out), spec, lo, hi,
-            mode=mode, workers=workers, progress=progress, on_batch=keep, cancel=cancel,
+            mode=mode, workers=workers, progress=progress, on_batch=keep, cancel=cancel, strict_engine=strict_engine,
         )  # fmt: skip
         log.info("wrote %d images to %s", written, out)
     if grid is not None:

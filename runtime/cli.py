@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .bulk import PARALLEL_PNG_MIN_IMAGES, generate_run
@@ -38,6 +38,7 @@ from .cli_training import add_training_commands
 from .errors import Cancelled, VaeGenError
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import MAX_GRID_IMAGES
+from .memory import out_of_memory
 from .model_card import ModelCard, OnnxFile, load_verified
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
 from .run_layout import LAYOUTS
@@ -83,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--batch-size", type=int_at_least(1), default=DEFAULT_BATCH_SIZE,
                         help=f"images per decoder call (default {DEFAULT_BATCH_SIZE}, as the Python API's); it sets "
                              "how images are batched, so keep it the same across shards and resumes of a run")
-    sample.add_argument("--threads", type=positive_int, help="onnxruntime threads (default: onnxruntime's choice)")
+    sample.add_argument("--threads", type=positive_int,
+                        help="onnxruntime threads (default: one per CPU the process may use, as taskset or a cpuset allow)")
     sample.add_argument(
         "--workers",
         type=non_negative_int,
@@ -93,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     again = sample.add_mutually_exclusive_group()
     again.add_argument("--overwrite", action="store_true", help="replace images already in the output")
     again.add_argument("--resume", action="store_true", help="finish an interrupted run into the same folder")
+    sample.add_argument("--strict-engine", action="store_true",
+                        help="refuse to resume or add to a PNG run that another engine (CPU features, onnxruntime, "
+                             "numpy) started, instead of warning: only then are all its images byte-identical")
     sample.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sample.set_defaults(run=_cmd_sample)
 
@@ -126,8 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, Cancelled):
             print(f"vae-gen {args.command}: interrupted; {exc} (finish a PNG run with --resume)", file=sys.stderr)
             return INTERRUPTED
+        if isinstance(exc, MemoryError):
+            _exit_out_of_memory(f"vae-gen {args.command}: error: {exc}")
         print(f"vae-gen {args.command}: error: {in_cli_terms(str(exc))}", file=sys.stderr)
         return USER_ERROR
+    except MemoryError as exc:  # numpy's or Python's own allocations; onnxruntime's arrive as OutOfMemoryError
+        _exit_out_of_memory(f"vae-gen {args.command}: error: {out_of_memory('running', exc)}")
     except KeyboardInterrupt:
         print(f"vae-gen {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
@@ -136,6 +145,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the interpreter's final flush does not fail again on the closed pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return CLOSED_PIPE
+
+
+def _exit_out_of_memory(line: str) -> NoReturn:
+    """Print the line and end the process now, exit 2. A normal exit would tear down onnxruntime's thread pool
+    and Python's modules, which under the same memory limit can abort in glibc ("cannot allocate memory for
+    thread-local data") after the line, with another status."""
+    print(line, file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(USER_ERROR)
 
 
 #: Options whose value may start with "-" (a range such as -1,1), which argparse would take for an option.
@@ -165,6 +184,7 @@ CLI_TERMS = {
     "label=": "--class ",
     "guidance=": "--guidance ",
     'layout="by-class"': "--layout by-class",
+    "strict_engine=True": "--strict-engine",
 }
 
 
@@ -216,7 +236,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             guidance=args.guidance, start=args.start, shard=args.shard, batch_size=args.batch_size, layout=args.layout,
             workers=args.workers,
             mode="overwrite" if args.overwrite else "resume" if args.resume else "new",
-            grid=args.grid, grid_scale=args.scale, progress=progress, cancel=cancel,
+            grid=args.grid, grid_scale=args.scale, progress=progress, cancel=cancel, strict_engine=args.strict_engine,
         )  # fmt: skip
     return 0
 

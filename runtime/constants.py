@@ -32,6 +32,8 @@ FAR_LATENT = 5.0
 PARITY_SEED = 0
 #: Seed of the random golden latents written into model.json; the others are fixed points.
 GOLDEN_SEED = 1234
+#: Rows of golden latents (and noise): enough that the few pixels an int8 model moves across CPUs show up.
+GOLDEN_ROWS = 16
 
 # -- quantizing (vae_gen.export.quantize) -------------------------------------------------
 

@@ -33,6 +33,10 @@ class OutputError(VaeGenError):
     """An output path that cannot be written as asked."""
 
 
+class OutOfMemoryError(VaeGenError, MemoryError):
+    """An allocation failed (Python, onnxruntime or the loader): the process needs more memory than it may use."""
+
+
 class MissingExtraError(VaeGenError):
     """A command that needs the optional `train` extra (TensorFlow, tf2onnx)."""
 

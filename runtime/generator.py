@@ -9,6 +9,7 @@ image shape). All randomness lives here in numpy, never inside a graph.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .checks import check_integer
+from .engine import CROSS_ENGINE
 from .errors import (
     CancelEvent,
     InvalidArgumentError,
@@ -27,11 +29,11 @@ from .errors import (
 from .guidance import check_guidance, guided, uniform_rows
 from .labels import Labels, LabelSpec, resolve
 from .latents import block_ranges, check_seed, check_temperature, sample_latents
-from .model_card import OnnxFile, load_verified
+from .memory import GuardedSession, import_onnxruntime, is_out_of_memory, out_of_memory
+from .model_card import GoldenCheck, OnnxFile, load_verified
 from .model_store import resolve_model
 
 if TYPE_CHECKING:
-    from onnxruntime import InferenceSession
     from PIL.Image import Image as PILImage
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,17 @@ class SelfTestResult:
     checks: int
 
 
+def affinity_threads() -> int | None:
+    """The CPUs this process may run on, when fewer than the machine has (`taskset -c 0`, a container's cpuset);
+    else None: onnxruntime's own choice. onnxruntime sizes and pins its pool by the machine's cores, so under a
+    narrower affinity its threads would escape to cores the user kept free."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return None
+    return allowed if allowed < (os.cpu_count() or allowed) else None
+
+
 class Generator:
     """Decode latents of one model folder into images, on CPU by default.
 
@@ -67,7 +80,8 @@ class Generator:
 
     Args:
         model: a shipped model name, a model folder path, or None for the default.
-        threads: onnxruntime intra-op threads; None lets onnxruntime choose.
+        threads: onnxruntime intra-op threads; None: one per CPU this process may use (its affinity), or
+            onnxruntime's choice where that is every CPU of the machine.
         providers: onnxruntime execution providers, in order of preference.
             Each must be in `onnxruntime.get_available_providers()`.
         lazy: create the onnxruntime session on first use instead of now.
@@ -94,7 +108,7 @@ class Generator:
         self._check_providers()
         # Created on first use (or now, unless lazy); onnxruntime loads only then.
         # One onnxruntime session per graph ("decoder", "encoder", "prior"), opened and checked on first use.
-        self._sessions: dict[str, InferenceSession] = {}
+        self._sessions: dict[str, GuardedSession] = {}
         self._use_prior = bool(use_prior) and self.card.prior is not None
         self._lock = threading.Lock()
         if not lazy:
@@ -362,29 +376,34 @@ class Generator:
     # -- self test ------------------------------------------------------------------
 
     def selftest(self) -> SelfTestResult:
-        """Decode the golden latents of model.json and compare with the recorded outputs."""
+        """Decode the golden inputs of model.json and compare with the recorded outputs."""
         golden = self.card.golden
-        z = np.asarray(golden.latents, np.float32)
-        expected = np.asarray(golden.images, np.float32)
-        label = np.asarray(golden.labels, np.float32) if self.classes else None
-        labels = self._golden_labels(label)
-        got = self._decode(self._check_latents(z), labels, 0, DEFAULT_BATCH_SIZE).reshape(len(z), -1)
-        diff = float(np.max(np.abs(got - expected))) if len(z) else 0.0
-        checks = len(z)
-        if self.card.prior is not None:  # noise -> prior -> decoder, whether or not this generator uses the prior
-            noise = np.asarray(golden.noise, np.float32)
-            graph = self.card.prior.graph
-            prior_z = self._session("prior").run([graph.outputs[0]], {graph.inputs[0]: noise})[0]
-            images = self._decode(self._check_latents(prior_z), labels, 0, DEFAULT_BATCH_SIZE).reshape(len(noise), -1)
-            diff = max(diff, float(np.max(np.abs(images - np.asarray(golden.noise_images, np.float32)))))
-            checks += len(noise)
-        return SelfTestResult(diff <= golden.tolerance, diff, golden.tolerance, checks)
+        images, noise_images = self.golden_outputs(golden)
+        diff = float(np.max(np.abs(images - np.asarray(golden.images, np.float32)))) if len(images) else 0.0
+        checks = len(images)
+        if noise_images is not None:
+            diff = max(diff, float(np.max(np.abs(noise_images - np.asarray(golden.noise_images, np.float32)))))
+            checks += len(noise_images)
+        # The outputs were recorded on the exporting machine's engine; another CPU's kernels may move them by the
+        # precision's cross-engine bound, so the check allows that much (and no less than the card says).
+        tolerance = max(golden.tolerance, CROSS_ENGINE[self.card.precision].max_abs)
+        return SelfTestResult(diff <= tolerance, diff, tolerance, checks)  # a NaN diff fails
+
+    def golden_outputs(self, golden: GoldenCheck) -> tuple[np.ndarray, np.ndarray | None]:
+        """This engine's outputs for GOLDEN's inputs, one flat row per input: the images of its latents (with its
+        label rows, fed as they are: they may be blends no label spec names), and of its noise through the prior
+        (None for a model without a prior)."""
+        z = np.asarray(golden.latents, np.float32).reshape(len(golden.latents), self.latent_dim)
+        labels = Labels(self.classes, None, np.asarray(golden.labels, np.float32), 0) if self.classes else None
+        images = self._decode(self._check_latents(z), labels, 0, DEFAULT_BATCH_SIZE).reshape(len(z), -1)
+        if self.card.prior is None:
+            return images, None
+        noise = np.asarray(golden.noise, np.float32)
+        graph = self.card.prior.graph
+        prior_z = self._session("prior").run([graph.outputs[0]], {graph.inputs[0]: noise})[0]
+        return images, self._decode(self._check_latents(prior_z), labels, 0, DEFAULT_BATCH_SIZE).reshape(len(noise), -1)
 
     # -- internals ------------------------------------------------------------------
-
-    def _golden_labels(self, rows: np.ndarray | None) -> Labels | None:
-        """The card's golden label rows, fed as they are (they may be blends no label spec names)."""
-        return None if rows is None else Labels(self.classes, None, rows, 0)
 
     @property
     def uint8_shape(self) -> tuple[int, ...]:
@@ -406,7 +425,7 @@ class Generator:
         return array
 
     def _check_providers(self) -> None:
-        import onnxruntime
+        onnxruntime = import_onnxruntime()
 
         available = onnxruntime.get_available_providers()
         if not self._providers:
@@ -417,7 +436,7 @@ class Generator:
                     f"execution provider {provider!r} is not available; available: {', '.join(available)}"
                 )
 
-    def _session(self, role: str) -> InferenceSession:
+    def _session(self, role: str) -> GuardedSession:
         """The session of graph `role` ("decoder", "encoder" or "prior"), opened and checked against the card once,
         under the lock, however many threads ask for it first."""
         session = self._sessions.get(role)
@@ -445,16 +464,18 @@ class Generator:
         assert role == "prior" and self.card.prior is not None
         return self.card.prior.graph, [[self.card.prior.noise_dim]], [[self.latent_dim]]
 
-    def _open_session(self, entry: OnnxFile, threads: int | None = None) -> InferenceSession:
-        import onnxruntime
+    def _open_session(self, entry: OnnxFile, threads: int | None = None) -> GuardedSession:
+        onnxruntime = import_onnxruntime()
 
         path = self.folder / entry.file
         options = onnxruntime.SessionOptions()
         threads = self._threads if threads is None else threads
+        if threads is None:
+            threads = affinity_threads()
         if threads is not None:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # fatal only: errors reach the user once, as ours
         try:
             # enable_fallback=0: on failure onnxruntime would print a banner to stdout and
             # silently retry on other providers; we report the error instead.
@@ -462,6 +483,8 @@ class Generator:
                 str(path), sess_options=options, providers=list(self._providers), enable_fallback=0
             )
         except Exception as exc:  # onnxruntime raises its own, untyped, errors for bad graphs
+            if is_out_of_memory(exc):  # not the file's fault
+                raise out_of_memory(f"loading {path}", exc) from None
             raise ModelIntegrityError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
         inputs = tuple(i.name for i in session.get_inputs())
         outputs = tuple(o.name for o in session.get_outputs())
@@ -471,10 +494,10 @@ class Generator:
                 f"(inputs {list(entry.inputs)}, outputs {list(entry.outputs)})"
             )
         log.debug("loaded %s with providers %s", path, session.get_providers())
-        return session
+        return GuardedSession(session, entry.file)
 
     def _check_shapes(
-        self, entry: OnnxFile, session: InferenceSession, inputs: list[list[int]], outputs: list[list[int]]
+        self, entry: OnnxFile, session: GuardedSession, inputs: list[list[int]], outputs: list[list[int]]
     ) -> None:
         """The graph's input and output shapes (after the batch axis) must be what model.json says."""
         got_inputs = [list(graph_input.shape[1:]) for graph_input in session.get_inputs()]

@@ -124,6 +124,11 @@ class ModelCard:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def precision(self) -> str:
+        """"int8" for a model written by `vae-gen quantize`, else "float32": what its cross-engine tolerance is."""
+        return "int8" if "quantization" in self.extra else "float32"
+
+    @property
     def classes(self) -> tuple[str, ...]:
         """The class names, in label order; () for an unconditional model."""
         return () if self.conditioning is None else self.conditioning.classes

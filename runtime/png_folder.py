@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_file
+from .engine import describe, engine_fingerprint
 from .errors import CancelEvent, InvalidArgumentError, OutputError, raise_if_cancelled
 from .generator import Generator, ProgressCallback
 from .labels import Labels
@@ -37,6 +38,8 @@ from .run_layout import (
 log = logging.getLogger(__name__)
 
 MODES = ("new", "overwrite", "resume")
+#: Run record fields beside the spec: the engine that started the run, and every engine that wrote part of it.
+ENGINE_FIELD, ENGINES_FIELD = "engine", "engines"
 
 
 def _finished_pngs(folder: Path) -> Iterator[str]:
@@ -75,8 +78,12 @@ def _remove_stale_temporaries(folder: Path, path_of: Callable[[int], str], lo: i
                 path.unlink(missing_ok=True)
 
 
-def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) -> bool:
-    """Refuse to mix runs in one folder; True when the record of this run is still to be written."""
+def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool, strict_engine: bool) -> bool:
+    """Refuse to mix runs in one folder; True when the record of this run is still to be written.
+
+    A process joining a run that another engine started (a resume, a tail, a shard) is told in one line: its
+    images may differ from that engine's by the cross-engine tolerance; strict_engine refuses it instead.
+    """
     record = folder / RUN_RECORD
     if record.is_file() and mode != "overwrite":
         try:
@@ -85,18 +92,49 @@ def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool) ->
             raise OutputError(f'{record}: unreadable run record ({exc}); pass mode="overwrite" to start afresh') from None
         expected = asdict(spec)
         recorded = RunSpec.normalized_record(recorded)
+        engine = recorded.pop(ENGINE_FIELD, None) if isinstance(recorded, dict) else None
+        if isinstance(recorded, dict):
+            recorded.pop(ENGINES_FIELD, None)
         if recorded != expected:
             recorded = recorded if isinstance(recorded, dict) else {}
             differing = sorted(k for k in expected if recorded.get(k) != expected[k])
             raise OutputError(
                 f'{folder}: holds a run with a different {", ".join(differing)}; use another folder or mode="overwrite"'
             )
+        _check_engine(folder, engine, strict_engine)
         return False
     if has_pngs and mode == "resume":
         raise OutputError(f"{folder}: holds PNG images but no {RUN_RECORD}, so there is no vae-gen run to resume")
     if has_pngs and mode == "new":
         raise OutputError(f'{folder}: already holds PNG images; pass mode="overwrite" to replace them')
     return True
+
+
+def _check_engine(folder: Path, recorded: object, strict: bool) -> None:
+    """Warn (or, strict, refuse) when this engine is not the one that started the run in `folder`."""
+    here = engine_fingerprint()
+    if recorded == here:
+        return
+    started = "started by a vae-gen that did not record its engine" if recorded is None else f"started on {describe(recorded)}"
+    if strict:
+        raise OutputError(
+            f"{folder}: the run was {started}; this machine is {describe(here)}, and strict_engine=True allows "
+            "only the same engine"
+        )
+    if recorded is not None:
+        log.warning(
+            "%s: the run was %s; this machine is %s, so its images may differ from that engine's by a level on a few "
+            "pixels (docs/determinism.md)", folder, started, describe(here),
+        )  # fmt: skip
+
+
+def run_record(spec: RunSpec, engines: list[dict[str, str]] | None = None) -> dict[str, object]:
+    """The JSON of a run record: the spec, the engine that started the run, and (a Dask run) every engine that
+    wrote some of it."""
+    record: dict[str, object] = asdict(spec) | {ENGINE_FIELD: engine_fingerprint()}
+    if engines is not None:
+        record[ENGINES_FIELD] = engines
+    return record
 
 
 def prepare_folder(folder: Path) -> Path:
@@ -125,6 +163,7 @@ def generate_to_folder(
     progress: ProgressCallback | None = None,
     on_batch: Callable[[int, np.ndarray], None] | None = None,
     cancel: CancelEvent | None = None,
+    strict_engine: bool = False,
 ) -> int:
     """Write images [lo, hi) of the run `spec` as PNGs under `folder`; returns how many were written.
 
@@ -132,7 +171,8 @@ def generate_to_folder(
     replaces them, "resume" writes only the missing ones. Each file appears
     complete or not at all. `on_batch(first_index, images)` sees every batch
     written, in order. Setting `cancel` stops the run at the next file
-    boundary with `Cancelled`; finish it later with mode="resume".
+    boundary with `Cancelled`; finish it later with mode="resume". Joining a run
+    another engine started warns in one line; strict_engine=True refuses instead.
     """
     hi = spec.count if hi is None else hi
     if mode not in MODES:
@@ -146,7 +186,7 @@ def generate_to_folder(
 
     with FolderLock(folder, f"{lo}-{hi}"):
         has_pngs = next(_finished_pngs(folder), None) is not None
-        write_record = _check_run_record(folder, spec, mode, has_pngs)
+        write_record = _check_run_record(folder, spec, mode, has_pngs, strict_engine)
         if mode == "new" and has_pngs:
             clash = _first_clash(folder, path_of, lo, hi)
             if clash is not None:
@@ -157,8 +197,7 @@ def generate_to_folder(
         if mode != "new":
             _remove_stale_temporaries(folder, path_of, lo, hi)
         if write_record:
-            with atomic_file(folder / RUN_RECORD) as tmp:
-                tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
+            write_run_record(folder, run_record(spec))
         if spec.count > FILES_PER_FOLDER or spec.layout == "by-class":
             for parent in {(folder / path_of(i)).parent for i in _first_of_each_folder(spec, labels, lo, hi)}:
                 parent.mkdir(exist_ok=True)
@@ -190,6 +229,11 @@ def generate_to_folder(
         except OSError as exc:
             raise OutputError(f"{folder}: writing failed ({exc.strerror or exc}); files already written are complete") from None
     return written
+
+
+def write_run_record(folder: Path, record: dict[str, object]) -> None:
+    with atomic_file(folder / RUN_RECORD) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def merge_manifests(folder: Path, count: int, ranges: list[tuple[int, int]]) -> Path:

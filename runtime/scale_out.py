@@ -13,15 +13,20 @@ on a filesystem they all see (on one machine, nothing to do).
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
+from .engine import describe, engine_fingerprint
 from .errors import InvalidArgumentError, MissingExtraError
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .labels import LabelSpec
 from .model_store import resolve_model
-from .png_folder import generate_to_folder, merge_manifests
-from .run_layout import RunSpec, shard_range
+from .png_folder import ENGINE_FIELD, ENGINES_FIELD, generate_to_folder, merge_manifests, run_record, write_run_record
+from .run_layout import RUN_RECORD, RunSpec, shard_range
+
+log = logging.getLogger(__name__)
 
 #: Shards per Dask worker: more than one evens out slow and fast workers.
 SHARDS_PER_WORKER = 4
@@ -37,12 +42,16 @@ def _generator(model_folder: str, threads: int) -> Generator:
     return _GENERATORS[key]
 
 
-def _write_shard(shard: int, shards: int, model_folder: str, folder: str, spec: RunSpec, mode: str, threads: int) -> int:
+def _write_shard(
+    shard: int, shards: int, model_folder: str, folder: str, spec: RunSpec, mode: str, threads: int, strict_engine: bool
+) -> tuple[int, dict[str, str]]:
+    """Write one shard; returns how many files it wrote and the worker's engine fingerprint."""
     generator = _generator(model_folder, threads)
     lo, hi = shard_range(spec.count, shard, shards, spec.batch_size)
     if lo == hi:
-        return 0
-    return generate_to_folder(generator, Path(folder), spec, lo, hi, mode=mode)
+        return 0, engine_fingerprint()
+    written = generate_to_folder(generator, Path(folder), spec, lo, hi, mode=mode, strict_engine=strict_engine)
+    return written, engine_fingerprint()
 
 
 def generate_with_dask(
@@ -60,6 +69,7 @@ def generate_with_dask(
     shards: int | None = None,
     resume: bool = False,
     threads: int = 1,
+    strict_engine: bool = False,
 ) -> int:
     """Write images 0..count-1 of (model, seed) as PNGs into `folder` using a dask.distributed Client.
 
@@ -67,6 +77,11 @@ def generate_with_dask(
 
     Returns how many files the workers wrote. With resume=True, a failed or
     interrupted job is finished by calling again with the same arguments.
+
+    Images are byte-identical to one process's run where every worker has the
+    same engine (vae_gen.engine); the run record lists the workers' engines,
+    and a run that mixed them says so in one warning. strict_engine=True makes
+    a worker whose engine differs from the run's first refuse its shard.
     """
     try:
         import distributed  # noqa: F401
@@ -84,9 +99,36 @@ def generate_with_dask(
     mode = "resume" if resume else "new"
     futures = client.map(
         _write_shard, range(shards), shards=shards, model_folder=model_folder, folder=str(folder),
-        spec=spec, mode=mode, threads=threads, pure=False,
+        spec=spec, mode=mode, threads=threads, strict_engine=strict_engine, pure=False,
     )  # fmt: skip
-    written = sum(client.gather(futures))
+    results = client.gather(futures)
+    written = sum(count for count, _ in results)
+    _record_engines(folder, spec, [engine for _, engine in results])
     ranges = [shard_range(count, k, shards, batch_size) for k in range(shards)]
     merge_manifests(folder, count, [r for r in ranges if r[0] < r[1]])
     return int(written)
+
+
+def _record_engines(folder: Path, spec: RunSpec, engines: list[dict[str, str]]) -> None:
+    """When workers of several engines took part (the run's first included), list them in the run record and warn."""
+    try:
+        recorded = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = {}
+    recorded = recorded if isinstance(recorded, dict) else {}
+    first = recorded.get(ENGINE_FIELD)
+    earlier = recorded.get(ENGINES_FIELD)  # a resumed run's earlier workers
+    distinct: list[dict[str, str]] = []
+    for engine in [first, *(earlier if isinstance(earlier, list) else []), *engines]:
+        if isinstance(engine, dict) and engine not in distinct:
+            distinct.append(engine)
+    if len(distinct) > 1:  # one engine: the record stays as one process writes it, byte for byte
+        record = run_record(spec, distinct)
+        if isinstance(first, dict):
+            record[ENGINE_FIELD] = first
+        write_run_record(folder, record)
+        log.warning(
+            "%s: this run mixed %d engines (%s): its images are byte-identical within each engine's shards, and within "
+            "the cross-engine tolerance between them (docs/determinism.md)",
+            folder, len(distinct), "; ".join(describe(engine) for engine in distinct),
+        )  # fmt: skip

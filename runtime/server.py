@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .engine import engine_tag
 from .errors import (
     Cancelled,
     InvalidArgumentError,
@@ -307,12 +308,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
         label, guidance = label_of(generator, class_), generator.check_guidance(guidance)
         labels = generator.labels(label)
         spec = None if labels is None else json.dumps(labels.spec, sort_keys=True)
-        # Everything the image depends on: the graphs (the prior's too: a refitted prior keeps the decoder), seed,
-        # index, temperature, class and guidance.
+        # Everything the bytes depend on: the graphs (the prior's too: a refitted prior keeps the decoder), seed,
+        # index, temperature, class, guidance, and the engine (another CPU's kernels may round a pixel the other
+        # way), so that equal ETags from two servers mean equal bytes.
         prior = generator.card.prior.graph.sha256 if generator.use_prior and generator.card.prior is not None else None
-        guided = f"/{guidance!r}" if guidance else ""  # unguided images keep the ETags they had before guidance
+        guided = f"/{guidance!r}" if guidance else ""
         tag = '"' + hashlib.sha256(
-            f"{generator.card.decoder.sha256}/{prior}/{seed}/{index}/{temperature!r}/{spec}{guided}".encode()
+            f"{generator.card.decoder.sha256}/{prior}/{seed}/{index}/{temperature!r}/{spec}{guided}/{engine_tag()}".encode()
         ).hexdigest()[:32] + '"'
         headers = {"ETag": tag, "Cache-Control": IMMUTABLE}
         if request.headers.get("if-none-match") == tag:

@@ -11,6 +11,7 @@ import pytest
 from vae_gen import Generator, InvalidArgumentError
 from vae_gen.bulk import generate_run, merge_manifests
 from vae_gen.cli import main
+from vae_gen.constants import GOLDEN_ROWS
 from vae_gen.model_card import ModelCard
 
 pytestmark = pytest.mark.tensorflow
@@ -32,7 +33,7 @@ def test_the_folder_keeps_the_decoder_and_encoder_and_adds_a_checked_prior(tiny_
     assert (card.prior.kind, card.prior.noise_dim, card.prior.unscaled_noise) == ("gmm", 3, 1)
     assert card.prior.fitted["posterior_samples"] == 2000 and card.prior.fitted["components"] == 3
     assert card.parity["prior"]["max_abs_diff"] <= card.parity["prior"]["tolerance"]
-    assert gen.selftest().passed and gen.selftest().checks == 8  # 4 latents, 4 noise rows
+    assert gen.selftest().passed and gen.selftest().checks == 2 * GOLDEN_ROWS  # the golden latents and noise rows
     assert ModelCard.from_dict(json.loads((gmm_model / "model.json").read_text())) == card
     assert card.test_metrics == Generator(tiny_model).card.test_metrics  # the same decoder and encoder
 

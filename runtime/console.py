@@ -1,0 +1,32 @@
+"""The `vae-gen` command's entry point: the CLI, imported so that running out of memory while importing it
+(numpy, onnxruntime's library) is one line and exit 2, as it is once the CLI runs, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from .memory import ADVICE, is_out_of_memory, out_of_memory
+
+#: The CLI's exit status for every error a user can fix (vae_gen.cli.USER_ERROR, which cannot be imported yet).
+USER_ERROR = 2
+LAST_RESORT = f"vae-gen: error: out of memory; {ADVICE}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # numpy's OpenBLAS allocates a buffer per core when it loads (and exits the process if it cannot); the runtime
+    # does no linear algebra worth threads, so one buffer keeps small machines' memory for onnxruntime.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    try:
+        from .cli import main as cli_main
+    except (MemoryError, ImportError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        print(f"vae-gen: error: {out_of_memory('starting', exc)}", file=sys.stderr)
+        return USER_ERROR
+    try:
+        return cli_main(argv)
+    except MemoryError:  # even reporting an error ran out of memory: a line made before anything was allocated
+        print(LAST_RESORT, file=sys.stderr)
+        return USER_ERROR
