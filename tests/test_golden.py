@@ -23,6 +23,8 @@ from vae_gen.generator import Generator
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
 from record import ARRAYS, CASES, DIGESTS, kept_outputs, latent_digests, model_digests
 
+pytestmark = pytest.mark.portability
+
 GOLDEN = json.loads(DIGESTS.read_text())
 ARRAYS_NPZ = np.load(ARRAYS)
 SAME_ENGINE = GOLDEN["engine"] == engine_fingerprint()

@@ -50,15 +50,16 @@ def label_of(generator, index: int):
 
 
 def kept_outputs(generator, case: str) -> tuple[np.ndarray, np.ndarray]:
-    """(float decoder output, uint8 image) of the kept images of `case`, each generated on its own from its index."""
+    """(float decoder output, uint8 image) of the kept images of `case`, each generated on its own from its index
+    (batch size 1: on one engine an image's bytes do not depend on its batch, and emulated CPUs are slow)."""
     kwargs = CASES[case]
     n, seed, temperature = kwargs["n"], kwargs["seed"], kwargs.get("temperature", 1.0)
     floats, images = [], []
     for i in kept_indices(n):
         z = generator.latents(1, seed, temperature=temperature, start=i)
         label = label_of(generator, i)
-        floats.append(generator.decode(z, label=label) if label is not None else generator.decode(z))
-        images.append(generator.generate(1, seed, temperature=temperature, start=i, label=label))
+        floats.append(generator.decode(z, label=label, batch_size=1))
+        images.append(generator.generate(1, seed, temperature=temperature, start=i, label=label, batch_size=1))
     return np.concatenate(floats), np.concatenate(images)
 
 
