@@ -38,7 +38,7 @@ from .cli_training import add_training_commands
 from .errors import Cancelled, VaeGenError
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import MAX_GRID_IMAGES
-from .memory import out_of_memory
+from .memory import is_out_of_memory, out_of_memory
 from .model_card import ModelCard, OnnxFile, load_verified
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
 from .run_layout import LAYOUTS
@@ -137,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USER_ERROR
     except MemoryError as exc:  # numpy's or Python's own allocations; onnxruntime's arrive as OutOfMemoryError
         _exit_out_of_memory(f"vae-gen {args.command}: error: {out_of_memory('running', exc)}")
+    except ImportError as exc:  # a module imported on first use whose library the loader could not map
+        if not is_out_of_memory(exc):
+            raise
+        _exit_out_of_memory(f"vae-gen {args.command}: error: {out_of_memory('loading a library', exc)}")
     except KeyboardInterrupt:
         print(f"vae-gen {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED

@@ -231,18 +231,25 @@ sys.exit(1 if escaped else 0)
 
 @pytest.mark.skipif(sys.platform != "linux", reason="ulimit -v is how the limit is set")
 def test_running_out_of_memory_is_one_line_and_exit_2(tmp_path):
-    """From a limit too small to start Python's imports to one that suffices: never a traceback or an abort."""
+    """From a limit too small to start Python to one that suffices: never a traceback, an abort or a message
+    from a library instead of ours."""
     command = [sys.executable, "-m", "vae_gen", "sample", "-n", "64", "--out", str(tmp_path / "x.npy"), "--overwrite"]
+
+    def run(mib: int) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", f'ulimit -v {mib * 1024}; exec "$@"', "limit", *command],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
     seen = set()
-    for mib in range(100, 420, 20):  # below about 90 MiB numpy cannot even load its BLAS
-        result = subprocess.run(
-            ["bash", "-c", f'ulimit -v {mib * 1024}; exec "$@"', "limit", *command],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+    for mib in range(40, 420, 20):
+        result = run(mib)
+        if result.returncode < 0:
+            # Rarely (about 1 run in 60 at one limit near 150 MiB) onnxruntime's C++ crashes on a failed allocation
+            # while its library loads, before any of our code can see it; a second crash at the same limit is ours.
+            result = run(mib)
         seen.add(result.returncode)
         if result.returncode == 0:
             continue
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1, f"{mib} MiB: rc {result.returncode}: {result.stderr}"
-        assert "error: out of memory while" in lines[0] and "--threads 1" in lines[0]
+        assert "error: out of memory" in lines[0] and ("--threads 1" in lines[0] or "needs at least" in lines[0])
     assert 2 in seen and 0 in seen  # the range spans both sides of the limit
