@@ -23,15 +23,25 @@ from pathlib import Path
 import numpy as np
 
 from .array_file import generate_to_array, is_array_path
+from .checks import check_callbacks, check_integer, check_path
 from .errors import CancelEvent, InvalidArgumentError
 from .generator import (
     DEFAULT_BATCH_SIZE,
+    MAX_IMAGES,
     Generator,
     ProgressCallback,
     check_batch_size,
     check_count,
 )
-from .images import IMAGE_SUFFIXES, MAX_GRID_IMAGES, check_picture_path, rows_by_class, save_grid
+from .images import (
+    IMAGE_SUFFIXES,
+    MAX_GRID_IMAGES,
+    MAX_GRID_SCALE,
+    check_grid_size,
+    check_picture_path,
+    rows_by_class,
+    save_grid,
+)
 from .labels import LabelSpec
 from .latents import check_seed, check_temperature
 from .png_folder import MODES, generate_to_folder, merge_manifests
@@ -49,6 +59,8 @@ log = logging.getLogger(__name__)
 
 #: Below this many PNGs, starting worker processes costs more than it saves.
 PARALLEL_PNG_MIN_IMAGES = 2000
+#: PNG-encoding processes at most: each is a Python process of about 95 MB.
+MAX_WORKERS = 64
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,12 @@ def generate_run(
     """
     if out is None and grid is None:
         raise InvalidArgumentError("nothing to write: give out= (a folder, .npy or .npz) and/or grid= (a .png file)")
+    out = None if out is None else check_path(out, "out=")
+    grid = None if grid is None else check_path(grid, "grid=")
+    grid_scale = check_integer(grid_scale, 1, MAX_GRID_SCALE, "grid_scale=")
+    start = check_integer(start, 0, MAX_IMAGES, "start=")
+    workers = None if workers is None else check_integer(workers, 0, MAX_WORKERS, "workers=")
+    check_callbacks(progress, cancel)
     spec = RunSpec.for_generator(generator, check_seed(seed), check_count(count), check_temperature(temperature),
                                  check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size), label, layout,
                                  guidance)  # fmt: skip
@@ -121,6 +139,7 @@ def generate_run(
     if grid is not None:
         if hi - lo > MAX_GRID_IMAGES:
             raise InvalidArgumentError(f"grid= holds at most {MAX_GRID_IMAGES} images, got {hi - lo}")
+        check_grid_size(hi - lo, generator.card.image_shape, grid_scale)
         check_picture_path(Path(grid))
     to_array = out is not None and is_array_path(out)
     if out is not None and not to_array and Path(out).suffix.lower() in IMAGE_SUFFIXES:

@@ -189,6 +189,8 @@ CLI_TERMS = {
     "guidance=": "--guidance ",
     'layout="by-class"': "--layout by-class",
     "strict_engine=True": "--strict-engine",
+    "grid_scale=": "--scale",
+    "workers=": "--workers",
 }
 
 

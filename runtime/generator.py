@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .checks import check_integer
+from .checks import check_callbacks, check_integer, numeric_array
 from .engine import CROSS_ENGINE
 from .errors import (
     CancelEvent,
@@ -58,6 +58,13 @@ class SelfTestResult:
     max_abs_diff: float
     tolerance: float
     checks: int
+
+
+def as_float32(array: np.ndarray) -> np.ndarray:
+    """A contiguous float32 copy (or view); values beyond float32 become inf quietly, for the caller's finiteness
+    check to refuse in one line (numpy would also print a RuntimeWarning)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def affinity_threads() -> int | None:
@@ -170,11 +177,13 @@ class Generator:
 
     def to_latents(self, noise: np.ndarray) -> np.ndarray:
         """Noise float32 [n, noise_dim] -> latents float32 [n, latent_dim]: through the prior graph when one is in use."""
-        array = np.asarray(noise)
+        array = numeric_array(noise, "noise")
         if array.ndim != 2 or array.shape[1] != self.noise_dim or not np.issubdtype(array.dtype, np.floating):
             raise InvalidArgumentError(f"noise must be floats of shape [n, {self.noise_dim}] for model {self.name!r}, "
                                        f"got {array.dtype} {list(array.shape)}")  # fmt: skip
-        array = np.ascontiguousarray(array, dtype=np.float32)
+        array = as_float32(array)
+        if not np.all(np.isfinite(array)):
+            raise InvalidArgumentError("noise must be finite float32 values: found NaN, inf or a value beyond float32")
         if not self.use_prior:
             return array
         assert self.card.prior is not None
@@ -278,6 +287,7 @@ class Generator:
         """
         n, start = check_count(n), _check_start(start)
         seed, batch_size = check_seed(seed), check_batch_size(batch_size)
+        check_callbacks(progress, cancel)
         labels = self.labels(label, n, start)
         temperature, guidance = check_temperature(temperature), self.check_guidance(guidance)
         done = 0
@@ -356,16 +366,18 @@ class Generator:
             raise InvalidArgumentError(
                 f"model {self.name!r} has no encoder (it was exported from a decoder alone), so it cannot encode images"
             )
-        array = np.asarray(images)
+        array = numeric_array(images, "images")
         if array.ndim == 3 and self.card.image_shape[2] == 1:
             array = array[..., None]
         if array.ndim != 4 or tuple(array.shape[1:]) != self.card.image_shape:
             raise InvalidArgumentError(
                 f"images must have shape [n, {', '.join(map(str, self.card.image_shape))}], got {list(array.shape)}"
             )
-        if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
-            raise InvalidArgumentError(f"images must be finite floating point values, got dtype {array.dtype}")
-        array = np.ascontiguousarray(array, dtype=np.float32)
+        if not np.issubdtype(array.dtype, np.floating):
+            raise InvalidArgumentError(f"images must be floating point values, got dtype {array.dtype}")
+        array = as_float32(array)
+        if not np.all(np.isfinite(array)):
+            raise InvalidArgumentError("images must be finite float32 values: found NaN, inf or a value beyond float32")
         labels = self.labels(label, len(array))
         feed = {entry.inputs[0]: array}
         if labels is not None:
@@ -412,16 +424,16 @@ class Generator:
         return (h, w) if c == 1 else (h, w, c)
 
     def _check_latents(self, z: object) -> np.ndarray:
-        array = np.asarray(z)
+        array = numeric_array(z, "latents")
         if array.ndim != 2 or array.shape[1] != self.latent_dim:
             raise InvalidArgumentError(
                 f"latents must have shape [n, {self.latent_dim}] for model {self.name!r}, got {list(array.shape)}"
             )
         if not np.issubdtype(array.dtype, np.floating):
             raise InvalidArgumentError(f"latents must be floating point, got dtype {array.dtype}")
-        array = np.ascontiguousarray(array, dtype=np.float32)
+        array = as_float32(array)
         if not np.all(np.isfinite(array)):
-            raise InvalidArgumentError("latents must be finite: found NaN or inf")
+            raise InvalidArgumentError("latents must be finite float32 values: found NaN, inf or a value beyond float32")
         return array
 
     def _check_providers(self) -> None:

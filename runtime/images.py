@@ -82,6 +82,27 @@ def check_array_path(path: Path) -> None:
     _check_output_file(path)
 
 
+#: The largest contact sheet, in pixel values (height x width x channels): 128 MB of uint8, and about as much
+#: again while Pillow scales and encodes it.
+MAX_GRID_VALUES = 2**27
+#: The largest nearest-neighbour upscaling of a sheet.
+MAX_GRID_SCALE = 64
+
+
+def check_grid_size(count: int, image_shape: tuple[int, int, int], scale: int, what: str = "grid_scale=") -> None:
+    """Refuse, before any work, a sheet of `count` images at `scale` over MAX_GRID_VALUES (memory it would take)."""
+    h, w, c = image_shape
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    values = (rows * (h + 2) + 2) * (columns * (w + 2) + 2) * c * scale * scale
+    if values > MAX_GRID_VALUES:
+        largest = max(1, math.isqrt(MAX_GRID_VALUES * scale * scale // values))
+        raise InvalidArgumentError(
+            f"{what} {scale} makes a sheet of {count} images {values / 2**20:,.0f} MiB, over the {MAX_GRID_VALUES // 2**20} MiB "
+            f"allowed; use at most {largest} or fewer images"
+        )
+
+
 def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, scale: int = 1) -> PILImage:
     """One PIL image with `images` (uint8 [n, H, W]) tiled row by row on a black background."""
     from PIL import Image

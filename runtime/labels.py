@@ -26,6 +26,7 @@ from typing import TypeAlias
 
 import numpy as np
 
+from .checks import shown
 from .errors import InvalidArgumentError
 
 #: The spec that cycles through the classes: image i gets class i mod K.
@@ -96,7 +97,7 @@ def resolve(
     classes = tuple(classes)
     if not classes:
         if label is not None:
-            raise InvalidArgumentError(f"model {model!r} is not class-conditional, so it takes no label; got {_shown(label)}")
+            raise InvalidArgumentError(f"model {model!r} is not class-conditional, so it takes no label; got {shown(label)}")
         return None
     if label is None:
         raise InvalidArgumentError(
@@ -168,10 +169,10 @@ def parse_label_text(text: str, classes: Sequence[str]) -> str | int | dict[str 
                 value = float(weight)
             except ValueError:
                 raise InvalidArgumentError(
-                    f"class {text!r}: a blend is NAME:WEIGHT,NAME:WEIGHT,... (weights >= 0 summing to 1), got {part!r}"
+                    f"class {shown(text)}: a blend is NAME:WEIGHT,NAME:WEIGHT,... (weights >= 0 summing to 1), got {shown(part)}"
                 ) from None
             if name in weights:
-                raise InvalidArgumentError(f"class {text!r}: {name!r} appears twice in the blend")
+                raise InvalidArgumentError(f"class {shown(text)}: {shown(name)} appears twice in the blend")
             weights[name] = value
         # A part that is not a class name but an index names the class by its index, as a lone label does.
         return {(int(name) if name not in classes and _is_index(name) else name): value for name, value in weights.items()}
@@ -223,9 +224,13 @@ def _blend(label: Mapping[object, object], classes: tuple[str, ...], model: str)
             raise InvalidArgumentError(_unknown(key, classes, model))
         if not isinstance(name, str) or (name == ALL_CLASSES and ALL_CLASSES not in classes):
             raise InvalidArgumentError(f"{ALL_CLASSES!r} cannot be part of a blend; name classes: {_listed(classes)}")
-        ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(float(value))
-        if not ok or float(value) < 0:  # type: ignore[arg-type]
-            raise InvalidArgumentError(f"blend weight of {name!r} must be a finite number >= 0, got {value!r}")
+        ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+        try:
+            ok = ok and math.isfinite(float(value)) and float(value) >= 0  # type: ignore[arg-type]
+        except OverflowError:  # an int too large for a float
+            ok = False
+        if not ok:
+            raise InvalidArgumentError(f"blend weight of {name!r} must be a finite number >= 0, got {shown(value)}")
         if name in weights:
             raise InvalidArgumentError(f"class {name!r} appears twice in the blend")
         weights[name] = float(value)  # type: ignore[arg-type]
@@ -249,13 +254,8 @@ def _row(spec: str | dict[str, float] | None, classes: tuple[str, ...]) -> np.nd
 
 
 def _unknown(label: object, classes: tuple[str, ...], model: str) -> str:
-    return f"unknown class {label!r} for model {model!r}; classes: {_listed(classes)} (or an index 0-{len(classes) - 1})"
+    return f"unknown class {shown(label)} for model {model!r}; classes: {_listed(classes)} (or an index 0-{len(classes) - 1})"
 
 
 def _listed(classes: tuple[str, ...]) -> str:
     return ", ".join(classes)
-
-
-def _shown(label: object) -> str:
-    text = repr(label)
-    return text if len(text) <= 80 else text[:77] + "..."

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .checks import check_integer
+from .checks import check_integer, shown
 from .errors import InvalidArgumentError
 
 #: Images per independent random stream (decode batches are set apart from it, by batch size).
@@ -31,9 +31,11 @@ MAX_TEMPERATURE = 100.0
 
 
 def check_temperature(temperature: object) -> float:
-    message = f"temperature must be a number > 0 and <= {MAX_TEMPERATURE:g}, got {temperature!r}"
+    message = f"temperature must be a number > 0 and <= {MAX_TEMPERATURE:g}, got {shown(temperature)}"
+    if not isinstance(temperature, (int, float, np.integer, np.floating)):  # not "1": a number, as HTTP's is
+        raise InvalidArgumentError(message)
     try:
-        value = float(temperature)  # type: ignore[arg-type]
+        value = float(temperature)
     except (TypeError, ValueError, OverflowError):
         raise InvalidArgumentError(message) from None
     if isinstance(temperature, bool) or not 0 < value <= MAX_TEMPERATURE:  # NaN fails too

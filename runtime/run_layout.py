@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .checks import shown
 from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def run_range(count: int, batch_size: int, start: int = 0, shard: str | tuple[in
     if shard is not None:
         if start:
             raise InvalidArgumentError(f"give start= or shard=, not both (start={start}, shard={shard!r})")
-        index, total = parse_shard(shard) if isinstance(shard, str) else shard
+        index, total = parse_shard(shard) if isinstance(shard, str) else _shard_pair(shard)
         if not 0 <= index < total:
             raise InvalidArgumentError(f"shard= must be (K, N) with integers 0 <= K < N, got {shard!r}")
         lo, hi = shard_range(count, index, total, batch_size)
@@ -137,6 +138,14 @@ def run_range(count: int, batch_size: int, start: int = 0, shard: str | tuple[in
     if not 0 <= start < count:
         raise InvalidArgumentError(f"start={start} must be below count={count}")
     return start, count
+
+
+def _shard_pair(shard: object) -> tuple[int, int]:
+    """shard= given as a pair: two integers (K, N), not bools, floats or text."""
+    pair = tuple(shard) if isinstance(shard, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise InvalidArgumentError(f'shard= must be "K/N" or a pair (K, N) of integers 0 <= K < N, got {shown(shard)}')
+    return pair[0], pair[1]
 
 
 def png_relpath(index: int, count: int, class_folder: str | None = None) -> str:

@@ -390,11 +390,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         generator = generator_for(request.model)
         label, guidance = label_of(generator, request.class_), generator.check_guidance(request.guidance)
         check_count(len(request.latents))
-        z = np.asarray(request.latents, np.float64)
-        if z.ndim != 2:
+        if len({len(row) for row in request.latents}) != 1:
             raise ApiError(400, "bad_value", "latents must be a list of equally long lists of numbers")
-        images = await run_job(lambda cancel: generator.decode_uint8(z.astype(np.float32), label=label,
-                                                                             guidance=guidance))
+        z = np.asarray(request.latents, np.float64)
+        images = await run_job(lambda cancel: generator.decode_uint8(z, label=label, guidance=guidance))
         return _encode(images, request.format, first_index=0)
 
     @app.post("/v1/reconstruct", summary="an uploaded picture, encoded and decoded (PNG grid)", response_class=Response)

@@ -1,0 +1,140 @@
+"""Hostile and careless values at the Python API's edge and in HTTP bodies: one InvalidArgumentError (or JSON 400)
+naming the argument, never a raw numpy or Python exception, a warning, or work started."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import vae_gen
+from vae_gen import InvalidArgumentError
+from vae_gen.bulk import generate_run
+from vae_gen.checks import SHOWN_CHARACTERS, numeric_array, shown
+
+CONDITIONAL = "fashion-mnist-conditional32"
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return vae_gen.load()
+
+
+# -- arrays: ragged, non-numeric, beyond float32 ------------------------------------------------
+
+RAGGED_LATENTS = [[0.0] * 32, [0.0]]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda g: g.decode(RAGGED_LATENTS), "latents must be an array of numbers whose rows are equally long"),
+        (lambda g: g.decode_uint8(RAGGED_LATENTS), "latents must be an array of numbers whose rows are equally long"),
+        (lambda g: g.to_latents(RAGGED_LATENTS), "noise must be an array of numbers whose rows are equally long"),
+        (lambda g: g.encode([[[0.0] * 28] * 28, [[0.0] * 28]]), "images must be an array of numbers whose rows are"),
+        (lambda g: g.decode([["a"] * 32]), "latents must hold numbers, got str"),
+        (lambda g: g.decode([[object()] * 32]), "latents must hold numbers, got object"),
+        (lambda g: g.decode([[10**400] * 32]), "latents must hold numbers, got object"),
+        (lambda g: g.decode(np.full((1, 32), 1e300)), "latents must be finite float32 values"),
+        (lambda g: g.to_latents(np.full((1, 32), -1e300)), "noise must be finite float32 values"),
+        (lambda g: g.encode(np.full((1, 28, 28), 1e300)), "images must be finite float32 values"),
+        (lambda g: g.decode(np.zeros((1, 32), complex)), "latents must hold numbers, got complex128"),
+    ],
+)
+def test_bad_arrays_are_one_invalid_argument_error_without_warnings(generator, call, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warnings would be a second line on a terminal
+        with pytest.raises(InvalidArgumentError, match=message):
+            call(generator)
+
+
+def test_numeric_array_takes_what_numpy_reads_as_numbers():
+    assert numeric_array([[1, 2], [3, 4]], "x").dtype.kind == "i"
+    assert numeric_array(np.zeros((2, 2), np.float16), "x").dtype == np.float16
+    with pytest.raises(InvalidArgumentError, match="x must hold numbers, got bool"):
+        numeric_array([True], "x")
+
+
+# -- arguments of the bulk API ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"shard": (1.5, 2)}, "shard= must be"),
+        ({"shard": ("0", "2")}, "shard= must be"),
+        ({"shard": (0, 2, 3)}, "shard= must be"),
+        ({"shard": (True, 2)}, "shard= must be"),
+        ({"start": 1.5}, "start= must be an integer"),
+        ({"start": -1}, "start= must be an integer"),
+        ({"grid": "sheet.png", "grid_scale": 0}, "grid_scale= must be an integer from 1 to 64"),
+        ({"grid": "sheet.png", "grid_scale": 64, "count": 100}, "grid_scale= 64 makes a sheet of 100 images"),
+        ({"out": "runs/a\x00b"}, "out= must not contain a NUL byte"),
+        ({"grid": "a\x00.png"}, "grid= must not contain a NUL byte"),
+        ({"out": 5}, "out= must be a path"),
+        ({"out": b"bytes"}, "out= must be a path"),
+        ({"workers": "2"}, "workers= must be an integer from 0 to 64"),
+        ({"workers": -1}, "workers= must be an integer from 0 to 64"),
+        ({"workers": 10**6}, "workers= must be an integer from 0 to 64"),
+        ({"cancel": 5}, "cancel must be None or an event"),
+        ({"progress": 5}, "progress must be None or a callable"),
+        ({"temperature": "1"}, "temperature must be a number"),
+    ],
+)
+def test_bulk_arguments_are_checked_at_the_edge(generator, tmp_path, monkeypatch, kwargs, message):
+    monkeypatch.chdir(tmp_path)
+    kwargs = {"out": "run", "count": 10} | kwargs
+    with pytest.raises(InvalidArgumentError, match=message):
+        generate_run(generator, **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written, not even a folder
+
+
+def test_generate_checks_its_callbacks(generator):
+    with pytest.raises(InvalidArgumentError, match="progress must be None or a callable"):
+        generator.generate(2, progress=5)
+    with pytest.raises(InvalidArgumentError, match="cancel must be None or an event"):
+        generator.generate(2, cancel=object())
+    assert generator.generate(2, cancel=threading.Event(), progress=lambda done, total: None).shape == (2, 28, 28)
+
+
+@pytest.mark.parametrize("weight", [10**400, -(10**400), float("nan"), True, "0.5", None])
+def test_a_blend_weight_that_is_not_a_finite_number_is_refused(weight):
+    with pytest.raises(InvalidArgumentError, match="blend weight of 'Bag' must be a finite number >= 0"):
+        vae_gen.load(CONDITIONAL).generate(2, label={"Bag": weight})
+
+
+def test_errors_show_long_values_cut_and_control_characters_escaped():
+    text = shown("\x1b[31m" + "x" * 100_000)
+    assert "\x1b" not in text and "\\x1b" in text
+    assert len(text) < SHOWN_CHARACTERS + 40 and text.endswith(",010 characters)")
+    with pytest.raises(InvalidArgumentError) as error:
+        vae_gen.load(CONDITIONAL).generate(2, label="\x1b[2J" + "y" * 100_000)
+    assert "\x1b" not in str(error.value) and len(str(error.value)) < 1000
+
+
+# -- HTTP ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client():
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from vae_gen import server
+
+    model = vae_gen.load()
+    settings = server.ServerSettings(models={model.name: model}, default_model=model.name, selftests={model.name: True})
+    return TestClient(server.create_app(settings))
+
+
+@pytest.mark.parametrize(
+    "latents",
+    [RAGGED_LATENTS, [[0.0] * 31], [[1e300] * 32], [[]], [[0.0] * 32, []]],
+)
+def test_http_decode_of_bad_latents_is_a_json_400(client, latents):
+    response = client.post("/v1/decode", json={"latents": latents})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/json" and "latents" in response.json()["error"]["message"]
