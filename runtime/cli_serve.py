@@ -50,6 +50,9 @@ def is_loopback(host: str) -> bool:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     key = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
+    if key is not None and not (key.isascii() and key.isprintable() and key.strip() == key):
+        # An HTTP header carries ASCII; a key with other characters, or spaces at its ends, could never be sent.
+        raise InvalidArgumentError("--api-key must be printable ASCII without leading or trailing spaces")
     if key is None and not is_loopback(args.host):
         raise InvalidArgumentError(
             f"--host {args.host}: serving beyond this machine needs an API key (--api-key KEY or ${API_KEY_VARIABLE}); "

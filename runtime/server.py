@@ -20,6 +20,7 @@ import hmac
 import io
 import json
 import logging
+import re
 import threading
 import zipfile
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,7 @@ from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -102,6 +103,11 @@ ERROR_STATUS: dict[type[VaeGenError], tuple[int, str]] = {
 }
 
 
+def in_http_terms(message: str) -> str:
+    """A library error in the API's words: its `label=` argument is the request's `class`."""
+    return re.sub(r"(?:^|(?<=[\s(]))label=", "class", message)
+
+
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
@@ -115,11 +121,13 @@ GUIDANCE_DESCRIPTION = "a class-conditional model's class guidance (vae_gen.guid
 
 class GenerateRequest(BaseModel):
     model: str | None = Field(None, description="a model the server loaded (default: its first)")
-    n: int = Field(16, ge=1, description="images: indices start .. start + n - 1 of the run")
-    seed: int = Field(0, ge=0, le=MAX_SEED)
-    start: int = Field(0, ge=0, description="the first image's index in the run")
-    temperature: float = Field(1.0, gt=0, le=MAX_TEMPERATURE, description="scale of the N(0, I) noise")
-    class_: str | int | None = Field(None, alias="class", description=CLASS_DESCRIPTION)
+    # strict: JSON true is not the integer 1, nor "16" the number 16.
+    n: int = Field(16, ge=1, strict=True, description="images: indices start .. start + n - 1 of the run")
+    seed: int = Field(0, ge=0, le=MAX_SEED, strict=True)
+    start: int = Field(0, ge=0, strict=True, description="the first image's index in the run")
+    temperature: float = Field(1.0, gt=0, le=MAX_TEMPERATURE, strict=True, allow_inf_nan=False,
+                               description="scale of the N(0, I) noise")  # fmt: skip
+    class_: StrictStr | StrictInt | None = Field(None, alias="class", description=CLASS_DESCRIPTION)
     guidance: float = Field(0.0, ge=0, le=MAX_GUIDANCE, strict=True, allow_inf_nan=False, description=GUIDANCE_DESCRIPTION)
     format: Literal["png", "npy", "zip", "json"] = Field("png", description="png: one contact sheet")
 
@@ -127,7 +135,8 @@ class GenerateRequest(BaseModel):
 class DecodeRequest(BaseModel):
     model: str | None = None
     latents: list[list[float]] = Field(..., min_length=1, description="float [n, latent_dim]")
-    class_: str | int | None = Field(None, alias="class", description=CLASS_DESCRIPTION + " (all: row i of class i mod K)")
+    class_: StrictStr | StrictInt | None = Field(None, alias="class",
+                                                 description=CLASS_DESCRIPTION + " (all: row i of class i mod K)")  # fmt: skip
     guidance: float = Field(0.0, ge=0, le=MAX_GUIDANCE, strict=True, allow_inf_nan=False, description=GUIDANCE_DESCRIPTION)
     format: Literal["png", "npy", "zip", "json"] = "png"
 
@@ -165,17 +174,24 @@ class BodyLimit:
             refusal = error_response(413, "too_large", f"request body of {int(declared)} bytes; at most {self.limit}")
             await refusal(scope, receive, send)
             return
-        seen = 0
+        seen, too_large = 0, False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise ApiError(413, "too_large", f"request body over {self.limit} bytes")
+            if seen > self.limit:  # a streamed (chunked) body: end it here, and answer 413 whatever the app says
+                too_large = True
+                return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        await self.app(scope, counted, send)
+        async def unless_too_large(message: Message) -> None:
+            if not too_large:
+                await send(message)
+
+        await self.app(scope, counted, unless_too_large)
+        if too_large:
+            await error_response(413, "too_large", f"request body over {self.limit} bytes")(scope, receive, send)
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
@@ -233,9 +249,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         # The web page's static files hold no data: the API calls they make send the key.
         public = request.url.path in ("/healthz", "/") or request.url.path.startswith(f"{WEB_PATH}/")
         if settings.api_key is not None and not public:
-            given = request.headers.get("authorization", "")
-            expected = f"Bearer {settings.api_key}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
+            # RFC 7235: the scheme is case-insensitive ("bearer" too); the key is compared in constant time.
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            matches = hmac.compare_digest(token.strip().encode("latin-1", "replace"), settings.api_key.encode())
+            if scheme.lower() != "bearer" or not matches:
                 return error_response(401, "unauthorized", "this server needs Authorization: Bearer KEY",
                                       {"WWW-Authenticate": "Bearer"})  # fmt: skip
         return await call_next(request)
@@ -251,7 +268,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             status, code = 503, "timeout"
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        return error_response(status, code, str(exc))
+        return error_response(status, code, in_http_terms(str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

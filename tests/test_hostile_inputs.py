@@ -138,3 +138,56 @@ def test_http_decode_of_bad_latents_is_a_json_400(client, latents):
     response = client.post("/v1/decode", json={"latents": latents})
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/json" and "latents" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"n": True}, "n"), ({"n": "16"}, "n"), ({"seed": 1.0}, "seed"), ({"start": False}, "start"), ({"class": True}, "class"),
+     ({"temperature": "1"}, "temperature")],
+)
+def test_http_numbers_are_strict(client, body, field):
+    response = client.post("/v1/generate", json=body | {"format": "npy"})
+    assert response.status_code == 422, response.text  # the request's shape is wrong, as FastAPI answers it
+    assert response.json()["error"]["message"].startswith(field)
+
+
+def test_http_messages_name_the_class_parameter(client):
+    from vae_gen import server
+
+    conditional = vae_gen.load(CONDITIONAL)
+    settings = server.ServerSettings(models={CONDITIONAL: conditional}, default_model=CONDITIONAL, selftests={CONDITIONAL: True})
+    from fastapi.testclient import TestClient
+
+    response = TestClient(server.create_app(settings)).post("/v1/generate", json={"n": 2})
+    assert response.status_code == 400 and "give class one of" in response.json()["error"]["message"]
+    assert "label=" not in response.json()["error"]["message"]
+
+
+def test_a_chunked_body_over_the_limit_is_413(client):
+    from vae_gen.server import MAX_BODY_BYTES
+
+    def chunks():
+        for _ in range(MAX_BODY_BYTES // 2**20 + 2):
+            yield b" " * 2**20
+
+    response = client.post("/v1/decode", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_the_key_is_ascii():
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from vae_gen import server
+    from vae_gen.cli import main
+
+    model = vae_gen.load()
+    settings = server.ServerSettings(models={model.name: model}, default_model=model.name, selftests={model.name: True},
+                                     api_key="s3cret")  # fmt: skip
+    client = TestClient(server.create_app(settings))
+    for header in ("Bearer s3cret", "bearer s3cret", "BEARER s3cret"):
+        assert client.get("/v1/models", headers={"Authorization": header}).status_code == 200
+    for header in ("Basic s3cret", "Bearer s3cre", "Bearers3cret", "Bearer s3cret2", ""):
+        assert client.get("/v1/models", headers={"Authorization": header}).status_code == 401
+    assert main(["serve", "--api-key", "clé"]) == 2
+    assert main(["serve", "--api-key", " key"]) == 2

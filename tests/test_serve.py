@@ -331,7 +331,7 @@ def test_a_conditional_model_serves_the_cli_images_of_each_class(conditional_cli
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
-        ("/v1/generate", {}, "is class-conditional: give label= one of circle, square, T-shirt/top"),
+        ("/v1/generate", {}, "is class-conditional: give class one of circle, square, T-shirt/top"),
         ("/v1/generate", {"class": "triangle"}, "unknown class 'triangle' for model 'tiny-conditional'; classes: circle"),
         ("/v1/generate", {"class": "5"}, "class index 5 is out of range"),
         ("/v1/generate", {"class": "circle:0.7,square:0.7"}, "blend weights must sum to 1, got 1.4"),
