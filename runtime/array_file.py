@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .atomic import atomic_file
+from .atomic import atomic_file, remove_stale_temporaries
 from .errors import CancelEvent, InvalidArgumentError, OutputError, raise_if_cancelled
 from .generator import Generator, ProgressCallback
 from .images import ARRAY_SUFFIXES, check_array_path
@@ -66,6 +66,7 @@ def generate_to_array(
     check_array_path(path)
     if path.exists() and mode != "overwrite":
         raise OutputError(f'{path}: already exists; pass mode="overwrite" to replace it')
+    remove_stale_temporaries(path)  # what a killed earlier run into this path left
     shape = (hi - lo, *generator.uint8_shape)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
     batches = generator.iter_batches(

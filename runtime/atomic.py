@@ -13,11 +13,37 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 
 
 def _temporary_name(final: Path) -> Path:
     return final.parent / f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def remove_stale_temporaries(final: Path) -> int:
+    """Delete the temporaries of `final` that a killed writer left (`.NAME.PID.HEX.tmp` whose PID is no longer a
+    running process); a live writer's stay. Returns how many were removed."""
+    final = Path(final)
+    removed = 0
+    for path in final.parent.glob(f".{glob_escape(final.name)}.*.tmp"):
+        pid_text = path.name[len(final.name) + 2 :].split(".")[0]
+        if pid_text.isdigit() and not _is_running(int(pid_text)):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _is_running(pid: int) -> bool:
+    if pid == os.getpid() or os.name == "nt":  # on Windows, signal 0 is CTRL_C_EVENT: never probe with it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or a platform without signal 0: leave it be
+        return True
+    return True
 
 
 @contextmanager

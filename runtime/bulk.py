@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .array_file import generate_to_array, is_array_path
-from .checks import check_callbacks, check_integer, check_path
+from .checks import check_callbacks, check_integer, check_path, shown
 from .errors import CancelEvent, InvalidArgumentError
 from .generator import (
     DEFAULT_BATCH_SIZE,
@@ -34,6 +34,7 @@ from .generator import (
     check_count,
 )
 from .images import (
+    ARRAY_SUFFIXES,
     IMAGE_SUFFIXES,
     MAX_GRID_IMAGES,
     MAX_GRID_SCALE,
@@ -125,6 +126,8 @@ def generate_run(
     if out is None and grid is None:
         raise InvalidArgumentError("nothing to write: give out= (a folder, .npy or .npz) and/or grid= (a .png file)")
     out = None if out is None else check_path(out, "out=")
+    if out is not None and out.suffix.lower() in ARRAY_SUFFIXES and out.suffix not in ARRAY_SUFFIXES:
+        raise InvalidArgumentError(f"out={shown(str(out))}: an array file ends in .npy or .npz, in lowercase")
     grid = None if grid is None else check_path(grid, "grid=")
     grid_scale = check_integer(grid_scale, 1, MAX_GRID_SCALE, "grid_scale=")
     start = check_integer(start, 0, MAX_IMAGES, "start=")

@@ -36,6 +36,7 @@ from .cli_options import CLASS_HELP, add_class_option, add_prior_option, generat
 from .cli_serve import add_serve_command
 from .cli_training import add_training_commands
 from .errors import Cancelled, VaeGenError
+from .exit_codes import CLOSED_PIPE, INTERRUPTED, USER_ERROR
 from .generator import DEFAULT_BATCH_SIZE, Generator
 from .images import MAX_GRID_IMAGES
 from .memory import is_out_of_memory, out_of_memory
@@ -45,12 +46,6 @@ from .run_layout import LAYOUTS
 
 log = logging.getLogger("vae_gen")
 
-#: Exit code of every user error, the same as argparse's usage errors.
-USER_ERROR = 2
-#: Exit code after Ctrl-C or SIGTERM: 128 + SIGINT, as shells report it.
-INTERRUPTED = 130
-#: Exit code when the reader of our output closed the pipe: 128 + SIGPIPE, as `yes | head -1` gives.
-CLOSED_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(_keep_negative_values(sys.argv[1:] if argv is None else list(argv)))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
-        status: int = args.run(args)
+        with _sigterm_interrupts():
+            status: int = args.run(args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
         return status
     except VaeGenError as exc:
@@ -206,6 +202,26 @@ def _cli_spelling(match: re.Match[str]) -> str:
     option = CLI_TERMS[match.group(1)]
     # "--out " is followed by its value; before punctuation or the end there is none.
     return option.rstrip() if match.group(2) in ("", " ", ",", ";", ":", ")") else option
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM interrupts a command as Ctrl-C does (one line, exit 130), instead of killing it silently with 143.
+
+    `sample` turns both into a cancel event of its own; `serve`'s uvicorn handles them while it runs and raises
+    the signal again once it has shut down, which then lands here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import Any
 
 from .cli_args import int_at_least, positive_int
 from .errors import InvalidArgumentError
+from .exit_codes import INTERRUPTED
 from .extras import require_serve_extra
 
 API_KEY_VARIABLE = "VAE_GEN_API_KEY"
@@ -80,5 +81,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if failed:
         print(f"vae-gen serve: warning: {', '.join(failed)} failed the golden self-test; /readyz says not ready", file=sys.stderr)
     print(f"vae-gen serve: {', '.join(models)} on http://{args.host}:{args.port} (API documentation: /docs)", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning"))
+    server.run()
+    if server.should_exit:  # uvicorn stopped on SIGINT or SIGTERM, after finishing the requests in flight
+        print("vae-gen serve: interrupted; stopped serving", file=sys.stderr)
+        return INTERRUPTED
     return 0

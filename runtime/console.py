@@ -7,10 +7,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .exit_codes import USER_ERROR
 from .memory import ADVICE, is_out_of_memory, out_of_memory
 
-#: The CLI's exit status for every error a user can fix (vae_gen.cli.USER_ERROR, which cannot be imported yet).
-USER_ERROR = 2
 #: Below this address-space limit (`ulimit -v`) numpy's BLAS cannot even load, and it ends the process itself
 #: with status 1 and its own message; the smallest that runs a model is about 170 MiB (docs/performance.md).
 MIN_ADDRESS_SPACE_MIB = 96

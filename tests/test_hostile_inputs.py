@@ -191,3 +191,23 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_key_is_ascii():
         assert client.get("/v1/models", headers={"Authorization": header}).status_code == 401
     assert main(["serve", "--api-key", "clé"]) == 2
     assert main(["serve", "--api-key", " key"]) == 2
+
+
+def test_an_uppercase_array_suffix_is_refused_not_made_a_folder(generator, tmp_path):
+    with pytest.raises(InvalidArgumentError, match=r"an array file ends in \.npy or \.npz, in lowercase"):
+        generate_run(generator, tmp_path / "x.NPY", 4)
+    assert not (tmp_path / "x.NPY").exists()
+
+
+def test_a_killed_array_runs_temporary_is_cleaned_by_the_next_run_into_that_path(generator, tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".x.npy.{int(dead.stdout)}.0badc0de.tmp"
+    stale.write_bytes(b"half an array")
+    alive = tmp_path / f".x.npy.{1}.0badc0de.tmp"  # pid 1 runs: a live writer's temporary stays
+    alive.write_bytes(b"another writer's")
+    generate_run(generator, tmp_path / "x.npy", 4)
+    assert not stale.exists() and alive.exists()
+    assert np.load(tmp_path / "x.npy").shape == (4, 28, 28)

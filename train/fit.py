@@ -204,10 +204,11 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         _write_json(staging / "settings.json", settings.to_dict())
         _write_json(staging / "history.json", epochs)
         _write_json(staging / "metrics.json", summary)
-    log.info("test -ELBO %.2f nats per image; run folder %s", test_metrics["neg_elbo"], out_dir)
-    from .report import write_report  # matplotlib loads only here
+        from .report import write_report  # matplotlib loads only here
 
-    write_report(out_dir, data)
+        # In the staging folder: a run stopped while its pictures are drawn leaves nothing under the final name.
+        write_report(staging, data)
+    log.info("test -ELBO %.2f nats per image; run folder %s", test_metrics["neg_elbo"], out_dir)
     return summary
 
 
