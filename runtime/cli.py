@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .bulk import PARALLEL_PNG_MIN_IMAGES, generate_run
 from .cli_args import (
-    int_at_least,
+    int_from_to,
     non_negative_int,
     positive_float,
     positive_int,
@@ -37,8 +37,8 @@ from .cli_serve import add_serve_command
 from .cli_training import add_training_commands
 from .errors import Cancelled, VaeGenError
 from .exit_codes import CLOSED_PIPE, INTERRUPTED, USER_ERROR
-from .generator import DEFAULT_BATCH_SIZE, Generator
-from .images import MAX_GRID_IMAGES
+from .generator import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, MAX_THREADS, Generator
+from .images import MAX_GRID_IMAGES, MAX_GRID_SCALE
 from .memory import is_out_of_memory, out_of_memory
 from .model_card import ModelCard, OnnxFile, load_verified
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
@@ -72,14 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, help="a folder for PNG files, or a .npy / .npz file (a conditional model's "
                         ".npz also holds labels and classes; a .npy only the images)")
     sample.add_argument("--grid", type=Path, help=f"also write the images as one contact-sheet PNG (at most {MAX_GRID_IMAGES})")
-    sample.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling of the grid (default 1)")
+    sample.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
+                        help=f"nearest-neighbour upscaling of the grid (default 1, at most {MAX_GRID_SCALE})")
     part = sample.add_mutually_exclusive_group()
     part.add_argument("--start", type=non_negative_int, default=0, help="write only images START to N-1 of the run")
     part.add_argument("--shard", metavar="K/N", help="write only shard K of N (0 <= K < N), whole batches of the run")
-    sample.add_argument("--batch-size", type=int_at_least(1), default=DEFAULT_BATCH_SIZE,
-                        help=f"images per decoder call (default {DEFAULT_BATCH_SIZE}, as the Python API's); it sets "
+    sample.add_argument("--batch-size", type=int_from_to(1, MAX_BATCH_SIZE), default=DEFAULT_BATCH_SIZE,
+                        help=f"images per decoder call (default {DEFAULT_BATCH_SIZE}, as the Python API's; at most "
+                             f"{MAX_BATCH_SIZE:,}, about 1.8 GB with the default model); it sets "
                              "how images are batched, so keep it the same across shards and resumes of a run")
-    sample.add_argument("--threads", type=positive_int,
+    sample.add_argument("--threads", type=int_from_to(1, MAX_THREADS),
                         help="onnxruntime threads (default: one per CPU the process may use, as taskset or a cpuset allow)")
     sample.add_argument(
         "--workers",

@@ -28,6 +28,39 @@ positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
 
+def int_from_to(low: int, high: int, why: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high] (the bound, and `why`, in the message)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}{why}, got {text[:80]!r}")
+        return value
+
+    return parse
+
+
+#: GIF frame delays are whole hundredths of a second: 100 frames per second is the fastest a GIF can say;
+#: 0.1 (10 s per frame) the slowest vae-gen writes.
+MIN_FPS, MAX_FPS = 0.1, 100.0
+
+
+def frames_per_second(text: str) -> float:
+    """An argparse type: a GIF frame rate in [MIN_FPS, MAX_FPS]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not MIN_FPS <= value <= MAX_FPS:  # NaN fails too
+        raise argparse.ArgumentTypeError(
+            f"must be a number from {MIN_FPS:g} to {MAX_FPS:g} (GIF delays are hundredths of a second), got {text[:80]!r}"
+        )
+    return value
+
+
 def seed_number(text: str) -> int:
     try:
         value = int(text)

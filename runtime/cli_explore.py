@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .cli_args import int_at_least, non_negative_int, positive_float, positive_int, seed_number
+from .cli_args import MAX_FPS, MIN_FPS, frames_per_second, int_from_to, non_negative_int, positive_float, seed_number
 from .cli_options import add_class_option, add_prior_option, generator_for, label_of
 from .errors import InvalidArgumentError
 from .generator import Generator
-from .images import check_picture_path, save_animation, save_grid
-from .latent_paths import METHODS, interpolate, manifold, random_walk
-from .reconstruct import reconstruct_rows
+from .images import MAX_GRID_SCALE, check_grid_size, check_picture_path, save_animation, save_grid
+from .latent_paths import MAX_FRAMES, MAX_MANIFOLD_SIZE, METHODS, interpolate, manifold, random_walk
+from .reconstruct import MAX_VARIATIONS, reconstruct_rows
 from .user_inputs import INVERT_CHOICES, load_image, load_latent
 
 
@@ -34,7 +34,8 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     interpolate.add_argument("--to", dest="to_file", type=Path,
                              help="end at this latent (.npy; noise, with a prior), instead of a seed")
     interpolate.add_argument(
-        "--steps", type=int_at_least(2), default=10, help="images on the path, ends included (default 10)"
+        "--steps", type=int_from_to(2, MAX_FRAMES), default=10,
+        help=f"images on the path, ends included (default 10, at most {MAX_FRAMES:,})"
     )
     interpolate.add_argument("--method", choices=METHODS, default="spherical", help="path shape (default spherical)")
     add_class_option(interpolate)
@@ -42,14 +43,17 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
                              "class (with --to-class), the latent fixed at --from-seed's")  # fmt: skip
     interpolate.add_argument("--to-class", metavar="NAME|INDEX", help="a conditional model: ... to this class")
     interpolate.add_argument("--out", type=Path, required=True, help="a .png strip or a .gif animation")
-    interpolate.add_argument("--fps", type=positive_float, default=8.0, help="GIF frames per second (default 8)")
-    interpolate.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    interpolate.add_argument("--fps", type=frames_per_second, default=8.0,
+                             help=f"GIF frames per second (default 8; {MIN_FPS:g} to {MAX_FPS:g})")
+    interpolate.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
+                        help=f"nearest-neighbour upscaling (default 1, at most {MAX_GRID_SCALE})")
     interpolate.add_argument("--model", help=model_help)
     add_prior_option(interpolate)
     interpolate.set_defaults(run=_cmd_interpolate)
 
     manifold_cmd = commands.add_parser("manifold", help="decode a grid over two latent dimensions (others at 0)")
-    manifold_cmd.add_argument("--size", type=int_at_least(2), default=15, help="images per side (default 15)")
+    manifold_cmd.add_argument("--size", type=int_from_to(2, MAX_MANIFOLD_SIZE), default=15,
+                              help=f"images per side (default 15, at most {MAX_MANIFOLD_SIZE})")
     manifold_cmd.add_argument(
         "--extent", type=positive_float, default=2.0, help="grid spans [-extent, extent] (default 2)"
     )
@@ -63,21 +67,25 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     )
     add_class_option(manifold_cmd)
     manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
-    manifold_cmd.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    manifold_cmd.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
+                        help=f"nearest-neighbour upscaling (default 1, at most {MAX_GRID_SCALE})")
     manifold_cmd.add_argument("--model", help=model_help)
     add_prior_option(manifold_cmd)
     manifold_cmd.set_defaults(run=_cmd_manifold)
 
     walk = commands.add_parser("walk", help="an animated GIF of a smooth seeded random walk in the latent space")
     walk.add_argument("--seed", type=seed_number, default=0, help="random seed of the waypoints (default 0)")
-    walk.add_argument("--legs", type=int_at_least(2), default=6, help="waypoints on the loop (default 6)")
+    walk.add_argument("--legs", type=int_from_to(2, MAX_FRAMES // 2), default=6, help="waypoints on the loop (default 6)")
     walk.add_argument(
-        "--frames-per-leg", type=int_at_least(2), default=15, help="frames between waypoints (default 15)"
+        "--frames-per-leg", type=int_from_to(2, MAX_FRAMES // 2), default=15,
+        help=f"frames between waypoints (default 15; legs x frames at most {MAX_FRAMES:,})"
     )
-    walk.add_argument("--fps", type=positive_float, default=15.0, help="frames per second (default 15)")
+    walk.add_argument("--fps", type=frames_per_second, default=15.0,
+                      help=f"frames per second (default 15; {MIN_FPS:g} to {MAX_FPS:g})")
     add_class_option(walk)
     walk.add_argument("--out", type=Path, required=True, help="the .gif file")
-    walk.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    walk.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
+                        help=f"nearest-neighbour upscaling (default 1, at most {MAX_GRID_SCALE})")
     walk.add_argument("--model", help=model_help)
     add_prior_option(walk)
     walk.set_defaults(run=_cmd_walk)
@@ -86,9 +94,9 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     reconstruct.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files, any size or mode")
     reconstruct.add_argument(
         "--variations",
-        type=non_negative_int,
+        type=int_from_to(0, MAX_VARIATIONS),
         default=0,
-        help="also decode K samples of each image's posterior (default 0)",
+        help=f"also decode K samples of each image's posterior (default 0, at most {MAX_VARIATIONS})",
     )
     reconstruct.add_argument("--seed", type=seed_number, default=0, help="random seed of the variations (default 0)")
     add_class_option(reconstruct, "a conditional model: the class the images show (given to the encoder and decoder)",
@@ -102,7 +110,8 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     reconstruct.add_argument(
         "--out", type=Path, required=True, help="a PNG grid: one row per image: input, reconstruction, variations"
     )
-    reconstruct.add_argument("--scale", type=positive_int, default=1, help="nearest-neighbour upscaling (default 1)")
+    reconstruct.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
+                        help=f"nearest-neighbour upscaling (default 1, at most {MAX_GRID_SCALE})")
     reconstruct.add_argument("--model", help=model_help)
     reconstruct.set_defaults(run=_cmd_reconstruct)
 
@@ -111,6 +120,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
     suffixes = (".png", ".gif")
     check_picture_path(args.out, suffixes, "interpolate")
     generator = generator_for(args)
+    check_grid_size(args.steps, generator.card.image_shape, args.scale, "--scale")
     morph = args.from_class is not None or args.to_class is not None
     if morph:
         if args.from_class is None or args.to_class is None or args.label is not None:
@@ -142,6 +152,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 def _cmd_manifold(args: argparse.Namespace) -> int:
     check_picture_path(args.out)
     generator = generator_for(args)
+    check_grid_size(args.size * args.size, generator.card.image_shape, args.scale, "--scale")
     z = generator.to_latents(manifold(generator.noise_dim, args.size, args.extent, tuple(args.dims)))
     images = generator.decode_uint8(z, label=label_of(generator, args.label), guidance=args.guidance)
     save_grid(images, args.out, scale=args.scale, columns=args.size)
@@ -150,7 +161,11 @@ def _cmd_manifold(args: argparse.Namespace) -> int:
 
 def _cmd_walk(args: argparse.Namespace) -> int:
     check_picture_path(args.out, (".gif",), "walk")
+    if args.legs * args.frames_per_leg > MAX_FRAMES:
+        raise InvalidArgumentError(f"--legs {args.legs} x --frames-per-leg {args.frames_per_leg} makes "
+                                   f"{args.legs * args.frames_per_leg:,} frames; at most {MAX_FRAMES:,}")  # fmt: skip
     generator = generator_for(args)
+    check_grid_size(args.legs * args.frames_per_leg, generator.card.image_shape, args.scale, "--scale")
     z = generator.to_latents(random_walk(generator.noise_dim, args.seed, args.legs, args.frames_per_leg))
     frames = generator.decode_uint8(z, label=label_of(generator, args.label), guidance=args.guidance)
     save_animation(frames, args.out, fps=args.fps, scale=args.scale)
@@ -163,6 +178,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     if not generator.has_encoder:
         raise InvalidArgumentError(f"model {generator.name!r} has no encoder (exported from a decoder alone); "
                                    "reconstruct needs one")  # fmt: skip
+    check_grid_size(len(args.images) * (2 + args.variations), generator.card.image_shape, args.scale, "--scale")
     pictures = [load_image(path, generator.image_shape, generator.value_range, args.invert) for path in args.images]
     rows = reconstruct_rows(generator, np.stack(pictures), args.variations, args.seed, label=label_of(generator, args.label))
     save_grid(rows.reshape(-1, *generator.uint8_shape), args.out, scale=args.scale, columns=rows.shape[1])

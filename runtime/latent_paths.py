@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_integer
 from .errors import InvalidArgumentError
 from .latents import check_seed, sample_latents
+
+#: Images of one path, walk or strip at most: 2,000 28x28 frames are a 3 MB GIF; each also costs a decode.
+MAX_FRAMES = 2_000
+#: Images per side of a manifold grid at most: 100 x 100 = 10,000 images, as a contact sheet holds.
+MAX_MANIFOLD_SIZE = 100
 
 METHODS = ("linear", "spherical")
 
@@ -20,8 +26,7 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "spheric
     """`steps` latents from a to b inclusive, by straight line or great circle."""
     if method not in METHODS:
         raise InvalidArgumentError(f"interpolation method must be one of {', '.join(METHODS)}, got {method!r}")
-    if steps < 2:
-        raise InvalidArgumentError(f"interpolation needs at least 2 steps, got {steps}")
+    steps = check_integer(steps, 2, MAX_FRAMES, "interpolation steps")
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     t = np.linspace(0.0, 1.0, steps)[:, None]
     path = (1 - t) * a + t * b if method == "linear" else _slerp(a, b, t)
@@ -53,8 +58,7 @@ def manifold(latent_dim: int, size: int, extent: float, dims: tuple[int, int] = 
             raise InvalidArgumentError(f"latent dimension must be from 0 to {latent_dim - 1}, got {d}")
     if x_dim == y_dim:
         raise InvalidArgumentError(f"the two manifold dimensions must differ, got {x_dim} twice")
-    if size < 2:
-        raise InvalidArgumentError(f"manifold size must be at least 2, got {size}")
+    size = check_integer(size, 2, MAX_MANIFOLD_SIZE, "manifold size")
     if not (np.isfinite(extent) and extent > 0):
         raise InvalidArgumentError(f"manifold extent must be a finite number > 0, got {extent}")
     values = np.linspace(-extent, extent, size)
@@ -74,8 +78,11 @@ def random_walk(latent_dim: int, seed: int, legs: int, frames_per_leg: int) -> n
     and the last leg returns to the first waypoint, so an animation loops.
     """
     seed = check_seed(seed)
-    if legs < 2 or frames_per_leg < 2:
-        raise InvalidArgumentError(f"a walk needs legs >= 2 and frames per leg >= 2, got {legs} and {frames_per_leg}")
+    legs = check_integer(legs, 2, MAX_FRAMES // 2, "walk legs")
+    frames_per_leg = check_integer(frames_per_leg, 2, MAX_FRAMES // 2, "frames per leg")
+    if legs * frames_per_leg > MAX_FRAMES:
+        raise InvalidArgumentError(f"a walk of {legs} legs x {frames_per_leg} frames is {legs * frames_per_leg:,} frames; "
+                                   f"at most {MAX_FRAMES:,}")  # fmt: skip
     waypoints = sample_latents(seed, 0, legs, latent_dim).astype(np.float64)
     waypoints = np.concatenate([waypoints, waypoints[:1]])
     t = np.linspace(0.0, 1.0, frames_per_leg, endpoint=False)

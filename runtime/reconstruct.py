@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_integer
 from .generator import Generator
 from .labels import LabelSpec
 from .latents import check_seed
+
+#: Posterior samples per image at most: each is a decode of every image, and a column of the picture.
+MAX_VARIATIONS = 64
 
 
 def reconstruct_rows(
@@ -21,6 +25,7 @@ def reconstruct_rows(
     z ~ N(z_mean, exp(z_log_var)), drawn with numpy from `seed`.
     """
     seed = check_seed(seed)
+    variations = check_integer(variations, 0, MAX_VARIATIONS, "variations")
     z_mean, z_log_var = generator.encode(images, label=label)
     rng = np.random.default_rng(seed)
     inputs = np.asarray(images).reshape(len(images), *generator.image_shape)

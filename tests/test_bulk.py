@@ -198,7 +198,6 @@ def test_array_is_never_silently_replaced(tmp_path, capsys):
         (["-n", "10", "--shard", "3/3", "--grid", "g.png"], "shard must be K/N with integers 0 <= K < N, got '3/3'"),
         (["-n", "10", "--shard", "1of2", "--grid", "g.png"], "shard must be K/N"),
         (["-n", "10", "--start", "10", "--grid", "g.png"], "--start 10 must be below -n 10"),
-        (["-n", "10", "--batch-size", "70000", "--grid", "g.png"], "batch size must be an integer from 1 to 65536"),
         (["-n", "10", "--out", "x.npy", "--resume"], "--resume finishes PNG folders"),
     ],
 )

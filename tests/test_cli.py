@@ -99,7 +99,7 @@ def test_no_temporary_files_left(tmp_path):
         (["sample", "--seed", str(2**64), "--grid", "g.png"], "--seed: must be an integer from 0 to"),
         (["sample", "--temperature", "0", "--grid", "g.png"], "--temperature: must be a finite number > 0"),
         (["sample", "--temperature", "nan", "--grid", "g.png"], "--temperature: must be a finite number > 0"),
-        (["sample", "--threads", "0", "--grid", "g.png"], "--threads: must be an integer >= 1"),
+        (["sample", "--threads", "0", "--grid", "g.png"], "--threads: must be an integer from 1 to 256"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):

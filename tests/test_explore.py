@@ -45,7 +45,7 @@ def test_spherical_interpolation_keeps_the_norm_of_equal_norm_ends():
 def test_interpolation_bad_arguments():
     with pytest.raises(InvalidArgumentError, match="method"):
         interpolate(np.zeros(2), np.ones(2), 4, "cubic")
-    with pytest.raises(InvalidArgumentError, match="at least 2 steps"):
+    with pytest.raises(InvalidArgumentError, match="interpolation steps must be an integer from 2 to 2000, got 1"):
         interpolate(np.zeros(2), np.ones(2), 1)
 
 

@@ -211,3 +211,54 @@ def test_a_killed_array_runs_temporary_is_cleaned_by_the_next_run_into_that_path
     generate_run(generator, tmp_path / "x.npy", 4)
     assert not stale.exists() and alive.exists()
     assert np.load(tmp_path / "x.npy").shape == (4, 28, 28)
+
+
+# -- sizes: every one a user can pass is bounded by the memory it implies, before any work ------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sample", "-n", "4", "--batch-size", "16384", "--out", "x.npy"], "--batch-size: must be an integer from 1 to 4096"),
+        (["sample", "-n", "4", "--threads", "5000", "--out", "x.npy"], "--threads: must be an integer from 1 to 256"),
+        (["sample", "-n", "4", "--scale", "100000", "--grid", "g.png"], "--scale: must be an integer from 1 to 64"),
+        (["sample", "-n", "10000", "--scale", "8", "--grid", "g.png"], "--scale 8 makes a sheet of 10000 images"),
+        (["sample", "-n", "4", "--workers", "5000", "--out", "d"], "--workers must be an integer from 0 to 64"),
+        (["interpolate", "--steps", "100000000", "--out", "i.png"], "--steps: must be an integer from 2 to 2000"),
+        (["interpolate", "--steps", "2000", "--scale", "16", "--out", "i.png"], "--scale 16 makes a sheet of 2000 images"),
+        (["interpolate", "--fps", "1e-300", "--out", "i.gif"], "--fps: must be a number from 0.1 to 100"),
+        (["manifold", "--size", "100000", "--out", "m.png"], "--size: must be an integer from 2 to 100"),
+        (["walk", "--legs", "1000", "--frames-per-leg", "1000", "--out", "w.gif"], "makes 1,000,000 frames; at most 2,000"),
+        (["walk", "--fps", "nan", "--out", "w.gif"], "--fps: must be a number from 0.1 to 100"),
+        (["reconstruct", "x.png", "--variations", "100000", "--out", "r.png"], "--variations: must be an integer from 0 to 64"),
+    ],
+)
+def test_sizes_are_bounded_before_work_starts(argv, message, tmp_path, monkeypatch, capsys):
+    from vae_gen.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = main(argv)
+    except SystemExit as exit:  # argparse's own refusals
+        status = exit.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda g: vae_gen.Generator(threads=10**6), "threads must be an integer from 1 to 256"),
+        (lambda g: g.decode(np.zeros((2, 32), np.float32), batch_size=65536), "batch size must be an integer from 1 to 4096"),
+        (lambda g: vae_gen.latent_paths.interpolate(np.zeros(2), np.ones(2), 10**8), "interpolation steps must be"),
+        (lambda g: vae_gen.latent_paths.manifold(2, 10**5, 2.0), "manifold size must be an integer from 2 to 100"),
+        (lambda g: vae_gen.latent_paths.random_walk(2, 0, 1000, 1000), "is 1,000,000 frames; at most 2,000"),
+    ],
+)
+def test_the_api_bounds_the_same_sizes(generator, call, message):
+    import vae_gen.latent_paths  # noqa: F401
+
+    with pytest.raises(InvalidArgumentError, match=message):
+        call(generator)
