@@ -36,7 +36,8 @@ def add_serve_command(commands: Any, model_help: str) -> None:
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="allow browser pages from this origin to call the API (repeatable; default: none)")
     serve.add_argument("--max-images", type=positive_int, default=1024, help="images per request (default 1024)")
-    serve.add_argument("--threads", type=positive_int, help="onnxruntime threads per model (default: onnxruntime's)")
+    serve.add_argument("--threads", type=positive_int,
+                       help="onnxruntime threads per model (default: one per CPU the process may use)")
     serve.set_defaults(run=_cmd_serve)
 
 

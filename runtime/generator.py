@@ -30,7 +30,7 @@ from .guidance import check_guidance, guided, uniform_rows
 from .labels import Labels, LabelSpec, resolve
 from .latents import block_ranges, check_seed, check_temperature, sample_latents
 from .memory import GuardedSession, import_onnxruntime, is_out_of_memory, out_of_memory
-from .model_card import GoldenCheck, OnnxFile, load_verified
+from .model_card import GoldenCheck, OnnxFile, load_verified, verified_bytes
 from .model_store import resolve_model
 
 if TYPE_CHECKING:
@@ -483,6 +483,7 @@ class Generator:
         onnxruntime = import_onnxruntime()
 
         path = self.folder / entry.file
+        model_bytes = verified_bytes(self.folder, entry)  # checked when opened, not only when the card was read
         options = onnxruntime.SessionOptions()
         threads = self._threads if threads is None else threads
         if threads is None:
@@ -495,7 +496,7 @@ class Generator:
             # enable_fallback=0: on failure onnxruntime would print a banner to stdout and
             # silently retry on other providers; we report the error instead.
             session = onnxruntime.InferenceSession(
-                str(path), sess_options=options, providers=list(self._providers), enable_fallback=0
+                model_bytes, sess_options=options, providers=list(self._providers), enable_fallback=0
             )
         except Exception as exc:  # onnxruntime raises its own, untyped, errors for bad graphs
             if is_out_of_memory(exc):  # not the file's fault

@@ -279,18 +279,26 @@ def load_verified(folder: Path) -> ModelCard:
     """
     card = ModelCard.load(folder)
     for entry in card.files:
-        path = Path(folder) / entry.file
-        if path.is_symlink() or not path.is_file():
-            raise ModelIntegrityError(f"{path}: missing or not a regular file (named in model.json)")
-        data = path.read_bytes()
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != entry.sha256:
-            raise ModelIntegrityError(
-                f"{path}: sha256 {actual[:16]}... does not match model.json ({entry.sha256[:16]}...); "
-                "the file is corrupt or was replaced"
-            )
-        refuse_external_data(data, str(path))
+        verified_bytes(folder, entry)
     return card
+
+
+def verified_bytes(folder: Path, entry: OnnxFile) -> bytes:
+    """The bytes of the graph `entry` names in FOLDER, once checked: a regular file whose sha256 matches the card,
+    with no external data. Sessions are created from these very bytes, so a file replaced on disk after the card
+    was read is refused, never run."""
+    path = Path(folder) / entry.file
+    if path.is_symlink() or not path.is_file():
+        raise ModelIntegrityError(f"{path}: missing or not a regular file (named in model.json)")
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != entry.sha256:
+        raise ModelIntegrityError(
+            f"{path}: sha256 {actual[:16]}... does not match model.json ({entry.sha256[:16]}...); "
+            "the file is corrupt or was replaced"
+        )
+    refuse_external_data(data, str(path))
+    return data
 
 
 def sha256_of(path: Path) -> str:

@@ -262,3 +262,22 @@ def test_the_api_bounds_the_same_sizes(generator, call, message):
 
     with pytest.raises(InvalidArgumentError, match=message):
         call(generator)
+
+
+# -- a graph replaced on disk after load() ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["decoder", "encoder"])
+def test_a_graph_swapped_after_load_is_refused_when_opened(tmp_path, role):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(vae_gen.load().folder, folder)
+    lazy = vae_gen.Generator(folder, lazy=True)  # the card and checksums are read now; sessions open later
+    other = vae_gen.load("fashion-mnist-residual32-int8").folder
+    shutil.copy(other / f"{role}.onnx", folder / f"{role}.onnx")  # same inputs and outputs, other weights
+    with pytest.raises(vae_gen.ModelIntegrityError, match=f"{role}.onnx: sha256 .* does not match model.json"):
+        if role == "decoder":
+            lazy.generate(1)
+        else:
+            lazy.encode(np.zeros((1, 28, 28), np.float32))
