@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 MODES = ("new", "overwrite", "resume")
 #: Run record fields beside the spec: the engine that started the run, and every engine that wrote part of it.
 ENGINE_FIELD, ENGINES_FIELD = "engine", "engines"
+RUN_BEING_REPLACED = "another vae-gen process is replacing the run in this folder"
 
 
 def _finished_pngs(folder: Path) -> Iterator[str]:
@@ -108,6 +109,22 @@ def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool, st
     if has_pngs and mode == "new":
         raise OutputError(f'{folder}: already holds PNG images; pass mode="overwrite" to replace them')
     return True
+
+
+def _holds_another_run(folder: Path, spec: RunSpec, has_pngs: bool) -> bool:
+    """Whether the folder holds images that are not of the run `spec`: another run's record, or PNGs without one."""
+    record = folder / RUN_RECORD
+    if not record.is_file():
+        return has_pngs
+    try:
+        recorded = RunSpec.normalized_record(json.loads(record.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return True
+    if not isinstance(recorded, dict):
+        return True
+    recorded.pop(ENGINE_FIELD, None)
+    recorded.pop(ENGINES_FIELD, None)
+    return bool(recorded != asdict(spec))
 
 
 def _check_engine(folder: Path, recorded: object, strict: bool) -> None:
@@ -184,8 +201,19 @@ def generate_to_folder(
 
     folder = prepare_folder(folder)
 
-    with FolderLock(folder, f"{lo}-{hi}"):
+    # Every writer of a run shares the folder's run lock; replacing the run (overwrite of another run) needs it
+    # alone, so two runs never write into one folder at once. The range lock keeps two writers off the same files.
+    with FolderLock(folder, "run", shared=True, refusal=RUN_BEING_REPLACED) as run_lock, FolderLock(folder, f"{lo}-{hi}"):
         has_pngs = next(_finished_pngs(folder), None) is not None
+        if mode == "overwrite" and _holds_another_run(folder, spec, has_pngs):
+            if (lo, hi) != (0, spec.count):
+                raise OutputError(
+                    f"{folder}: holds another run; overwriting only images {lo}-{hi - 1} of it would leave a folder "
+                    'of two runs. Overwrite the whole run (no start= or shard=) or use another folder'
+                )
+            run_lock.make_exclusive(
+                "another vae-gen process is writing a run into this folder; wait for it to end before replacing the run"
+            )
         write_record = _check_run_record(folder, spec, mode, has_pngs, strict_engine)
         if mode == "new" and has_pngs:
             clash = _first_clash(folder, path_of, lo, hi)

@@ -3,6 +3,7 @@ naming the argument, never a raw numpy or Python exception, a warning, or work s
 
 from __future__ import annotations
 
+import json
 import threading
 import warnings
 
@@ -281,3 +282,49 @@ def test_a_graph_swapped_after_load_is_refused_when_opened(tmp_path, role):
             lazy.generate(1)
         else:
             lazy.encode(np.zeros((1, 28, 28), np.float32))
+
+
+# -- two runs never mix in one folder ----------------------------------------------------------------
+
+
+def run_sample(*argv: str) -> int:
+    from vae_gen.cli import main
+
+    return main(["sample", "--quiet", "-n", "64", "--batch-size", "16", *argv])
+
+
+def test_overwriting_a_folder_another_process_writes_into_is_refused(tmp_path, capsys):
+    from vae_gen.locks import FolderLock
+
+    out = tmp_path / "run"
+    assert run_sample("--seed", "1", "--shard", "0/2", "--out", str(out)) == 0
+    with FolderLock(out, "run", shared=True):  # shard 1/2 of seed 1, still writing
+        assert run_sample("--seed", "2", "--overwrite", "--out", str(out)) == 2
+        assert "another vae-gen process is writing a run into this folder" in capsys.readouterr().err
+        assert run_sample("--seed", "1", "--shard", "1/2", "--out", str(out)) == 0  # the same run's writers share it
+    assert json.loads((out / "vae-gen-run.json").read_text())["seed"] == 1
+
+
+def test_a_partial_overwrite_of_another_run_is_refused_so_a_resume_cannot_mix_them(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_sample("--seed", "1", "--out", str(out)) == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    for part in (["--start", "32"], ["--shard", "1/2"]):
+        assert run_sample("--seed", "2", "--overwrite", *part, "--out", str(out)) == 2
+        assert "overwriting only images 32-63 of it would leave a folder of two runs" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == before
+    assert run_sample("--seed", "2", "--overwrite", "--out", str(out)) == 0  # the whole run: one run again
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert {line["seed"] for line in manifest} == {2} and len(manifest) == 64
+    assert all(p.read_bytes() != before[p.name] for p in out.glob("*.png"))
+
+
+def test_an_overwrite_holds_the_folder_alone(tmp_path, capsys):
+    from vae_gen.locks import FolderLock
+
+    out = tmp_path / "run"
+    assert run_sample("--seed", "1", "--out", str(out)) == 0
+    with FolderLock(out, "run"):  # an overwrite of another run, still writing
+        assert run_sample("--seed", "1", "--resume", "--out", str(out)) == 2
+        assert "another vae-gen process is replacing the run in this folder" in capsys.readouterr().err
+    assert not list(out.glob(".vae-gen-*.lock"))
