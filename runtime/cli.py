@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .bulk import PARALLEL_PNG_MIN_IMAGES, generate_run
+from .checks import shown
 from .cli_args import (
     int_from_to,
     non_negative_int,
@@ -341,16 +342,24 @@ def _origin_line(origin: dict[str, Any]) -> str:
 
 
 def _parity_line(parity: dict[str, Any]) -> str:
-    nan = float("nan")
+    """The card's parity record, each value shown only if it is what it should be (a hand-edited card may say
+    anything): a number, or a short text; else "?"."""
+
+    def number(key: str, spec: str = ".3g") -> str:
+        value = parity.get(key)
+        return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "?"
+
+    def text(key: str) -> str:
+        value = parity.get(key)
+        return shown(value)[1:-1] if isinstance(value, str) else "?"
+
     if "reference" in parity:  # a quantized copy: compared with the float32 graphs it came from
-        line = (f"parity:        max |onnx - {parity['reference']}| {parity.get('max_abs_diff', nan):.3g} "
-                f"(mean {parity.get('mean_abs_diff', nan):.3g})")  # fmt: skip
+        line = f"parity:        max |onnx - {text('reference')}| {number('max_abs_diff')} (mean {number('mean_abs_diff')})"
         if "encoder_reference" in parity:
-            line += (f"; max |onnx - {parity['encoder_reference']}| {parity.get('encoder_max_abs_diff', nan):.3g} "
-                     f"(mean {parity.get('encoder_mean_abs_diff', nan):.3g})")  # fmt: skip
+            line += (f"; max |onnx - {text('encoder_reference')}| {number('encoder_max_abs_diff')} "
+                     f"(mean {number('encoder_mean_abs_diff')})")  # fmt: skip
         return line
-    return (f"parity:        max |keras - onnx| {parity.get('max_abs_diff', nan):.3g} "
-            f"(tolerance {parity.get('tolerance', nan):g})")  # fmt: skip
+    return f"parity:        max |keras - onnx| {number('max_abs_diff')} (tolerance {number('tolerance', 'g')})"
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -364,7 +373,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             continue
         default = " (default)" if name == DEFAULT_MODEL else ""
         elbo = card.test_metrics.get("neg_elbo")
-        elbo_text = f"test -ELBO {elbo:.1f}" if elbo is not None else ""
+        elbo_text = f"test -ELBO {elbo:.1f}" if isinstance(elbo, (int, float)) and not isinstance(elbo, bool) else ""
         classes = f"{len(card.classes)} classes" if card.classes else "unconditional"
         print(f"{name}{default}\t{card.architecture}, latent {card.latent_dim}, {classes}\t{elbo_text}")
     return USER_ERROR if damaged else 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checks import shown
 from .errors import ModelCardError, ModelIntegrityError
 from .onnx_inspect import refuse_external_data
 
@@ -36,6 +37,9 @@ CARD_FILENAME = "model.json"
 CHANNELS = (1, 3)
 #: Where a model came from: trained by `vae-gen train`, or imported from a user's Keras files.
 ORIGINS = ("trained", "keras")
+
+#: A model.json larger than this is refused before it is read (the shipped ones are about 250 kB).
+MAX_CARD_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -154,9 +158,10 @@ class ModelCard:
         if image_shape[2] not in CHANNELS:
             raise ModelCardError(f"{source}: image_shape's C must be 1 (grayscale) or 3 (RGB), got {image_shape[2]}")
         value_range = tuple(_require(data, "value_range", list, source))
-        finite = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value_range)
-        if len(value_range) != 2 or not finite or not value_range[0] < value_range[1]:
-            raise ModelCardError(f"{source}: value_range must be [low, high] with low < high, got {list(value_range)}")
+        if len(value_range) != 2 or not all(_is_finite_number(v) for v in value_range) or not value_range[0] < value_range[1]:
+            raise ModelCardError(
+                f"{source}: value_range must be [low, high], finite numbers with low < high, got {shown(list(value_range))}"
+            )
         golden = _require(data, "golden", dict, source)
         if version == 1:
             encoder: OnnxFile | None = _onnx_file(_require(data, "encoder", dict, source), "encoder", source)
@@ -180,16 +185,17 @@ class ModelCard:
         if version >= 3:
             prior_entry = _require(data, "prior", (dict, type(None)), source)
             prior = None if prior_entry is None else _prior(prior_entry, latent_dim, source)
-        golden_noise, golden_noise_images = _golden_noise(golden, prior, source)
+        golden_latents = _matrix(golden, "latents", source, width=latent_dim)
+        golden_images = _matrix(golden, "images", source, rows=len(golden_latents), width=math.prod(image_shape))
+        golden_tolerance = _require(golden, "tolerance", float, source, "golden.")
+        if not _is_finite_number(golden_tolerance) or golden_tolerance < 0:
+            raise ModelCardError(
+                f"{source}: field 'golden.tolerance' must be a finite number >= 0, got {shown(golden_tolerance)}"
+            )
+        golden_noise, golden_noise_images = _golden_noise(golden, prior, source, len(golden_latents), math.prod(image_shape))
         golden_labels: tuple[tuple[float, ...], ...] = ()
         if conditioning is not None:
-            golden_labels = tuple(tuple(float(v) for v in row) for row in _require(golden, "labels", list, source, "golden."))
-            rows = len(_require(golden, "latents", list, source, "golden."))
-            if len(golden_labels) != rows or any(len(row) != len(conditioning.classes) for row in golden_labels):
-                raise ModelCardError(
-                    f"{source}: field 'golden.labels' must hold {rows} rows of {len(conditioning.classes)} values, "
-                    "one per golden latent"
-                )
+            golden_labels = _matrix(golden, "labels", source, rows=len(golden_latents), width=len(conditioning.classes))
         return cls(
             format_version=version,
             name=_require(data, "name", str, source),
@@ -208,9 +214,9 @@ class ModelCard:
             test_metrics=_require(data, "test_metrics", dict, source),
             parity=_require(data, "parity", dict, source),
             golden=GoldenCheck(
-                latents=tuple(tuple(float(v) for v in row) for row in _require(golden, "latents", list, source, "golden.")),
-                images=tuple(tuple(float(v) for v in row) for row in _require(golden, "images", list, source, "golden.")),
-                tolerance=float(_require(golden, "tolerance", float, source, "golden.")),
+                latents=golden_latents,
+                images=golden_images,
+                tolerance=float(golden_tolerance),
                 labels=golden_labels,
                 noise=golden_noise,
                 noise_images=golden_noise_images,
@@ -247,6 +253,10 @@ class ModelCard:
         """Read and validate FOLDER/model.json."""
         path = Path(folder) / CARD_FILENAME
         try:
+            if path.exists() and not path.is_file():  # a FIFO would block the read forever; a folder cannot be read
+                raise ModelCardError(f"{path}: not a regular file")
+            if path.exists() and path.stat().st_size > MAX_CARD_BYTES:
+                raise ModelCardError(f"{path}: {path.stat().st_size:,} bytes; a model.json holds at most {MAX_CARD_BYTES:,}")
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             if (Path(folder) / "settings.json").is_file():
@@ -261,6 +271,8 @@ class ModelCard:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelCardError(f"{path}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ModelCardError(f"{path}: JSON nested too deeply") from None
         return cls.from_dict(data, source=str(path))
 
     def save(self, folder: Path) -> Path:
@@ -346,18 +358,38 @@ def _prior(data: dict[str, Any], latent_dim: int, source: str) -> Prior:
 
 
 def _golden_noise(
-    golden: dict[str, Any], prior: Prior | None, source: str
+    golden: dict[str, Any], prior: Prior | None, source: str, rows: int, pixels: int
 ) -> tuple[tuple[tuple[float, ...], ...], tuple[tuple[float, ...], ...]]:
     """golden.noise and golden.noise_images: required with a prior, as many rows as golden.latents."""
     if prior is None:
         return (), ()
-    rows = len(_require(golden, "latents", list, source, "golden."))
-    noise = tuple(tuple(float(v) for v in row) for row in _require(golden, "noise", list, source, "golden."))
-    images = tuple(tuple(float(v) for v in row) for row in _require(golden, "noise_images", list, source, "golden."))
-    if len(noise) != rows or len(images) != rows or any(len(row) != prior.noise_dim for row in noise):
-        raise ModelCardError(f"{source}: fields 'golden.noise' and 'golden.noise_images' must hold {rows} rows, the noise "
-                             f"rows {prior.noise_dim} values each")  # fmt: skip
-    return noise, images
+    return (_matrix(golden, "noise", source, rows=rows, width=prior.noise_dim),
+            _matrix(golden, "noise_images", source, rows=rows, width=pixels))  # fmt: skip
+
+
+def _is_finite_number(value: object) -> bool:
+    """A JSON number (not a bool) that is finite as a float: 1e400 and 400-digit integers are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _matrix(
+    golden: dict[str, Any], key: str, source: str, rows: int | None = None, width: int | None = None
+) -> tuple[tuple[float, ...], ...]:
+    """golden.KEY: a list of `rows` lists of `width` finite numbers (each None: any, but all rows alike)."""
+    value = _require(golden, key, list, source, "golden.")
+    ok = all(isinstance(row, list) and all(_is_finite_number(v) for v in row) for row in value)
+    widths = {len(row) for row in value} if ok else set()
+    ok = ok and len(widths) <= 1 and (rows is None or len(value) == rows)
+    ok = ok and (width is None or not value or widths == {width})
+    if not ok:
+        shape = f"{'N' if rows is None else rows} rows of {'equally many' if width is None else width} finite numbers"
+        raise ModelCardError(f"{source}: field 'golden.{key}' must hold {shape}")
+    return tuple(tuple(float(v) for v in row) for row in value)
 
 
 def _check_inputs(graph: OnnxFile, role: str, conditioning: Conditioning | None, source: str) -> None:

@@ -4,6 +4,7 @@ naming the argument, never a raw numpy or Python exception, a warning, or work s
 from __future__ import annotations
 
 import json
+import re
 import threading
 import warnings
 
@@ -328,3 +329,79 @@ def test_an_overwrite_holds_the_folder_alone(tmp_path, capsys):
         assert run_sample("--seed", "1", "--resume", "--out", str(out)) == 2
         assert "another vae-gen process is replacing the run in this folder" in capsys.readouterr().err
     assert not list(out.glob(".vae-gen-*.lock"))
+
+
+# -- hand-edited or hostile model.json ------------------------------------------------------------------
+
+
+def _golden(card, key, value):
+    card["golden"][key] = value
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: _golden(c, "latents", [0.0] * 32), "'golden.latents' must hold N rows of 32 finite numbers"),
+        (lambda c: _golden(c, "latents", [[[0.0] * 32]]), "'golden.latents' must hold"),
+        (lambda c: _golden(c, "latents", [["a"] * 32]), "'golden.latents' must hold"),
+        (lambda c: _golden(c, "latents", [[10**400] * 32]), "'golden.latents' must hold"),
+        (lambda c: _golden(c, "images", [[0.0]]), "'golden.images' must hold 16 rows of 784 finite numbers"),
+        (lambda c: _golden(c, "tolerance", "x"), "'golden.tolerance' must be float"),
+        (lambda c: _golden(c, "tolerance", float("nan")), "'golden.tolerance' must be a finite number >= 0"),
+        (lambda c: _golden(c, "tolerance", -1), "'golden.tolerance' must be a finite number >= 0"),
+        (lambda c: c.__setitem__("value_range", [0, 10**400]), "value_range must be [low, high], finite numbers"),
+        (lambda c: c.__setitem__("latent_dim", 10**400), None),
+    ],
+)
+def test_a_hand_edited_model_json_is_one_model_card_error(tmp_path, edit, message):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(vae_gen.load().folder, folder)
+    card = json.loads((folder / "model.json").read_text())
+    edit(card)
+    (folder / "model.json").write_text(json.dumps(card))
+    with pytest.raises(vae_gen.ModelCardError, match=None if message is None else re.escape(message)):
+        vae_gen.load(folder)
+
+
+def test_model_json_nested_deeply_or_not_a_regular_file_is_refused_without_hanging(tmp_path):
+    import os
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(vae_gen.load().folder, folder)
+    (folder / "model.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(vae_gen.ModelCardError, match="nested too deeply"):
+        vae_gen.load(folder)
+    (folder / "model.json").unlink()
+    os.mkfifo(folder / "model.json")  # opening a FIFO for reading would wait for a writer forever
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(_load_error(folder)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert outcome and "not a regular file" in outcome[0]
+
+
+def _load_error(folder) -> str:
+    try:
+        vae_gen.load(folder)
+    except vae_gen.ModelCardError as exc:
+        return str(exc)
+    return "loaded"
+
+
+def test_info_shows_a_hand_edited_parity_record_without_failing(tmp_path, capsys):
+    import shutil
+
+    from vae_gen.cli import main
+
+    folder = tmp_path / "model"
+    shutil.copytree(vae_gen.load().folder, folder)
+    card = json.loads((folder / "model.json").read_text())
+    card["parity"]["max_abs_diff"] = "\x1b[31mnot a number"
+    card["test_metrics"] = {"neg_elbo": "x"}
+    (folder / "model.json").write_text(json.dumps(card))
+    assert main(["info", "--model", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "max |keras - onnx| ?" in out and "\x1b" not in out
