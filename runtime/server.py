@@ -53,14 +53,12 @@ from .images import grid, png_bytes
 from .labels import parse_label_text
 from .latent_activity import LatentActivity, latent_activity
 from .latents import MAX_SEED, MAX_TEMPERATURE
-from .user_inputs import model_input, picture_pixels
+from .user_inputs import PictureTooLargeError, model_input, read_picture
 
 log = logging.getLogger(__name__)
 
 #: Largest request body: a few uploaded pictures or a batch of latents.
 MAX_BODY_BYTES = 8 * 2**20
-#: Largest uploaded picture, in pixels: a guard against decompression bombs, checked before decoding.
-MAX_UPLOAD_PIXELS = 25_000_000
 #: Jobs waiting for a decoding slot before new ones are turned away with 429.
 QUEUE_LIMIT = 16
 #: Seconds one request may take; longer ones stop at their next batch and answer 503.
@@ -452,16 +450,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 
 def _read_upload(data: bytes, image_shape: tuple[int, int, int]) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(io.BytesIO(data)) as picture:
-            if picture.width * picture.height > MAX_UPLOAD_PIXELS:  # known from the header, before decoding
-                size = f"{picture.width}x{picture.height}"
-                raise ApiError(413, "too_large", f"picture of {size} pixels; at most {MAX_UPLOAD_PIXELS:,}")
-            return picture_pixels(picture, image_shape)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise ApiError(400, "bad_value", f"the upload is not a picture Pillow can read ({exc})") from None
+        return read_picture(io.BytesIO(data), image_shape, "the upload")
+    except PictureTooLargeError as exc:
+        raise ApiError(413, "too_large", str(exc)) from None
+    except InvalidArgumentError as exc:
+        raise ApiError(400, "bad_value", str(exc)) from None
 
 
 def _encode(images: np.ndarray, format: str, first_index: int) -> Response:

@@ -11,10 +11,11 @@ RGB model's pictures are taken as they are.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from .checks import shown
 from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -37,19 +38,50 @@ def load_image(
     (C = 3); transparent areas become white. invert: "yes", "no", or "auto"
     (grayscale models only: invert when the border is mostly light).
     """
-    from PIL import Image, UnidentifiedImageError
-
     if invert not in INVERT_CHOICES:
         raise InvalidArgumentError(f"invert must be one of {', '.join(INVERT_CHOICES)}, got {invert!r}")
     path = Path(path)
+    if not path.is_file():
+        raise InvalidArgumentError(f"{path}: no such image file")
+    return model_input(read_picture(path, image_shape, str(path)), value_range, invert)
+
+
+#: Pictures with more pixels than this (read from the header, before decoding) are refused: decoding one takes
+#: about 4 bytes a pixel (a 7,000 x 3,500 photo fits).
+MAX_PICTURE_PIXELS = 25_000_000
+
+
+class PictureTooLargeError(InvalidArgumentError):
+    """A picture over MAX_PICTURE_PIXELS (HTTP 413)."""
+
+
+def read_picture(source: Path | BinaryIO, image_shape: tuple[int, int, int], name: str) -> np.ndarray:
+    """A picture file (a path or an open binary file) as picture_pixels gives it, with every failure of reading it
+    one InvalidArgumentError naming `name` and the reason.
+
+    Pillow opens some files it cannot convert (multi-frame formats whose first frame cannot be sought, LAB
+    TIFFs, PNG text chunks that inflate past its limit, decompression bombs), each failing in its own way."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        with Image.open(path) as opened:
-            pixels = picture_pixels(opened, image_shape)
-    except FileNotFoundError:
-        raise InvalidArgumentError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidArgumentError(f"{path}: not an image Pillow can read ({exc})") from None
-    return model_input(pixels, value_range, invert)
+        with Image.open(source) as picture:
+            if picture.width * picture.height > MAX_PICTURE_PIXELS:  # known from the header, before decoding
+                raise PictureTooLargeError(f"{name}: a picture of {picture.width}x{picture.height} pixels; "
+                                           f"at most {MAX_PICTURE_PIXELS:,}")  # fmt: skip
+            return picture_pixels(picture, image_shape)
+    except Image.DecompressionBombError:  # so large that Pillow refuses it while opening
+        raise PictureTooLargeError(
+            f"{name}: a decompression bomb (Pillow refuses its size); at most {MAX_PICTURE_PIXELS:,} pixels"
+        ) from None
+    except UnidentifiedImageError:
+        raise InvalidArgumentError(f"{name}: not a picture Pillow can read") from None
+    except InvalidArgumentError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise OSError, ValueError, EOFError, SyntaxError, struct.error...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidArgumentError(f"{name}: cannot read this picture ({shown(reason)[1:-1]})") from None
 
 
 def model_input(pixels: np.ndarray, value_range: tuple[float, float], invert: str = "auto") -> np.ndarray:

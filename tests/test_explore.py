@@ -104,7 +104,7 @@ def test_load_image_inverts_dark_on_light(tmp_path):
 
 def test_load_image_errors(tmp_path):
     (tmp_path / "notes.txt").write_text("not a picture")
-    with pytest.raises(InvalidArgumentError, match="not an image"):
+    with pytest.raises(InvalidArgumentError, match="not a picture Pillow can read"):
         load_image(tmp_path / "notes.txt")
     with pytest.raises(InvalidArgumentError, match="no such image"):
         load_image(tmp_path / "missing.png")

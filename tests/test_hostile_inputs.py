@@ -405,3 +405,55 @@ def test_info_shows_a_hand_edited_parity_record_without_failing(tmp_path, capsys
     assert main(["info", "--model", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "max |keras - onnx| ?" in out and "\x1b" not in out
+
+
+# -- pictures Pillow opens but cannot read ---------------------------------------------------------------
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width x height grayscale pixels (its data is a few bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b"")
+
+
+def _hostile_pictures(folder):
+    from PIL import Image, PngImagePlugin
+
+    pictures = {}
+    Image.new("LAB", (8, 8)).save(folder / "lab.tif")
+    pictures["lab.tif"] = "cannot read this picture"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * (PngImagePlugin.MAX_TEXT_CHUNK + 10), zip=True)
+    Image.new("L", (8, 8)).save(folder / "text.png", pnginfo=info)
+    pictures["text.png"] = "cannot read this picture"
+    (folder / "tall.png").write_bytes(_png_claiming(1, 30_000_000))
+    pictures["tall.png"] = "a picture of 1x30000000 pixels; at most 25,000,000"
+    (folder / "bomb.png").write_bytes(_png_claiming(20_000, 20_000))
+    pictures["bomb.png"] = "decompression bomb"
+    (folder / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    pictures["garbage.png"] = "not a picture Pillow can read"
+    return pictures
+
+
+def test_a_picture_pillow_cannot_read_is_one_line_on_the_cli(tmp_path, capsys):
+    from vae_gen.cli import main
+
+    for name, message in _hostile_pictures(tmp_path).items():
+        assert main(["reconstruct", str(tmp_path / name), "--out", str(tmp_path / "r.png")]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err and name in err, err
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_a_picture_pillow_cannot_read_is_a_json_4xx(client, tmp_path):
+    for name, message in _hostile_pictures(tmp_path).items():
+        response = client.post("/v1/reconstruct", files={"image": (name, (tmp_path / name).read_bytes())})
+        expected = 413 if name in ("tall.png", "bomb.png") else 400
+        assert response.status_code == expected, (name, response.text)
+        assert message in response.json()["error"]["message"]
