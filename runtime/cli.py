@@ -148,6 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the interpreter's final flush does not fail again on the closed pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return CLOSED_PIPE
+    except OSError as exc:  # the user's paths and disks: a full disk, a name too long, a folder that went away
+        print(f"vae-gen {args.command}: error: {os_error_text(exc)}", file=sys.stderr)
+        return USER_ERROR
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OSError in one line: the path it concerns and what the system said (`out.png: No space left on device`)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{shown(str(exc.filename))[1:-1]}: {reason}" if exc.filename is not None else reason
 
 
 def _exit_out_of_memory(line: str) -> NoReturn:

@@ -164,6 +164,8 @@ def manifest_name(lo: int, hi: int, count: int) -> str:
     return "manifest.jsonl" if (lo, hi) == (0, count) else f"manifest-{lo}-{hi}.jsonl"
 
 
+#: The longest file or folder name most filesystems take (ext4, APFS, NTFS: 255 bytes or UTF-16 units).
+MAX_NAME_BYTES = 255
 #: Characters that cannot be part of a folder name on some system.
 UNSAFE_IN_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
@@ -178,6 +180,12 @@ def class_folders(classes: tuple[str, ...]) -> dict[str, str]:
         if folder in ("", ".", "..") or folder.startswith("."):
             folder = "_" + folder
         folders[name] = folder
+    too_long = [folder for folder in folders.values() if len(folder.encode("utf-8")) > MAX_NAME_BYTES]
+    if too_long:
+        raise InvalidArgumentError(
+            f"class folder {shown(too_long[0])} is {len(too_long[0].encode('utf-8'))} bytes long; a file name holds at most "
+            f"{MAX_NAME_BYTES} (use the flat layout)"
+        )
     if len(set(folders.values())) != len(folders):
         raise InvalidArgumentError(f"classes {list(classes)} would share folders ({list(folders.values())}) in a by-class run")
     return folders

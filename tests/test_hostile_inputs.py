@@ -457,3 +457,55 @@ def test_a_picture_pillow_cannot_read_is_a_json_4xx(client, tmp_path):
         expected = 413 if name in ("tall.png", "bomb.png") else 400
         assert response.status_code == expected, (name, response.text)
         assert message in response.json()["error"]["message"]
+
+
+# -- disks and paths -----------------------------------------------------------------------------------------
+
+
+def test_a_full_disk_while_writing_a_picture_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from PIL import Image
+
+    from vae_gen.cli import main
+
+    def full(self, fp, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(fp))
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    for argv in (["sample", "-n", "4", "--grid", "g.png"], ["manifold", "--size", "3", "--out", "m.png"],
+                 ["interpolate", "--steps", "3", "--out", "i.png"], ["walk", "--legs", "2", "--frames-per-leg", "2",
+                                                                    "--out", "w.gif"]):  # fmt: skip
+        monkeypatch.chdir(tmp_path)
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "No space left on device" in err, err
+        assert list(tmp_path.iterdir()) == []  # no picture, no temporary
+
+
+def test_names_over_255_bytes_are_one_line_and_leave_nothing(tmp_path, monkeypatch, capsys):
+    from vae_gen.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    long = "x" * 300
+    assert main(["sample", "-n", "2", "--out", long]) == 2
+    assert "File name too long" in capsys.readouterr().err
+    assert main(["sample", "-n", "2", "--model", long]) == 2
+    capsys.readouterr()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_class_name_too_long_for_a_folder_is_refused_before_the_run_record(tmp_path, capsys):
+    import shutil
+
+    from vae_gen.cli import main
+
+    model = tmp_path / "model"
+    shutil.copytree(vae_gen.load(CONDITIONAL).folder, model)
+    card = json.loads((model / "model.json").read_text())
+    card["conditioning"]["classes"][0] = "é" * 200  # 400 bytes in UTF-8
+    (model / "model.json").write_text(json.dumps(card))
+    out = tmp_path / "out"
+    assert main(["sample", "--model", str(model), "-n", "4", "--class", "all", "--layout", "by-class", "--out", str(out)]) == 2
+    assert "a file name holds at most 255" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []
