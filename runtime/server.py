@@ -427,13 +427,18 @@ def create_app(settings: ServerSettings) -> FastAPI:
             raise ApiError(400, "bad_value", f"model {generator.name!r} has no encoder; reconstruct needs one")
         label = label_of(generator, class_)
         data = await image.read()
-        pixels = _read_upload(data, generator.image_shape)
-        floats = model_input(pixels, generator.value_range, invert=invert)[None]
-        rows = await run_job(lambda cancel: reconstruct_rows(generator, floats, variations, seed, label=label))
-        sheet = grid(rows.reshape(-1, *generator.uint8_shape), columns=rows.shape[1])
-        buffer = io.BytesIO()
-        sheet.save(buffer, format="PNG")
-        return Response(buffer.getvalue(), media_type="image/png")
+
+        def job(cancel: threading.Event) -> bytes:
+            # Decoding the upload is part of the job: in the worker pool, in the queue and under the time limit, so
+            # a large or slow picture never blocks the event loop (and /healthz) while it decodes.
+            pixels = _read_upload(data, generator.image_shape)
+            floats = model_input(pixels, generator.value_range, invert=invert)[None]
+            rows = reconstruct_rows(generator, floats, variations, seed, label=label)
+            buffer = io.BytesIO()
+            grid(rows.reshape(-1, *generator.uint8_shape), columns=rows.shape[1]).save(buffer, format="PNG")
+            return buffer.getvalue()
+
+        return Response(await run_job(job), media_type="image/png")
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -49,6 +49,8 @@ def load_image(
 #: Pictures with more pixels than this (read from the header, before decoding) are refused: decoding one takes
 #: about 4 bytes a pixel (a 7,000 x 3,500 photo fits).
 MAX_PICTURE_PIXELS = 25_000_000
+#: ... and no side longer than this: Pillow keeps a block per row, so a 1 x 25,000,000 picture would take 2 GB.
+MAX_PICTURE_SIDE = 20_000
 
 
 class PictureTooLargeError(InvalidArgumentError):
@@ -65,9 +67,10 @@ def read_picture(source: Path | BinaryIO, image_shape: tuple[int, int, int], nam
 
     try:
         with Image.open(source) as picture:
-            if picture.width * picture.height > MAX_PICTURE_PIXELS:  # known from the header, before decoding
-                raise PictureTooLargeError(f"{name}: a picture of {picture.width}x{picture.height} pixels; "
-                                           f"at most {MAX_PICTURE_PIXELS:,}")  # fmt: skip
+            too_large = picture.width * picture.height > MAX_PICTURE_PIXELS
+            if too_large or max(picture.width, picture.height) > MAX_PICTURE_SIDE:  # from the header, before decoding
+                raise PictureTooLargeError(f"{name}: a picture of {picture.width}x{picture.height} pixels; at most "
+                                           f"{MAX_PICTURE_PIXELS:,}, and {MAX_PICTURE_SIDE:,} a side")  # fmt: skip
             return picture_pixels(picture, image_shape)
     except Image.DecompressionBombError:  # so large that Pillow refuses it while opening
         raise PictureTooLargeError(

@@ -433,7 +433,7 @@ def _hostile_pictures(folder):
     Image.new("L", (8, 8)).save(folder / "text.png", pnginfo=info)
     pictures["text.png"] = "cannot read this picture"
     (folder / "tall.png").write_bytes(_png_claiming(1, 30_000_000))
-    pictures["tall.png"] = "a picture of 1x30000000 pixels; at most 25,000,000"
+    pictures["tall.png"] = "a picture of 1x30000000 pixels; at most 25,000,000, and 20,000 a side"
     (folder / "bomb.png").write_bytes(_png_claiming(20_000, 20_000))
     pictures["bomb.png"] = "decompression bomb"
     (folder / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
@@ -509,3 +509,44 @@ def test_a_class_name_too_long_for_a_folder_is_refused_before_the_run_record(tmp
     assert main(["sample", "--model", str(model), "-n", "4", "--class", "all", "--layout", "by-class", "--out", str(out)]) == 2
     assert "a file name holds at most 255" in capsys.readouterr().err
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_uploads_decode_off_the_event_loop():
+    """/healthz answers while large pictures decode: they are jobs of the worker pool, not of the event loop."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from vae_gen import server
+
+    model = vae_gen.load()
+    settings = server.ServerSettings(models={model.name: model}, default_model=model.name, selftests={model.name: True})
+    with TestClient(server.create_app(settings)) as client:  # one event loop for every request, as a server has
+        _uploads_and_health(client)
+
+
+def _uploads_and_health(client):
+    import io
+    import time
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (4800, 4800), 200).save(buffer, format="PNG")  # 23 MP, 33 kB: about 0.4 s to decode and shrink
+    data = buffer.getvalue()
+    statuses = []
+
+    def upload():
+        statuses.append(client.post("/v1/reconstruct", files={"image": ("big.png", data)}).status_code)
+
+    uploads = [threading.Thread(target=upload) for _ in range(4)]
+    for thread in uploads:
+        thread.start()
+    latencies = []
+    while any(thread.is_alive() for thread in uploads):
+        start = time.perf_counter()
+        assert client.get("/healthz").status_code == 200
+        latencies.append(time.perf_counter() - start)
+    for thread in uploads:
+        thread.join()
+    assert statuses == [200] * 4 or set(statuses) <= {200, 429}
+    assert len(latencies) >= 3 and max(latencies) < 0.3, latencies
