@@ -27,16 +27,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USER_ERROR
     try:
         from .cli import main as cli_main
-    except (MemoryError, ImportError) as exc:
-        if not is_out_of_memory(exc):
+    except (MemoryError, ImportError, SystemError) as exc:
+        if not (is_out_of_memory(exc) or _failed_allocation(exc, limit)):
             raise
         print(f"vae-gen: error: {out_of_memory('starting', exc)}", file=sys.stderr)
         return USER_ERROR
     try:
         return cli_main(argv)
-    except MemoryError:  # even reporting an error ran out of memory: a line made before anything was allocated
+    except (MemoryError, SystemError) as exc:  # even reporting an error ran out of memory: a line made up front
+        if not (isinstance(exc, MemoryError) or _failed_allocation(exc, limit)):
+            raise
         print(LAST_RESORT, file=sys.stderr)
-        return USER_ERROR
+        sys.stderr.flush()
+        os._exit(USER_ERROR)  # as the CLI does: a normal exit's teardown can abort under the same limit
+
+
+def _failed_allocation(exc: BaseException, limit: int | None) -> bool:
+    """Whether `exc` is CPython's SystemError for a failed allocation: a C function that could not allocate
+    its MemoryError either ("error return without exception set", seen in argparse near 100 MiB). Under an
+    address-space limit that is what it means; without one it is an interpreter bug, and shown as one."""
+    if not isinstance(exc, SystemError):
+        return False
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, MemoryError):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return limit is not None
 
 
 def _address_space_limit_mib() -> int | None:

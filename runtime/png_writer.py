@@ -8,7 +8,9 @@ the writers between two files, never inside one.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from types import TracebackType
@@ -33,11 +35,14 @@ def write_pngs(paths: list[str], images: np.ndarray, cancel: CancelEvent | None 
         save_png(image, Path(path))
 
 
+#: How often a worker looks whether the run's process still exists.
+PARENT_CHECK_SECONDS = 0.5
+
 # In a worker process: set by the parent to stop between two files.
 _WORKER_STOP: CancelEvent | None = None
 
 
-def _worker_init(stop: CancelEvent) -> None:
+def _worker_init(stop: CancelEvent, parent: int) -> None:
     # Ctrl-C reaches the whole process group; the parent decides, and tells
     # the workers through `stop`, so no file is left half-written.
     import signal
@@ -45,6 +50,21 @@ def _worker_init(stop: CancelEvent) -> None:
     global _WORKER_STOP
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_STOP = stop
+    if os.name == "posix":
+        threading.Thread(target=_exit_when_gone, args=(parent,), daemon=True).start()
+
+
+def _exit_when_gone(parent: int) -> None:
+    """End this worker once the process that started the run is gone (kill -9 gives it no chance to say so):
+    a worker's own parent is the forkserver, so the run's process is watched by its pid."""
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except OSError:  # it exists, under another user: not ours to judge
+            pass
 
 
 def _write_pngs_in_worker(paths: list[str], images: np.ndarray) -> None:
@@ -76,7 +96,7 @@ class PngWriter:
             method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
             context = multiprocessing.get_context(method)
             self.stop: CancelEvent = context.Event()
-            self.pool = ProcessPoolExecutor(workers, context, initializer=_worker_init, initargs=(self.stop,))
+            self.pool = ProcessPoolExecutor(workers, context, initializer=_worker_init, initargs=(self.stop, os.getpid()))
         else:
             self.stop = threading.Event()
 

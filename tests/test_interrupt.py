@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -75,6 +76,40 @@ def test_interrupted_run_stops_fast_keeps_complete_files_and_resumes(tmp_path, s
     reference = tmp_path / "uninterrupted"
     subprocess.run(command(reference), check=True)
     assert digests(out) == digests(reference)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the workers through /proc")
+def test_kill_9_of_a_run_leaves_no_png_worker_behind(tmp_path):
+    """kill -9 gives the run no chance to stop its PNG workers; they notice it is gone and end themselves."""
+    marker = f"vae-gen-orphan-test-{tmp_path.name}"
+    environment = {**os.environ, "VAE_GEN_TEST_MARKER": marker}
+    process = subprocess.Popen(command(tmp_path / "run", "--workers", "2"), env=environment, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(marked_processes(marker)) < 3:  # the run, the forkserver and its workers
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before its workers started"
+        time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not marked_processes(marker), "processes of the killed run are still there"
+
+
+def marked_processes(marker: str) -> list[int]:
+    """The pids whose environment holds `marker` (zombies, already ended, excluded)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in environment and state != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.mark.tensorflow
