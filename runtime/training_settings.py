@@ -30,6 +30,9 @@ DEFAULT_TEST_FRACTION = 0.1
 MAX_IMAGE_SIDE = 4096
 PRECISIONS = ("float32", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
+#: "elbo": the negative ELBO alone. "adversarial": the ELBO plus a discriminator's verdict on prior samples and
+#: reconstructions, for sharp samples (vae_gen.train.adversarial).
+OBJECTIVES = ("elbo", "adversarial")
 
 
 class SettingError(InvalidArgumentError):
@@ -143,6 +146,18 @@ def image_size() -> Rule:
     return Rule(check, parse, metavar="HxW")
 
 
+def optional_text(meaning_of_null: str) -> Rule:
+    """A non-empty string, or None (`meaning_of_null`)."""
+    allowed = f"a non-empty string (or null: {meaning_of_null})"
+
+    def check(value: Any) -> Any:
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return value
+
+    return Rule(check, lambda text: text)
+
+
 def one_of(*choices: str) -> Rule:
     def check(value: Any) -> Any:
         if value not in choices:
@@ -220,6 +235,19 @@ class TrainSettings:
     #: "float32" or "mixed_bfloat16". The saved models are float32 either way.
     precision: str = setting("float32", one_of(*PRECISIONS), "arithmetic of training; mixed_bfloat16 is about 1.75x "
                              "faster on CPUs with AMX or AVX-512 BF16, the saved models are float32 either way")  # fmt: skip
+
+    #: "elbo" or "adversarial" (sharper samples, a worse -ELBO; docs/training.md).
+    objective: str = setting("elbo", one_of(*OBJECTIVES), "training objective: elbo (the negative ELBO), or "
+                             "adversarial (the ELBO plus a discriminator on prior samples and reconstructions: sharp "
+                             "samples at a cost in -ELBO)")  # fmt: skip
+    #: The adversarial gradient at the decoder's output layer, as a multiple of the ELBO's gradient there.
+    adversarial_weight: float = setting(0.1, number(0, inclusive=False), "with --objective adversarial: the "
+                                        "discriminator's gradient at the decoder's output layer as a multiple of the "
+                                        "ELBO's gradient there")  # fmt: skip
+    #: A model folder (or shipped model name) or run folder whose encoder.keras and decoder.keras start the run.
+    init_from: str | None = setting(None, optional_text("new weights from the seed"), "start from the weights of "
+                                    "this model folder, shipped model name or run folder (fine-tuning); its "
+                                    "architecture, latent size, image shape and classes must be the run's")  # fmt: skip
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

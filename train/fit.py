@@ -15,7 +15,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,11 @@ from vae_gen.constants import EVAL_SEED
 from vae_gen.errors import OutputError
 from vae_gen.training_settings import FASHION_MNIST, TrainSettings
 
+from .adversarial import AdversarialVAE, build_discriminator
 from .data import DataError
 from .datasets import load_dataset
 from .metrics import neg_elbo
-from .model import build_vae, float32_copy
+from .model import VAE, build_networks, build_vae, float32_copy
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ class EpochLog(keras.callbacks.Callback):
             logs.get("val_neg_elbo", nan), logs.get("val_reconstruction", nan), logs.get("val_kl", nan),
             time.perf_counter() - self.started,
         )  # fmt: skip
+        if "discriminator" in logs:
+            log.info("  discriminator %.3f, adversarial %.3f, adaptive scale %.2f",
+                     logs["discriminator"], logs["adversarial"], logs["adaptive_scale"])  # fmt: skip
 
 
 class KlWarmup(keras.callbacks.Callback):
@@ -96,6 +100,29 @@ class KeepBest(keras.callbacks.Callback):
             log.info("restored the weights of epoch %d (test -ELBO %.2f)", self.best_epoch, self.best_value)
 
 
+#: Scores a decoder (a float32 keras.Model) between epochs: {"fd": ..., ...}, recorded in history.json.
+Judge = Callable[[keras.Model], dict[str, float]]
+
+
+class JudgeSamples(keras.callbacks.Callback):
+    """Scores the decoder that would be saved (the weight average, when training adversarially) after each
+    epoch with `judge`, so a run's history holds its sample-quality curve beside its -ELBO."""
+
+    def __init__(self, judge: Judge, decoder: keras.Model):
+        super().__init__()
+        self.judge = judge
+        self.copy = float32_copy(decoder)
+        self.scores: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        average = getattr(self.model, "decoder_average_values", None)
+        self.copy.set_weights(average() if average else self.model.decoder.get_weights())
+        started = time.perf_counter()
+        self.scores.append(self.judge(self.copy))
+        log.info("  samples: %s (%.1fs)", ", ".join(f"{k} {v:.4g}" for k, v in self.scores[-1].items()),
+                 time.perf_counter() - started)  # fmt: skip
+
+
 def build_optimizer(settings: TrainSettings, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """Adam with the run's learning-rate schedule and, if set, AdamW's decoupled weight decay."""
     learning_rate = settings.learning_rate
@@ -116,14 +143,16 @@ def _prepare_out(out_dir: Path) -> None:
         raise OutputError(f"{out_dir.parent}: folder does not exist")
 
 
-def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) -> dict[str, Any]:
+def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None, judge: Judge | None = None) -> dict[str, Any]:
     """Train per `settings` (validated when they were made) and write the run folder `out_dir`; returns the
-    run summary."""
+    run summary. With `judge`, the decoder is scored after every epoch and the scores join history.json."""
     out_dir = Path(out_dir)
     _prepare_out(out_dir)
     if settings.data != FASHION_MNIST:
         # Recorded absolute, so that export and report find the same folder from anywhere.
         settings = settings.replace(data=str(Path(settings.data).expanduser().resolve()))
+    if settings.init_from is not None:
+        settings = settings.replace(init_from=str(starting_folder(settings.init_from)))
 
     data = load_dataset(settings, data_dir)
     n_train, x_test = len(data.train_images), data.test_images  # uint8: batches become floats in the pipeline
@@ -139,12 +168,15 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
-    vae = build_vae(settings.arch, settings.latent_dim, settings.seed, data.image_shape, settings.precision, classes)
+    vae = build_model(settings, data.image_shape, classes)
     vae.compile(
         optimizer=build_optimizer(settings, steps_per_epoch=-(-n_train // settings.batch_size)),
         steps_per_execution=STEPS_PER_EXECUTION,
     )
     callbacks: list[keras.callbacks.Callback] = [EpochLog(settings.epochs)]
+    judging = JudgeSamples(judge, vae.decoder) if judge is not None else None
+    if judging is not None:
+        callbacks.append(judging)
     if settings.kl_warmup_epochs:
         callbacks.append(KlWarmup(settings.kl_warmup_epochs))
     keep_best = KeepBest(first_eligible_epoch=max(0, settings.kl_warmup_epochs - 1))
@@ -166,6 +198,8 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
     seconds = time.perf_counter() - started
     if settings.keep_best:
         keep_best.restore()
+    if isinstance(vae, AdversarialVAE):
+        vae.use_decoder_average()
     # Score and save float32 networks: what export converts and the runtime runs.
     encoder, decoder = float32_copy(vae.encoder), float32_copy(vae.decoder)
 
@@ -195,12 +229,17 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         {key: float(values[i]) for key, values in history.history.items()} | {"epoch": i + 1}
         for i in range(len(history.history["neg_elbo"]))
     ]
+    if judging is not None:
+        scored = zip(epochs, judging.scores, strict=True)
+        epochs = [epoch | {f"samples_{key}": value for key, value in scores.items()} for epoch, scores in scored]
 
     if out_dir.exists():
         out_dir.rmdir()  # empty, checked above
     with atomic_folder(out_dir) as staging:
         encoder.save(staging / "encoder.keras")
         decoder.save(staging / "decoder.keras")
+        if isinstance(vae, AdversarialVAE):  # to go on training; export never reads it
+            vae.discriminator.save(staging / "discriminator.keras")
         _write_json(staging / "settings.json", settings.to_dict())
         _write_json(staging / "history.json", epochs)
         _write_json(staging / "metrics.json", summary)
@@ -210,6 +249,52 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None) 
         write_report(staging, data)
     log.info("test -ELBO %.2f nats per image; run folder %s", test_metrics["neg_elbo"], out_dir)
     return summary
+
+
+def build_model(settings: TrainSettings, image_shape: tuple[int, int, int], classes: int) -> VAE:
+    """The VAE the settings ask for: its objective's model class, its weights new or from `init_from`."""
+    if settings.objective == "elbo" and settings.init_from is None:
+        return build_vae(settings.arch, settings.latent_dim, settings.seed, image_shape, settings.precision, classes)
+    encoder, decoder = build_networks(settings.arch, settings.latent_dim, image_shape, settings.precision, classes)
+    if settings.init_from is not None:
+        load_starting_weights(Path(settings.init_from), encoder, decoder)
+    if settings.objective == "adversarial":
+        return AdversarialVAE(encoder, decoder, build_discriminator(image_shape, classes), settings.adversarial_weight,
+                              seed=settings.seed, name=f"vae_{settings.arch}")  # fmt: skip
+    return VAE(encoder, decoder, seed=settings.seed, name=f"vae_{settings.arch}")
+
+
+def starting_folder(init_from: str) -> Path:
+    """The folder `init_from` names (a shipped model name, a model folder or a run folder), absolute; it must
+    hold encoder.keras and decoder.keras."""
+    from vae_gen.errors import ModelNotFoundError
+    from vae_gen.model_store import resolve_model
+    from vae_gen.training_settings import SettingError
+
+    try:
+        folder = resolve_model(init_from).resolve()
+    except ModelNotFoundError as exc:
+        raise SettingError("init_from", str(exc)) from None
+    missing = [name for name in ("encoder.keras", "decoder.keras") if not (folder / name).is_file()]
+    if missing:
+        raise SettingError("init_from", f"{folder} has no {' or '.join(missing)} to start from")
+    return folder
+
+
+def load_starting_weights(folder: Path, encoder: keras.Model, decoder: keras.Model) -> None:
+    """Copy the weights of `folder`'s encoder.keras and decoder.keras into the new networks, which must be of
+    the same shapes (one line naming the first that differs, otherwise)."""
+    from vae_gen.training_settings import SettingError
+
+    for name, network in (("encoder", encoder), ("decoder", decoder)):
+        saved = keras.saving.load_model(folder / f"{name}.keras", compile=False, safe_mode=True)
+        theirs, ours = saved.get_weights(), network.get_weights()
+        shapes = [w.shape for w in theirs], [w.shape for w in ours]
+        if shapes[0] != shapes[1]:
+            raise SettingError("init_from", f"{folder / f'{name}.keras'} has weights of other shapes than this run's "
+                                            f"{name} (another architecture, latent size, image shape or classes)")  # fmt: skip
+        network.set_weights(theirs)
+    log.info("starting from the weights of %s", folder)
 
 
 def _batches(

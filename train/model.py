@@ -261,7 +261,7 @@ class VAE(keras.Model):
         self.neg_elbo_tracker.update_state(neg_elbo, sample_weight=batch_size)
         self.reconstruction_tracker.update_state(reconstruction, sample_weight=batch_size)
         self.kl_tracker.update_state(kl, sample_weight=batch_size)
-        return {m.name: m.result() for m in self.metrics}
+        return {m.name: m.result() for m in (self.neg_elbo_tracker, self.reconstruction_tracker, self.kl_tracker)}
 
     def train_step(self, data):
         with tf.GradientTape() as tape:

@@ -1,0 +1,145 @@
+"""The adversarial objective: the negative ELBO plus a discriminator's verdict on prior samples and
+reconstructions (VAE-GAN, Larsen et al. 2016), for a decoder that draws sharp images.
+
+Why: a decoder trained on the Bernoulli likelihood alone outputs the mean of
+everything a z could be, so its samples are the blurred average of plausible
+garments (docs/experiments.md). A discriminator that tells real images from
+decoded ones pushes the decoder towards images that look like one garment.
+The ELBO term stays, so the encoder remains a posterior of an N(0, I) latent
+space and everything downstream (export, priors, conditioning) is unchanged.
+The discriminator exists only while training: it is saved in the run folder,
+never exported, and the exported decoder is still `z [, label] -> image`.
+
+Stabilizers, each where it acts:
+- R1 gradient penalty on real images (Mescheder et al. 2018), so the
+  discriminator cannot grow arbitrarily steep around the data;
+- an adaptive adversarial weight (VQGAN, Esser et al. 2021): the adversarial
+  gradient at the decoder's output layer is `adversarial_weight` times the
+  ELBO's gradient there, whatever the two losses' scales do during training;
+- an exponential moving average of the decoder's weights, which is what gets
+  saved and exported (the raw weights chase the discriminator step by step).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from .model import VAE, label_input, vae_losses
+
+#: Weight of the R1 penalty, gamma / 2 * E ||grad_x D(x)||^2 on real images in [0, 1].
+R1_GAMMA = 1.0
+#: Per-step momentum of the decoder's weight average: a horizon of about 1,000 steps.
+DECODER_AVERAGE_MOMENTUM = 0.999
+#: The discriminator's Adam: the usual GAN settings (a short memory of the first moment).
+DISCRIMINATOR_LEARNING_RATE = 2e-4
+DISCRIMINATOR_BETA_1 = 0.5
+#: Bounds of the adaptive weight (VQGAN's), so one batch with a vanishing adversarial gradient cannot blow it up.
+MAX_ADAPTIVE_SCALE = 1e4
+
+
+def build_discriminator(image_shape: tuple[int, int, int], classes: int = 0) -> keras.Model:
+    """Image [, label] -> one logit per image (real: high). Two stride-2 convolutions and a Dense layer; with
+    classes, a projection term (Miyato & Koyama 2018): the logit gains <h, embed(label)>, so the verdict is
+    about the image *as* the class it was asked to be."""
+    image, label = keras.Input(shape=image_shape, name="image"), label_input(classes)
+    x = layers.Conv2D(64, 4, strides=2, padding="same")(image)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(128, 4, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(0.2)(x)
+    h = layers.LeakyReLU(0.2)(layers.Dense(256)(layers.Flatten()(x)))
+    logit = layers.Dense(1)(h)
+    if label is not None:
+        projection = layers.Dot(axes=1)([h, layers.Dense(256, use_bias=False)(label)])
+        logit = layers.Add()([logit, projection])
+    return keras.Model(image if label is None else [image, label], logit, name="discriminator")
+
+
+class AdversarialVAE(VAE):
+    """A VAE whose decoder also answers to a discriminator. Metrics: the VAE's (-ELBO, reconstruction, KL),
+    plus `discriminator` (its loss with R1), `adversarial` (the decoder's non-saturating loss) and
+    `adaptive_scale` (the factor that balances it, before `adversarial_weight`)."""
+
+    def __init__(self, encoder, decoder, discriminator: keras.Model, adversarial_weight: float, seed=None, **kwargs):
+        super().__init__(encoder, decoder, seed=seed, **kwargs)
+        self.discriminator = discriminator
+        self.adversarial_weight = adversarial_weight
+        self.prior_noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        self.output_kernel = next(layer.kernel for layer in reversed(decoder.layers) if hasattr(layer, "kernel"))
+        self.decoder_average = [
+            keras.Variable(weight, trainable=False, name=f"average_{i}") for i, weight in enumerate(decoder.weights)
+        ]
+        self.discriminator_tracker = keras.metrics.Mean(name="discriminator")
+        self.adversarial_tracker = keras.metrics.Mean(name="adversarial")
+        self.adaptive_scale_tracker = keras.metrics.Mean(name="adaptive_scale")
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.discriminator_tracker, self.adversarial_tracker, self.adaptive_scale_tracker]
+
+    def compile(self, optimizer, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.discriminator_optimizer = keras.optimizers.Adam(DISCRIMINATOR_LEARNING_RATE, beta_1=DISCRIMINATOR_BETA_1)
+        self.discriminator_optimizer.build(self.discriminator.trainable_weights)
+
+    def judged(self, images, labels):
+        return self.discriminator(images if labels is None else [images, labels], training=True)
+
+    def train_step(self, data):
+        images, labels = self.split(data)
+        batch = tf.shape(images)[0]
+        z_prior = keras.random.normal((batch, self.decoder.inputs[0].shape[-1]), seed=self.prior_noise)
+        vae_weights = self.encoder.trainable_weights + self.decoder.trainable_weights
+        fake_labels = None if labels is None else tf.concat([labels, labels], axis=0)
+
+        # The VAE: ELBO, plus fooling the discriminator with its reconstructions and its prior samples.
+        with tf.GradientTape(persistent=True) as tape:
+            reconstruction, z_mean, z_log_var = self.reconstruct(images, labels, training=True)
+            generated = self.decoder(z_prior if labels is None else [z_prior, labels], training=True)
+            neg_elbo, reconstruction_loss, kl = vae_losses(images, reconstruction, z_mean, z_log_var)
+            likelihood_loss = reconstruction_loss + self.kl_weight * kl
+            fakes = tf.concat([reconstruction, generated], axis=0)
+            adversarial_loss = tf.reduce_mean(tf.nn.softplus(-self.judged(fakes, fake_labels)))
+            with tape.stop_recording():
+                likelihood_norm = tf.norm(tape.gradient(likelihood_loss, self.output_kernel))
+                adversarial_norm = tf.norm(tape.gradient(adversarial_loss, self.output_kernel))
+                scale = tf.clip_by_value(likelihood_norm / (adversarial_norm + 1e-4), 0.0, MAX_ADAPTIVE_SCALE)
+            objective = likelihood_loss + self.adversarial_weight * scale * adversarial_loss
+        gradients = tape.gradient(objective, vae_weights)
+        del tape
+        self.optimizer.apply_gradients(zip(gradients, vae_weights, strict=True))
+        for average, weight in zip(self.decoder_average, self.decoder.weights, strict=True):
+            average.assign(DECODER_AVERAGE_MOMENTUM * average + (1.0 - DECODER_AVERAGE_MOMENTUM) * weight)
+
+        # The discriminator: real images high, decoded ones low, and flat around the real ones (R1).
+        fakes = tf.stop_gradient(fakes)
+        with tf.GradientTape() as tape:
+            with tf.GradientTape() as r1_tape:
+                r1_tape.watch(images)
+                real_logits = self.judged(images, labels)
+                real_sum = tf.reduce_sum(real_logits)
+            slopes = r1_tape.gradient(real_sum, images)
+            r1 = tf.reduce_mean(tf.reduce_sum(tf.square(slopes), axis=[1, 2, 3]))
+            fake_logits = self.judged(fakes, fake_labels)
+            discriminator_loss = (
+                tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits)) + 0.5 * R1_GAMMA * r1
+            )
+        weights = self.discriminator.trainable_weights
+        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(discriminator_loss, weights), weights, strict=True))
+
+        batch_size = tf.cast(batch, tf.float32)
+        self.discriminator_tracker.update_state(discriminator_loss, sample_weight=batch_size)
+        self.adversarial_tracker.update_state(adversarial_loss, sample_weight=batch_size)
+        self.adaptive_scale_tracker.update_state(scale, sample_weight=batch_size)
+        self.update_metrics(neg_elbo, reconstruction_loss, kl, data)
+        return {m.name: m.result() for m in self.metrics}
+
+    def use_decoder_average(self) -> None:
+        """Give the decoder its averaged weights: what gets saved, scored and exported."""
+        for average, weight in zip(self.decoder_average, self.decoder.weights, strict=True):
+            weight.assign(average)
+
+    def decoder_average_values(self) -> list:
+        """The averaged decoder weights as arrays, for scoring a copy of the decoder between epochs."""
+        return [average.numpy() for average in self.decoder_average]
