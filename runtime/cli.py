@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -313,6 +314,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"prior:         {_prior_line(card)}",
         f"opset:         {card.opset}, decoder {card.decoder_flops / 1e6:.2f} MFLOP per image",
         f"test metrics:  {f'{metrics} (nats per image)' if metrics else 'none measured'}",
+        f"samples:       {_samples_line(card.extra.get('sample_quality'))}",
         _parity_line(card.parity),
         f"origin:        {_origin_line(card.origin)}",
     ]
@@ -371,6 +373,27 @@ def _parity_line(parity: dict[str, Any]) -> str:
     return f"parity:        max |keras - onnx| {number('max_abs_diff')} (tolerance {number('tolerance', 'g')})"
 
 
+#: The sample-quality figures `info` shows, by their key in model.json's extra.sample_quality.
+SAMPLE_FIGURES = (("fd", "FD", ".2f"), ("precision", "precision", ".3f"), ("recall", "recall", ".3f"),
+                  ("class_entropy", "class entropy", ".3f"), ("class_accuracy", "class accuracy", ".3f"))  # fmt: skip
+
+
+def _samples_line(record: object) -> str:
+    """The card's sample-quality record in one line, or "not measured"; a hand-edited value shows as "?"."""
+    if not isinstance(record, dict):
+        return "not measured"
+
+    def figure(key: str, form: str) -> str:
+        value = record.get(key)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return format(value, form) if ok else "?"
+
+    shown_figures = [f"{label} {figure(key, form)}" for key, label, form in SAMPLE_FIGURES if key in record]
+    images = record.get("images")
+    about = f" ({images:,} images at T = 1 against the test set)" if isinstance(images, int) else ""
+    return ", ".join(shown_figures) + about if shown_figures else "not measured"
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     damaged = 0
     for name in list_models():
@@ -384,6 +407,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
         elbo = card.test_metrics.get("neg_elbo")
         elbo_text = f"test -ELBO {elbo:.1f}" if isinstance(elbo, (int, float)) and not isinstance(elbo, bool) else ""
         classes = f"{len(card.classes)} classes" if card.classes else "unconditional"
+        samples = card.extra.get("sample_quality")
+        fd = samples.get("fd") if isinstance(samples, dict) else None
+        if isinstance(fd, (int, float)) and not isinstance(fd, bool) and math.isfinite(fd):
+            elbo_text += f", sample FD {fd:.1f}"
         print(f"{name}{default}\t{card.architecture}, latent {card.latent_dim}, {classes}\t{elbo_text}")
     return USER_ERROR if damaged else 0
 

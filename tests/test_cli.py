@@ -250,3 +250,19 @@ def test_a_training_run_folder_as_model_says_to_export_it(tmp_path, capsys):
     (tmp_path / "settings.json").write_text("{}")
     assert main(["sample", "-n", "1", "--model", str(tmp_path), "--grid", str(tmp_path / "g.png")]) == 2
     assert f"{tmp_path}: a training run, not a model folder; export it first: vae-gen export" in capsys.readouterr().err
+
+
+def test_info_shows_sample_quality_and_question_marks_for_hand_edited_values(shipped_model_copy, capsys):
+    import dataclasses
+
+    card = vae_gen.ModelCard.load(shipped_model_copy)
+    record = {"fd": 12.345, "precision": 0.81, "recall": "high", "class_entropy": float("nan"), "images": 10000}
+    dataclasses.replace(card, extra={**card.extra, "sample_quality": record}).save(shipped_model_copy)
+    assert main(["info", "--model", str(shipped_model_copy)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("samples:"))
+    assert line.split(None, 1)[1] == (
+        "FD 12.35, precision 0.810, recall ?, class entropy ? (10,000 images at T = 1 against the test set)"
+    )
+    dataclasses.replace(card, extra={**card.extra, "sample_quality": ["not", "a", "record"]}).save(shipped_model_copy)
+    assert main(["info", "--model", str(shipped_model_copy)]) == 0
+    assert "samples:       not measured" in capsys.readouterr().out
