@@ -299,11 +299,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card.to_dict(), indent=2))
         return 0
-    metrics = ", ".join(f"{k} {v:.2f}" for k, v in card.test_metrics.items() if isinstance(v, float))
-    settings = ", ".join(f"{k}={v}" for k, v in card.training.items() if isinstance(v, (int, float, str)))
+    metrics = ", ".join(f"{_printable(k)} {v:.2f}" for k, v in card.test_metrics.items() if isinstance(v, float))
+    settings = ", ".join(f"{_printable(k)}={_printable(v)}" for k, v in card.training.items() if isinstance(v, (int, float, str)))
     lines = [
-        f"name:          {card.name}",
-        f"description:   {card.description}",
+        f"name:          {_printable(card.name)}",
+        f"description:   {_printable(card.description, INFO_TEXT_CHARACTERS)}",
         f"folder:        {folder}",
         f"format:        {card.format_version}",
         f"architecture:  {card.architecture}, latent_dim {card.latent_dim}",
@@ -371,6 +371,17 @@ def _parity_line(parity: dict[str, Any]) -> str:
                      f"(mean {number('encoder_mean_abs_diff')})")  # fmt: skip
         return line
     return f"parity:        max |keras - onnx| {number('max_abs_diff')} (tolerance {number('tolerance', 'g')})"
+
+
+#: A model.json's free text longer than this is cut in `info` (the card itself is unchanged).
+INFO_TEXT_CHARACTERS = 300
+
+
+def _printable(value: object, limit: int = 120) -> str:
+    """A card's text for the terminal: control characters (escape sequences, newlines) shown escaped, as repr
+    writes them, so a hostile model.json cannot rewrite the screen or forge lines; cut to `limit` characters."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(value))
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 #: The sample-quality figures `info` shows, by their key in model.json's extra.sample_quality.

@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 
 #: Largest request body: a few uploaded pictures or a batch of latents.
 MAX_BODY_BYTES = 8 * 2**20
+#: A client that sends no part of its request body for this long is answered 408 and its connection freed:
+#: a slow or stalled upload cannot hold a connection (and its buffers) for ever.
+BODY_IDLE_SECONDS = 30.0
 #: Jobs waiting for a decoding slot before new ones are turned away with 429.
 QUEUE_LIMIT = 16
 #: Seconds one request may take; longer ones stop at their next batch and answer 503.
@@ -158,10 +161,11 @@ class RecentBatches:
 
 
 class BodyLimit:
-    """ASGI middleware: a body over `limit` bytes (declared or streamed) is answered 413 before it is read whole."""
+    """ASGI middleware: a body over `limit` bytes (declared or streamed) is answered 413 before it is read whole;
+    one whose next part does not arrive within `idle_seconds` is answered 408."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, idle_seconds: float = BODY_IDLE_SECONDS) -> None:
+        self.app, self.limit, self.idle_seconds = app, limit, idle_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -172,24 +176,34 @@ class BodyLimit:
             refusal = error_response(413, "too_large", f"request body of {int(declared)} bytes; at most {self.limit}")
             await refusal(scope, receive, send)
             return
-        seen, too_large = 0, False
+        seen, too_large, stalled, body_done = 0, False, False, False
 
         async def counted() -> Message:
-            nonlocal seen, too_large
-            message = await receive()
+            nonlocal seen, too_large, stalled, body_done
+            if body_done:  # after the body, receive() waits for the client to disconnect: no time limit
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_seconds)
+            except asyncio.TimeoutError:
+                stalled = body_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            body_done = message.get("type") != "http.request" or not message.get("more_body", False)
             seen += len(message.get("body", b""))
             if seen > self.limit:  # a streamed (chunked) body: end it here, and answer 413 whatever the app says
                 too_large = True
                 return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        async def unless_too_large(message: Message) -> None:
-            if not too_large:
+        async def unless_refused(message: Message) -> None:
+            if not (too_large or stalled):
                 await send(message)
 
-        await self.app(scope, counted, unless_too_large)
+        await self.app(scope, counted, unless_refused)
         if too_large:
             await error_response(413, "too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+        elif stalled:
+            problem = f"no part of the request body arrived for {self.idle_seconds:g} s"
+            await error_response(408, "body_timeout", problem, {"connection": "close"})(scope, receive, send)
 
 
 def create_app(settings: ServerSettings) -> FastAPI:

@@ -266,3 +266,19 @@ def test_info_shows_sample_quality_and_question_marks_for_hand_edited_values(shi
     dataclasses.replace(card, extra={**card.extra, "sample_quality": ["not", "a", "record"]}).save(shipped_model_copy)
     assert main(["info", "--model", str(shipped_model_copy)]) == 0
     assert "samples:       not measured" in capsys.readouterr().out
+
+
+def test_info_escapes_control_characters_of_a_hostile_card(shipped_model_copy, capsys):
+    import dataclasses
+
+    card = vae_gen.ModelCard.load(shipped_model_copy)
+    hostile = "\x1b[2J\x1b[31mcleared\nfake: line\r" + "x" * 1000
+    training = {**card.training, "note\x1b]0;title\x07": "a\nb"}
+    dataclasses.replace(card, description=hostile, training=training).save(shipped_model_copy)
+    assert main(["info", "--model", str(shipped_model_copy)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert not any(line.startswith("fake:") for line in out.splitlines())
+    description = next(line for line in out.splitlines() if line.startswith("description:"))
+    assert "\\x1b[2J" in description and "\\n" in description and description.endswith("characters)")
+    assert "note\\x1b]0;title\\x07=a\\nb" in out

@@ -550,3 +550,47 @@ def _uploads_and_health(client):
         thread.join()
     assert statuses == [200] * 4 or set(statuses) <= {200, 429}
     assert len(latencies) >= 3 and max(latencies) < 0.3, latencies
+
+
+# -- a request body that stalls ------------------------------------------------------------------
+
+
+def test_a_stalled_request_body_is_408_and_frees_the_connection():
+    pytest.importorskip("fastapi")
+    import asyncio
+
+    from vae_gen.server import BodyLimit
+
+    read: list[bytes] = []
+
+    async def app(scope, receive, send):  # reads the whole body, as an endpoint does, then answers 200
+        while True:
+            message = await receive()
+            read.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def stall_after_first_part():
+        parts = [{"type": "http.request", "body": b'{"n": 1', "more_body": True}]
+        if parts and not read:
+            return parts.pop()
+        await asyncio.sleep(3600)  # the client sends nothing more
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def main():
+        scope = {"type": "http", "headers": [], "method": "POST", "path": "/v1/generate"}
+        await asyncio.wait_for(BodyLimit(app, limit=1000, idle_seconds=0.2)(scope, stall_after_first_part, send), 5)
+
+    asyncio.run(main())
+    statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    assert statuses == [408]
+    body = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+    assert body["error"]["code"] == "body_timeout" and "0.2 s" in body["error"]["message"]
+    headers = dict(next(m for m in sent if m["type"] == "http.response.start")["headers"])
+    assert headers[b"connection"] == b"close"
