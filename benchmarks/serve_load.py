@@ -7,10 +7,15 @@ Starts `vae-gen serve` in a child process and drives it, each scenario for
 - 64-image contact sheets (POST /v1/generate, format png) at 8 clients, against
   the in-process `Generator.generate` throughput of the same model;
 then a soak of --soak one-image requests at 8 clients, with the server's
-resident memory (VmRSS, Linux) after the first 1,000 and at the end. Needs the
-serve extra:
+resident memory (VmRSS, Linux) after the first 1,000 and at the end; then a
+mixed scenario: 64 clients at once sending valid one-image requests, bad
+requests (malformed JSON, out-of-range values, unknown models) and uploads of
+a 16-megapixel picture to /v1/reconstruct, while one more client times /healthz
+every 20 ms: answers by status, /healthz p50/p99 and the server's peak RSS.
+Needs the serve extra:
 
     python benchmarks/serve_load.py [--seconds 10] [--soak 100000] [--model fashion-mnist-residual32]
+        [--only mixed]
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +86,78 @@ class Load:
         return time.perf_counter() - started
 
 
+def status_of(request) -> int:
+    """The HTTP status of one request (0: no answer)."""
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.read()
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def large_picture_upload(url: str) -> urllib.request.Request:
+    """A multipart upload of a 4,000 x 4,000 grayscale PNG (16 MP, under the 25 MP bound; small on the wire,
+    costly to decode)."""
+    import io
+
+    from PIL import Image
+
+    ramp = np.add.outer(np.arange(4000), np.arange(4000)).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, format="PNG")
+    boundary = "vaegenbenchmark"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"big.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + buffer.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    return urllib.request.Request(url, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+def mixed_scenario(base: str, model: str, seconds: float, pid: int) -> dict:
+    """64 clients of four kinds at once (valid, bad JSON, bad values, large uploads) and a /healthz prober."""
+    json_headers = {"Content-Type": "application/json"}
+    upload = large_picture_upload(f"{base}/v1/reconstruct")
+    kinds = [
+        lambda i: f"{base}/v1/models/{model}/images/4/{i}.png",
+        lambda i: urllib.request.Request(f"{base}/v1/generate", b'{"n": 4, "seed": ', json_headers),
+        lambda i: urllib.request.Request(f"{base}/v1/generate", json.dumps(
+            [{"n": -1}, {"n": 2, "temperature": "hot"}, {"model": "nope"}, {"n": 10**9}][i % 4]).encode(), json_headers),
+        lambda i: upload,
+    ]  # fmt: skip
+    statuses: Counter[tuple[str, int]] = Counter()
+    names = ["valid", "malformed JSON", "bad values", "16 MP upload"]
+    health: list[float] = []
+    peak_rss = rss_mb(pid)
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(kind: int) -> None:
+        for i in itertools.count():
+            if time.perf_counter() >= deadline:
+                return
+            status = status_of(kinds[kind](i))
+            with lock:
+                statuses[(names[kind], status)] += 1
+
+    def prober() -> None:
+        nonlocal peak_rss
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            status_of(f"{base}/healthz")
+            health.append(time.perf_counter() - started)
+            peak_rss = max(peak_rss, rss_mb(pid))
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=client, args=(n % 4,)) for n in range(64)] + [threading.Thread(target=prober)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"statuses": statuses, "health": health, "peak_rss": peak_rss}
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000
 
@@ -88,7 +167,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each timed scenario")
     parser.add_argument("--soak", type=int, default=100_000, help="one-image requests of the memory soak")
     parser.add_argument("--model", default="fashion-mnist-residual32")
+    parser.add_argument("--only", choices=["mixed"], help="run only the mixed scenario")
     args = parser.parse_args()
+    if args.only == "mixed":
+        return run_mixed_only(args)
 
     import vae_gen
 
@@ -133,6 +215,7 @@ def main() -> None:
                     on_count=lambda done: rss_at_1000.append(rss_mb(server.pid)) if done == 1000 else None)  # fmt: skip
         soak_seconds = soak.run()
         end_rss = rss_mb(server.pid)
+        mixed = mixed_scenario(base, args.model, args.seconds, server.pid)
     finally:
         server.terminate()
         server.wait(20)
@@ -145,6 +228,34 @@ def main() -> None:
     print(f"soak: {len(soak.latencies):,} one-image requests at 8 clients in {soak_seconds:.0f} s, {soak.errors} errors; "
           f"server RSS {start_rss:.1f} MB at start, {rss_at_1000[0] if rss_at_1000 else float('nan'):.1f} MB after 1,000, "
           f"{end_rss:.1f} MB after {len(soak.latencies):,}")  # fmt: skip
+    print_mixed(mixed, args.seconds)
+
+
+def print_mixed(mixed: dict, seconds: float) -> None:
+    print(f"mixed, 64 clients for {seconds:g} s (valid, malformed JSON, bad values, 16 MP uploads; 16 clients each):")
+    print(f"{'requests':<16}{'status':>8}{'answers':>9}")
+    for (name, status), count in sorted(mixed["statuses"].items()):
+        print(f"{name:<16}{status or 'none':>8}{count:>9}")
+    health = mixed["health"]
+    print(f"/healthz every 20 ms: {len(health)} answers, p50 {percentile(health, 50):.1f} ms, "
+          f"p99 {percentile(health, 99):.1f} ms; server peak RSS {mixed['peak_rss']:.0f} MB")  # fmt: skip
+
+
+def run_mixed_only(args: argparse.Namespace) -> None:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "vae_gen", "serve", "--port", str(port), "--model", args.model],
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if status_of(f"{base}/readyz") == 200:
+                break
+            time.sleep(0.1)
+        mixed = mixed_scenario(base, args.model, args.seconds, server.pid)
+    finally:
+        server.terminate()
+        server.wait(20)
+    print_mixed(mixed, args.seconds)
 
 
 if __name__ == "__main__":
