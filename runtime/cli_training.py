@@ -19,7 +19,7 @@ from .cli_args import image_shape, output_positions, positive_int, value_range
 from .errors import InvalidArgumentError
 from .extras import quiet_tensorflow, require_train_extra
 from .model_store import resolve_model
-from .training_settings import FASHION_MNIST, Rule, SettingError, TrainSettings, names, option_of
+from .training_settings import FASHION_MNIST, Rule, SettingError, TrainSettings, check_before_training, names, option_of
 
 #: The kinds of `vae-gen fit-prior` (vae_gen.export.fit_prior.KINDS), here without TensorFlow for --help.
 PRIOR_KINDS = ("gmm", "two-stage")
@@ -177,6 +177,10 @@ def _use_train_extra(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     settings = settings_from_arguments(args)  # refused here, before TensorFlow loads
+    try:
+        check_before_training(settings, args.out)  # and these, in well under a second
+    except SettingError as exc:
+        raise InvalidArgumentError(f"{option_of(exc.name)} {exc.problem}") from None
     _use_train_extra(args)
     from .train.fit import train
 

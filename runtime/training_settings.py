@@ -359,3 +359,40 @@ def option_of(name: str) -> str:
 def _as_json(value: Any) -> Any:
     # A tuple recorded by an older version reads back from JSON as a list; 0 and 0.0 compare equal.
     return list(value) if isinstance(value, tuple) else value
+
+
+def check_new_run_folder(out_dir: Path) -> None:
+    """Refuse a run folder that exists with something in it (a run is never overwritten) or whose parent is
+    missing: checked before TensorFlow loads, and again by training itself."""
+    from .errors import OutputError
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise OutputError(f"{out_dir}: already exists and is not an empty folder; choose a new run folder")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir.parent}: folder does not exist")
+
+
+def starting_folder(init_from: str) -> Path:
+    """The folder `init_from` names (a shipped model name, a model folder or a run folder), absolute; it must
+    hold encoder.keras and decoder.keras."""
+    from .errors import ModelNotFoundError
+    from .model_store import resolve_model
+
+    try:
+        folder = resolve_model(init_from).resolve()
+    except ModelNotFoundError as exc:
+        raise SettingError("init_from", str(exc)) from None
+    missing = [name for name in ("encoder.keras", "decoder.keras") if not (folder / name).is_file()]
+    if missing:
+        raise SettingError("init_from", f"{folder} has no {' or '.join(missing)} to start from")
+    return folder
+
+
+def check_before_training(settings: TrainSettings, out_dir: Path) -> None:
+    """What can be refused without TensorFlow: the run folder, the data folder, the starting weights."""
+    check_new_run_folder(out_dir)
+    if settings.data != FASHION_MNIST and not Path(settings.data).expanduser().is_dir():
+        raise SettingError("data", f"{settings.data!r} is neither {FASHION_MNIST} nor an existing folder of images")
+    if settings.init_from is not None:
+        starting_folder(settings.init_from)

@@ -86,3 +86,30 @@ def test_a_judge_scores_every_epoch_into_the_history(tmp_path):
     train(settings, tmp_path / "run", judge=judge)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [0 < epoch["samples_mean"] < 1 for epoch in history] == [True, True]
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        (["--data", "/does/not/exist"], "--data '/does/not/exist' is neither fashion-mnist nor an existing folder"),
+        (["--init-from", "no-such-model"], "--init-from no model 'no-such-model'"),
+        (["--out", "EXISTING"], "already exists and is not an empty folder"),
+    ],
+)
+def test_training_is_refused_before_tensorflow_loads(tmp_path, options, expected):
+    import subprocess
+    import sys
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "a run").write_text("keep")
+    options = [str(existing) if option == "EXISTING" else option for option in options]
+    argv = ["train", *SLICE, *(["--out", str(tmp_path / "new")] if "--out" not in options else []), *options]
+    script = (
+        "import sys\nfrom vae_gen.cli import main\nstatus = main(sys.argv[1:])\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\nsys.exit(status)"
+    )
+    result = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr, result.stderr
+    assert (existing / "a run").read_text() == "keep" and not (tmp_path / "new").exists()

@@ -25,8 +25,7 @@ import tensorflow as tf
 
 from vae_gen.atomic import atomic_folder
 from vae_gen.constants import EVAL_SEED
-from vae_gen.errors import OutputError
-from vae_gen.training_settings import FASHION_MNIST, TrainSettings
+from vae_gen.training_settings import FASHION_MNIST, TrainSettings, check_new_run_folder, starting_folder
 
 from .adversarial import AdversarialVAE, build_discriminator
 from .data import DataError
@@ -136,18 +135,11 @@ def build_optimizer(settings: TrainSettings, steps_per_epoch: int) -> keras.opti
     return optimizer
 
 
-def _prepare_out(out_dir: Path) -> None:
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise OutputError(f"{out_dir}: already exists and is not an empty folder; choose a new run folder")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: folder does not exist")
-
-
 def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None, judge: Judge | None = None) -> dict[str, Any]:
     """Train per `settings` (validated when they were made) and write the run folder `out_dir`; returns the
     run summary. With `judge`, the decoder is scored after every epoch and the scores join history.json."""
     out_dir = Path(out_dir)
-    _prepare_out(out_dir)
+    check_new_run_folder(out_dir)
     if settings.data != FASHION_MNIST:
         # Recorded absolute, so that export and report find the same folder from anywhere.
         settings = settings.replace(data=str(Path(settings.data).expanduser().resolve()))
@@ -262,23 +254,6 @@ def build_model(settings: TrainSettings, image_shape: tuple[int, int, int], clas
         return AdversarialVAE(encoder, decoder, build_discriminator(image_shape, classes), settings.adversarial_weight,
                               seed=settings.seed, name=f"vae_{settings.arch}")  # fmt: skip
     return VAE(encoder, decoder, seed=settings.seed, name=f"vae_{settings.arch}")
-
-
-def starting_folder(init_from: str) -> Path:
-    """The folder `init_from` names (a shipped model name, a model folder or a run folder), absolute; it must
-    hold encoder.keras and decoder.keras."""
-    from vae_gen.errors import ModelNotFoundError
-    from vae_gen.model_store import resolve_model
-    from vae_gen.training_settings import SettingError
-
-    try:
-        folder = resolve_model(init_from).resolve()
-    except ModelNotFoundError as exc:
-        raise SettingError("init_from", str(exc)) from None
-    missing = [name for name in ("encoder.keras", "decoder.keras") if not (folder / name).is_file()]
-    if missing:
-        raise SettingError("init_from", f"{folder} has no {' or '.join(missing)} to start from")
-    return folder
 
 
 def load_starting_weights(folder: Path, encoder: keras.Model, decoder: keras.Model) -> None:
