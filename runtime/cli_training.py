@@ -18,6 +18,7 @@ from .atomic import atomic_file
 from .cli_args import image_shape, output_positions, positive_int, value_range
 from .errors import InvalidArgumentError
 from .extras import quiet_tensorflow, require_train_extra
+from .model_card import load_verified
 from .model_store import resolve_model
 from .training_settings import FASHION_MNIST, Rule, SettingError, TrainSettings, check_before_training, names, option_of
 
@@ -82,9 +83,10 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     evaluate.add_argument("--iw-images", type=positive_int, default=1000,
                           help="test images for the importance-weighted NLL (default the first 1000)")
     evaluate.add_argument("--test-limit", type=positive_int, help="score only the first N test images")
-    evaluate.add_argument("--data", default=FASHION_MNIST, metavar="DIR|fashion-mnist",
-                          help="test images: fashion-mnist (default), or a folder of images of the model's shape "
-                               "(its test/ subfolder when it has train/ and test/)")
+    evaluate.add_argument("--data", metavar="DIR|fashion-mnist",
+                          help="test images: fashion-mnist, or a folder of images of the model's shape (its test/ "
+                               "subfolder when it has train/ and test/); default: the test split of the data the "
+                               "model was trained on, as its model.json records it (else fashion-mnist)")
     evaluate.add_argument("--data-dir", type=Path, help="where Fashion-MNIST's four .gz files are, if not found by itself")
     evaluate.add_argument("--report", type=Path, help="JSON report to write (default: evaluation-NAME.json here)")
     evaluate.set_defaults(run=_cmd_evaluate)
@@ -268,8 +270,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _use_train_extra(args)
     from .train.evaluate import evaluate
 
+    folder = resolve_model(args.model_dir)
+    data, images, labels = args.data or FASHION_MNIST, None, None
+    recorded = load_verified(folder).training.get("data")
+    if args.data is None and isinstance(recorded, str) and recorded != FASHION_MNIST:
+        data, images, labels = recorded_test_split(folder)
+        print(f"scoring on the data the model was trained on ({data}); --data chooses other images")
     result = evaluate(
-        resolve_model(args.model_dir), args.data, data_dir=args.data_dir, iw_samples=args.iw_samples,
+        folder, data, images=images, labels=labels, data_dir=args.data_dir, iw_samples=args.iw_samples,
         iw_images=args.iw_images, test_limit=args.test_limit,
     )  # fmt: skip
     print(result.table())
@@ -278,6 +286,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {report}")
     return 0
+
+
+def recorded_test_split(folder: Path) -> tuple[str, Any, Any]:
+    """(what, images, labels) of the test split the model in `folder` was scored on when it was trained: its
+    recorded settings read the same folder and hold out the same images (the split is seeded)."""
+    from .train.datasets import load_dataset
+
+    settings = TrainSettings.from_record(load_verified(folder).training, f"{folder / 'model.json'} training")
+    if not Path(settings.data).is_dir():
+        raise InvalidArgumentError(f"{folder}: the model was trained on {settings.data}, which is no longer a folder; "
+                                   "give the test images with --data DIR")  # fmt: skip
+    dataset = load_dataset(settings)
+    return f"{settings.data}: {dataset.test_split}", dataset.test_images, dataset.test_labels
 
 
 def _cmd_quantize(args: argparse.Namespace) -> int:

@@ -61,6 +61,12 @@ def test_a_folder_of_rgb_images_in_class_subfolders_trains_exports_and_samples(s
     assert np.load(tmp_path / "s.npy").shape == (5, 16, 16, 3)
     assert main(["evaluate", str(model), "--data", str(folder), "--iw-samples", "2", "--report", str(tmp_path / "e.json")]) == 0
     assert json.loads((tmp_path / "e.json").read_text())["test_images"] == 72
+    # Without --data: the test split the card was scored on, from the folder the card records.
+    capsys.readouterr()
+    assert main(["evaluate", str(model), "--iw-samples", "2", "--report", str(tmp_path / "own.json")]) == 0
+    assert f"scoring on the data the model was trained on ({folder}: " in capsys.readouterr().out
+    own = json.loads((tmp_path / "own.json").read_text())
+    assert own["test_images"] == 8 and own["neg_elbo"] == pytest.approx(card.test_metrics["neg_elbo"], abs=1e-3)
 
 
 def test_the_same_seed_holds_out_the_same_images(shapes_run, tmp_path):
