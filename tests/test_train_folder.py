@@ -192,3 +192,23 @@ def test_a_run_records_its_folder_absolute_and_export_refuses_a_changed_folder(t
     test[0].path.unlink()  # one of the run's test images is gone
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "m2")]) == 2
     assert "its files changed since" in capsys.readouterr().err and not (tmp_path / "m2").exists()
+
+
+def test_a_small_folder_gets_warnings_about_steps_and_thin_classes(tmp_path, caplog):
+    import logging
+
+    from vae_gen.train.fit import TrainSettings, train
+
+    folder = tmp_path / "data"
+    write_shapes(folder, per_class=6)
+    for extra in (folder / "green").iterdir():  # green: one image only, so it has no test image
+        if extra.name != "000.png":
+            extra.unlink()
+    caplog.set_level(logging.INFO, logger="vae_gen")
+    settings = TrainSettings(data=str(folder), arch="dense", latent_dim=2, epochs=2, batch_size=4)
+    train(settings, tmp_path / "run")
+    text = caplog.text
+    assert "3 optimizer steps per epoch (batch 4), 6 in all" in text  # 11 training images, 2 held out
+    assert "only 6 optimizer steps in all (2 epochs of 3)" in text and "use --epochs 667" in text
+    assert "class green has only 1 training image(s)" in text and "class green has no test images" in text
+    assert "class blue has no test images" not in text

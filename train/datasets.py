@@ -106,6 +106,10 @@ def read_image_folder(settings: TrainSettings) -> Dataset:
     )  # fmt: skip
 
 
+#: A class with fewer training images than this is warned about.
+FEW_TRAINING_IMAGES = 10
+
+
 def _log_counts(folder: Path, class_names: tuple[str, ...], train: np.ndarray, test: np.ndarray, shape: tuple[int, ...]) -> None:
     h, w, c = shape
     kind = "RGB" if c == 3 else "grayscale"
@@ -113,6 +117,13 @@ def _log_counts(folder: Path, class_names: tuple[str, ...], train: np.ndarray, t
     counts_train, counts_test = Counter(train.tolist()), Counter(test.tolist())
     for label, name in enumerate(class_names):
         log.info("  class %d %s: %d training, %d test images", label, name, counts_train[label], counts_test[label])
+    for label, name in enumerate(class_names):
+        if counts_train[label] < FEW_TRAINING_IMAGES:
+            log.warning("warning: class %s has only %d training image(s); a VAE learns little of a class from fewer "
+                        "than %d", name, counts_train[label], FEW_TRAINING_IMAGES)  # fmt: skip
+        if len(test) and not counts_test[label]:
+            log.warning("warning: class %s has no test images, so no test score covers it; add some to the folder's "
+                        "test/ subfolder, or raise --test-fraction", name)  # fmt: skip
 
 
 def _limited(dataset: Dataset, train_limit: int | None, test_limit: int | None) -> Dataset:
