@@ -113,3 +113,11 @@ def test_training_is_refused_before_tensorflow_loads(tmp_path, options, expected
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr, result.stderr
     assert (existing / "a run").read_text() == "keep" and not (tmp_path / "new").exists()
+
+
+def test_a_shipped_model_name_is_recorded_as_its_name(tmp_path):
+    from vae_gen.train.fit import TrainSettings, train
+
+    settings = TrainSettings(init_from="fashion-mnist-dense2", latent_dim=2, epochs=1, train_limit=64, test_limit=64)
+    train(settings, tmp_path / "run")  # the dense2 model's shapes: dense, latent 2
+    assert json.loads((tmp_path / "run" / "settings.json").read_text())["init_from"] == "fashion-mnist-dense2"

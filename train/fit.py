@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from vae_gen.atomic import atomic_folder
 from vae_gen.constants import EVAL_SEED
+from vae_gen.model_store import shipped_models_dir
 from vae_gen.training_settings import FASHION_MNIST, TrainSettings, check_new_run_folder, starting_folder
 
 from .adversarial import AdversarialVAE, build_discriminator
@@ -144,7 +145,9 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None, 
         # Recorded absolute, so that export and report find the same folder from anywhere.
         settings = settings.replace(data=str(Path(settings.data).expanduser().resolve()))
     if settings.init_from is not None:
-        settings = settings.replace(init_from=str(starting_folder(settings.init_from)))
+        folder = starting_folder(settings.init_from)
+        if folder != shipped_models_dir().resolve() / settings.init_from:  # a shipped model's name stays a name
+            settings = settings.replace(init_from=str(folder))  # a path, recorded absolute as `data` is
 
     data = load_dataset(settings, data_dir)
     n_train, x_test = len(data.train_images), data.test_images  # uint8: batches become floats in the pipeline
@@ -269,7 +272,7 @@ def build_model(settings: TrainSettings, image_shape: tuple[int, int, int], clas
         return build_vae(settings.arch, settings.latent_dim, settings.seed, image_shape, settings.precision, classes)
     encoder, decoder = build_networks(settings.arch, settings.latent_dim, image_shape, settings.precision, classes)
     if settings.init_from is not None:
-        load_starting_weights(Path(settings.init_from), encoder, decoder)
+        load_starting_weights(starting_folder(settings.init_from), encoder, decoder)
     if settings.objective == "adversarial":
         return AdversarialVAE(encoder, decoder, build_discriminator(image_shape, classes), settings.adversarial_weight,
                               seed=settings.seed, name=f"vae_{settings.arch}")  # fmt: skip
