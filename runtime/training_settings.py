@@ -377,7 +377,7 @@ def starting_folder(init_from: str) -> Path:
     """The folder `init_from` names (a shipped model name, a model folder or a run folder), absolute; it must
     hold encoder.keras and decoder.keras."""
     from .errors import ModelNotFoundError
-    from .model_store import resolve_model
+    from .model_store import resolve_model, shipped_models_dir
 
     try:
         folder = resolve_model(init_from).resolve()
@@ -385,7 +385,10 @@ def starting_folder(init_from: str) -> Path:
         raise SettingError("init_from", str(exc)) from None
     missing = [name for name in ("encoder.keras", "decoder.keras") if not (folder / name).is_file()]
     if missing:
-        raise SettingError("init_from", f"{folder} has no {' or '.join(missing)} to start from")
+        hint = ""
+        if folder.parent.resolve() == shipped_models_dir().resolve():
+            hint = f" (the installed package ships only ONNX graphs; give a checkout's models/{folder.name} folder)"
+        raise SettingError("init_from", f"{folder} has no {' or '.join(missing)} to start from{hint}")
     return folder
 
 

@@ -25,7 +25,6 @@ import tensorflow as tf
 
 from vae_gen.atomic import atomic_folder
 from vae_gen.constants import EVAL_SEED
-from vae_gen.model_store import shipped_models_dir
 from vae_gen.training_settings import FASHION_MNIST, TrainSettings, check_new_run_folder, starting_folder
 
 from .adversarial import AdversarialVAE, build_discriminator
@@ -145,9 +144,9 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None, 
         # Recorded absolute, so that export and report find the same folder from anywhere.
         settings = settings.replace(data=str(Path(settings.data).expanduser().resolve()))
     if settings.init_from is not None:
-        folder = starting_folder(settings.init_from)
-        if folder != shipped_models_dir().resolve() / settings.init_from:  # a shipped model's name stays a name
-            settings = settings.replace(init_from=str(folder))  # a path, recorded absolute as `data` is
+        # Recorded as given: a recipe run from the repository (models/NAME) then matches the card it made. The
+        # installed package ships only the ONNX graphs, so a recipe names a checkout's folder, not a model name.
+        starting_folder(settings.init_from)
 
     data = load_dataset(settings, data_dir)
     n_train, x_test = len(data.train_images), data.test_images  # uint8: batches become floats in the pipeline
