@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 from . import __version__
 from .bulk import PARALLEL_PNG_MIN_IMAGES, generate_run
@@ -352,13 +352,18 @@ def _origin_line(origin: dict[str, Any]) -> str:
     return "trained by vae-gen train"
 
 
+def _is_number(value: object) -> TypeGuard[int | float]:
+    """Whether a value read from a model.json is a number (JSON's true and false are not), before it is formatted."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _parity_line(parity: dict[str, Any]) -> str:
     """The card's parity record, each value shown only if it is what it should be (a hand-edited card may say
     anything): a number, or a short text; else "?"."""
 
     def number(key: str, spec: str = ".3g") -> str:
         value = parity.get(key)
-        return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "?"
+        return format(value, spec) if _is_number(value) else "?"
 
     def text(key: str) -> str:
         value = parity.get(key)
@@ -396,8 +401,7 @@ def _samples_line(record: object) -> str:
 
     def figure(key: str, form: str) -> str:
         value = record.get(key)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        return format(value, form) if ok else "?"
+        return format(value, form) if _is_number(value) and math.isfinite(value) else "?"
 
     shown_figures = [f"{label} {figure(key, form)}" for key, label, form in SAMPLE_FIGURES if key in record]
     images = record.get("images")
@@ -416,11 +420,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
             continue
         default = " (default)" if name == DEFAULT_MODEL else ""
         elbo = card.test_metrics.get("neg_elbo")
-        elbo_text = f"test -ELBO {elbo:.1f}" if isinstance(elbo, (int, float)) and not isinstance(elbo, bool) else ""
+        elbo_text = f"test -ELBO {elbo:.1f}" if _is_number(elbo) else ""
         classes = f"{len(card.classes)} classes" if card.classes else "unconditional"
         samples = card.extra.get("sample_quality")
         fd = samples.get("fd") if isinstance(samples, dict) else None
-        if isinstance(fd, (int, float)) and not isinstance(fd, bool) and math.isfinite(fd):
+        if _is_number(fd) and math.isfinite(fd):
             elbo_text += f", sample FD {fd:.1f}"
         print(f"{name}{default}\t{card.architecture}, latent {card.latent_dim}, {classes}\t{elbo_text}")
     return USER_ERROR if damaged else 0

@@ -272,9 +272,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     folder = resolve_model(args.model_dir)
     data, images, labels = args.data or FASHION_MNIST, None, None
-    recorded = load_verified(folder).training.get("data")
+    training = load_verified(folder).training
+    recorded = training.get("data")
     if args.data is None and isinstance(recorded, str) and recorded != FASHION_MNIST:
-        data, images, labels = recorded_test_split(folder)
+        data, images, labels = recorded_test_split(folder, training)
         print(f"scoring on the data the model was trained on ({data}); --data chooses other images")
     result = evaluate(
         folder, data, images=images, labels=labels, data_dir=args.data_dir, iw_samples=args.iw_samples,
@@ -288,12 +289,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def recorded_test_split(folder: Path) -> tuple[str, Any, Any]:
+def recorded_test_split(folder: Path, training: dict[str, Any]) -> tuple[str, Any, Any]:
     """(what, images, labels) of the test split the model in `folder` was scored on when it was trained: its
-    recorded settings read the same folder and hold out the same images (the split is seeded)."""
+    card's recorded `training` settings read the same folder and hold out the same images (the split is seeded)."""
     from .train.datasets import load_dataset
 
-    settings = TrainSettings.from_record(load_verified(folder).training, f"{folder / 'model.json'} training")
+    settings = TrainSettings.from_record(training, f"{folder / 'model.json'} training")
     if not Path(settings.data).is_dir():
         raise InvalidArgumentError(f"{folder}: the model was trained on {settings.data}, which is no longer a folder; "
                                    "give the test images with --data DIR")  # fmt: skip

@@ -31,7 +31,7 @@ from .adversarial import AdversarialVAE, build_discriminator
 from .data import DataError
 from .datasets import load_dataset
 from .metrics import neg_elbo
-from .model import VAE, build_networks, build_vae, float32_copy
+from .model import VAE, build_networks, float32_copy
 
 log = logging.getLogger(__name__)
 
@@ -267,8 +267,6 @@ def warn_if_too_few_steps(n_train: int, settings: TrainSettings) -> None:
 
 def build_model(settings: TrainSettings, image_shape: tuple[int, int, int], classes: int) -> VAE:
     """The VAE the settings ask for: its objective's model class, its weights new or from `init_from`."""
-    if settings.objective == "elbo" and settings.init_from is None:
-        return build_vae(settings.arch, settings.latent_dim, settings.seed, image_shape, settings.precision, classes)
     encoder, decoder = build_networks(settings.arch, settings.latent_dim, image_shape, settings.precision, classes)
     if settings.init_from is not None:
         load_starting_weights(starting_folder(settings.init_from), encoder, decoder)
