@@ -244,10 +244,11 @@ class TrainSettings:
     adversarial_weight: float = setting(0.1, number(0, inclusive=False), "with --objective adversarial: the "
                                         "discriminator's gradient at the decoder's output layer as a multiple of the "
                                         "ELBO's gradient there")  # fmt: skip
-    #: A model folder (or shipped model name) or run folder whose encoder.keras and decoder.keras start the run.
+    #: A model folder or run folder whose encoder.keras and decoder.keras start the run (recorded as given).
     init_from: str | None = setting(None, optional_text("new weights from the seed"), "start from the weights of "
-                                    "this model folder, shipped model name or run folder (fine-tuning); its "
-                                    "architecture, latent size, image shape and classes must be the run's")  # fmt: skip
+                                    "this model or run folder (fine-tuning; installed shipped models hold no Keras "
+                                    "files, so use a checkout's models/NAME); its architecture, latent size, image "
+                                    "shape and classes must be the run's")  # fmt: skip
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -374,8 +375,8 @@ def check_new_run_folder(out_dir: Path) -> None:
 
 
 def starting_folder(init_from: str) -> Path:
-    """The folder `init_from` names (a shipped model name, a model folder or a run folder), absolute; it must
-    hold encoder.keras and decoder.keras."""
+    """The folder `init_from` names (a model folder or a run folder; a shipped model's name in a checkout),
+    absolute; it must hold encoder.keras and decoder.keras."""
     from .errors import ModelNotFoundError
     from .model_store import resolve_model, shipped_models_dir
 
