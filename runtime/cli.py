@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn, TypeGuard
+from typing import Any, TypeGuard
 
 from . import __version__
 from .bulk import PARALLEL_PNG_MIN_IMAGES, generate_run
@@ -41,7 +41,7 @@ from .errors import Cancelled, VaeGenError
 from .exit_codes import CLOSED_PIPE, INTERRUPTED, USER_ERROR
 from .generator import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, MAX_THREADS, Generator
 from .images import MAX_GRID_IMAGES, MAX_GRID_SCALE
-from .memory import is_out_of_memory, out_of_memory
+from .memory import exit_out_of_memory, is_out_of_memory, out_of_memory
 from .model_card import ModelCard, OnnxFile, load_verified
 from .model_store import DEFAULT_MODEL, list_models, resolve_model
 from .run_layout import LAYOUTS
@@ -132,15 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"vae-gen {args.command}: interrupted; {exc} (finish a PNG run with --resume)", file=sys.stderr)
             return INTERRUPTED
         if isinstance(exc, MemoryError):
-            _exit_out_of_memory(f"vae-gen {args.command}: error: {exc}")
+            exit_out_of_memory(f"vae-gen {args.command}: error: {exc}")
         print(f"vae-gen {args.command}: error: {in_cli_terms(str(exc))}", file=sys.stderr)
         return USER_ERROR
     except MemoryError as exc:  # numpy's or Python's own allocations; onnxruntime's arrive as OutOfMemoryError
-        _exit_out_of_memory(f"vae-gen {args.command}: error: {out_of_memory('running', exc)}")
+        exit_out_of_memory(f"vae-gen {args.command}: error: {out_of_memory('running', exc)}")
     except ImportError as exc:  # a module imported on first use whose library the loader could not map
         if not is_out_of_memory(exc):
             raise
-        _exit_out_of_memory(f"vae-gen {args.command}: error: {out_of_memory('loading a library', exc)}")
+        exit_out_of_memory(f"vae-gen {args.command}: error: {out_of_memory('loading a library', exc)}")
     except KeyboardInterrupt:
         print(f"vae-gen {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED
@@ -160,14 +160,6 @@ def os_error_text(exc: OSError) -> str:
     return f"{shown(str(exc.filename))[1:-1]}: {reason}" if exc.filename is not None else reason
 
 
-def _exit_out_of_memory(line: str) -> NoReturn:
-    """Print the line and end the process now, exit 2. A normal exit would tear down onnxruntime's thread pool
-    and Python's modules, which under the same memory limit can abort in glibc ("cannot allocate memory for
-    thread-local data") after the line, with another status."""
-    print(line, file=sys.stderr)
-    sys.stderr.flush()
-    sys.stdout.flush()
-    os._exit(USER_ERROR)
 
 
 #: Options whose value may start with "-" (a range such as -1,1), which argparse would take for an option.

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 
-from .exit_codes import USER_ERROR
-from .memory import ADVICE, is_out_of_memory, out_of_memory
+from .memory import ADVICE, exit_out_of_memory, is_out_of_memory, out_of_memory
 
-#: Below this address-space limit (`ulimit -v`) numpy's BLAS cannot even load, and it ends the process itself
-#: with status 1 and its own message; the smallest that runs a model is about 170 MiB (docs/performance.md).
-MIN_ADDRESS_SPACE_MIB = 96
-LAST_RESORT = f"vae-gen: error: out of memory; {ADVICE}"
+#: Below this address-space limit (`ulimit -v`) nothing can be run, so it is refused up front in one line: under
+#: 96 MiB numpy's BLAS cannot even load (it ends the process with its own message); up to about 110 MiB CPython
+#: itself fails at random places (argparse's SystemError, "lost sys.stderr"); from about 145 to 165 MiB,
+#: depending on the heap's layout, onnxruntime's library can abort (SIGABRT, SIGSEGV) in its C++ initialization
+#: while it loads, before Python can see a failure. The smallest limit that runs a model here is 170 MiB
+#: (fashion-mnist-dense2; docs/performance.md), so nothing that could work is refused.
+MIN_ADDRESS_SPACE_MIB = 168
+#: Encoded now, while memory is there: the line that is written when even reporting an error ran out of memory.
+LAST_RESORT = f"vae-gen: error: out of memory; {ADVICE}\n".encode()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,24 +25,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     limit = _address_space_limit_mib()
     if limit is not None and limit < MIN_ADDRESS_SPACE_MIB:
-        print(f"vae-gen: error: out of memory: the address space limit (ulimit -v) is {limit} MiB, and vae-gen needs "
-              f"at least {MIN_ADDRESS_SPACE_MIB} MiB to start", file=sys.stderr)  # fmt: skip
-        return USER_ERROR
+        exit_out_of_memory(f"vae-gen: error: out of memory: the address space limit (ulimit -v) is {limit} MiB, and "
+                           f"vae-gen needs at least {MIN_ADDRESS_SPACE_MIB} MiB to start")  # fmt: skip
     try:
         from .cli import main as cli_main
     except (MemoryError, ImportError, SystemError) as exc:
         if not (is_out_of_memory(exc) or _failed_allocation(exc, limit)):
             raise
-        print(f"vae-gen: error: {out_of_memory('starting', exc)}", file=sys.stderr)
-        return USER_ERROR
+        exit_out_of_memory(f"vae-gen: error: {out_of_memory('starting', exc)}")
     try:
         return cli_main(argv)
     except (MemoryError, SystemError) as exc:  # even reporting an error ran out of memory: a line made up front
         if not (isinstance(exc, MemoryError) or _failed_allocation(exc, limit)):
             raise
-        print(LAST_RESORT, file=sys.stderr)
-        sys.stderr.flush()
-        os._exit(USER_ERROR)  # as the CLI does: a normal exit's teardown can abort under the same limit
+        exit_out_of_memory(LAST_RESORT)
 
 
 def _failed_allocation(exc: BaseException, limit: int | None) -> bool:

@@ -16,11 +16,12 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import OutOfMemoryError
+from .exit_codes import USER_ERROR
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -115,3 +116,18 @@ class GuardedSession:
 
     def get_providers(self) -> list[str]:
         return self.session.get_providers()  # type: ignore[no-any-return]
+
+
+def exit_out_of_memory(line: str | bytes) -> NoReturn:
+    """Write `line` to stderr and end the process now with exit 2, whatever fails on the way. A normal exit would
+    run atexit handlers and tear down onnxruntime and Python's modules, which under the same limit can fail again
+    after the line (logging's flush raising MemoryError, glibc aborting in "cannot allocate memory for
+    thread-local data"), with another status; Python's own stderr can fail too, hence the raw write. Pass bytes
+    encoded in advance when even making the text may fail."""
+    try:
+        with suppress(BaseException):  # nothing may stop the exit below; the line first, while it still can
+            os.write(2, line if isinstance(line, bytes) else (line + "\n").encode())
+        with suppress(BaseException):
+            sys.stdout.flush()  # what the command printed before
+    finally:
+        os._exit(USER_ERROR)
