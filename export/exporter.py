@@ -39,7 +39,7 @@ from vae_gen.model_card import (
 )
 from vae_gen.train.datasets import load_dataset
 from vae_gen.train.evaluate import evaluate
-from vae_gen.training_settings import FASHION_MNIST, TrainSettings
+from vae_gen.training_settings import FASHION_MNIST, INCOMPLETE_FILE, TrainSettings
 
 from .convert import OPSET, ExportError, to_onnx
 from .flops import model_flops
@@ -106,6 +106,8 @@ def export_run(
     check_new_model_folder(out_dir, "export")
     if not run_dir.is_dir():
         raise ExportError(f"{run_dir}: not a folder; give a run folder written by `vae-gen train`, or --decoder FILE.keras")
+    if (run_dir / INCOMPLETE_FILE).exists():
+        raise ExportError(f"{run_dir}: its training has not finished; continue it with vae-gen train --resume {run_dir}")
     settings = TrainSettings.from_record(_read_json(run_dir / "settings.json"), str(run_dir / "settings.json"))
     summary = _read_json(run_dir / "metrics.json")
     for role, file in KERAS_FILES.items():

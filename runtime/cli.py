@@ -141,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not is_out_of_memory(exc):
             raise
         exit_out_of_memory(f"vae-gen {args.command}: error: {out_of_memory('loading a library', exc)}")
-    except KeyboardInterrupt:
-        print(f"vae-gen {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a command that keeps something says what in the exception's text
+        print(f"vae-gen {args.command}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
         return INTERRUPTED
     except BrokenPipeError:
         # The reader (`head`, say) has gone: stop quietly, as other tools do. Point stdout at /dev/null so

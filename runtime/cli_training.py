@@ -20,7 +20,16 @@ from .errors import InvalidArgumentError
 from .extras import quiet_tensorflow, require_train_extra
 from .model_card import load_verified
 from .model_store import resolve_model
-from .training_settings import FASHION_MNIST, Rule, SettingError, TrainSettings, check_before_training, names, option_of
+from .training_settings import (
+    FASHION_MNIST,
+    Rule,
+    SettingError,
+    TrainSettings,
+    check_before_resuming,
+    check_before_training,
+    names,
+    option_of,
+)
 
 #: The kinds of `vae-gen fit-prior` (vae_gen.export.fit_prior.KINDS), here without TensorFlow for --help.
 PRIOR_KINDS = ("gmm", "two-stage")
@@ -32,13 +41,16 @@ def add_training_commands(commands: Any, model_help: str) -> None:
         help="train a VAE on Fashion-MNIST or a folder of images (needs vae-gen[train])",
         description="Train a VAE on Fashion-MNIST or on a folder of your images. Settings come from --config "
         "(a recipe, or a run's settings.json), then from the options given, which override it; the rest take "
-        "their defaults.",
+        "their defaults. The run folder holds a checkpoint of every finished epoch until training ends: "
+        "`vae-gen train --resume RUN` continues a stopped run.",
     )
     train.add_argument("--config", type=Path, metavar="FILE.json",
                        help="a settings file: a recipe (recipes/NAME.json) or a run folder's settings.json")
     add_setting_options(train)
     train.add_argument("--data-dir", type=Path, help="where Fashion-MNIST's four .gz files are, if not found by itself")
-    train.add_argument("--out", type=Path, required=True, help="run folder to create")
+    train.add_argument("--out", type=Path, help="run folder to create")
+    train.add_argument("--resume", type=Path, metavar="RUN",
+                       help="continue the stopped run RUN from its last finished epoch, with the settings it recorded")
     train.set_defaults(run=_cmd_train)
 
     export = commands.add_parser(
@@ -178,6 +190,10 @@ def _use_train_extra(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        return _resume_training(args)
+    if args.out is None:
+        raise InvalidArgumentError("--out RUN: the run folder to create is required (or --resume RUN to continue one)")
     settings = settings_from_arguments(args)  # refused here, before TensorFlow loads
     try:
         check_before_training(settings, args.out)  # and these, in well under a second
@@ -187,10 +203,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train.fit import train
 
     logging.getLogger("vae_gen").setLevel(logging.INFO)  # one line per epoch is the point of this command
-    result = train(settings, args.out, data_dir=args.data_dir)
+    return _trained(train(settings, args.out, data_dir=args.data_dir), args.out)
+
+
+def _resume_training(args: argparse.Namespace) -> int:
+    given = [option_of(name) for name in names() if hasattr(args, name)]
+    given += ["--config"] * (args.config is not None) + ["--out"] * (args.out is not None)
+    if given:
+        raise InvalidArgumentError(f"{', '.join(given)}: --resume continues {args.resume} with the settings it "
+                                   "recorded; give only --resume RUN (and --data-dir)")  # fmt: skip
+    check_before_resuming(args.resume)  # before TensorFlow loads
+    _use_train_extra(args)
+    from .train.fit import resume
+
+    logging.getLogger("vae_gen").setLevel(logging.INFO)
+    return _trained(resume(args.resume, data_dir=args.data_dir), args.resume)
+
+
+def _trained(result: dict[str, Any], out: Path) -> int:
+    settings = TrainSettings.from_record(result["settings"])
     m = result["test_metrics"]
     print(
-        f"trained {settings.arch} VAE, latent {settings.latent_dim}, {settings.epochs} epochs -> {args.out}: "
+        f"trained {settings.arch} VAE, latent {settings.latent_dim}, {settings.epochs} epochs -> {out}: "
         f"test -ELBO {m['neg_elbo']:.2f} (reconstruction {m['reconstruction']:.2f} + KL {m['kl']:.2f}) nats per image"
     )
     return 0

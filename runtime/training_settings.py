@@ -400,3 +400,41 @@ def check_before_training(settings: TrainSettings, out_dir: Path) -> None:
         raise SettingError("data", f"{settings.data!r} is neither {FASHION_MNIST} nor an existing folder of images")
     if settings.init_from is not None:
         starting_folder(settings.init_from)
+
+
+#: A run folder holds this file from the moment training starts until every final file is in place: the folder
+#: is then clearly unfinished, and says how to continue.
+INCOMPLETE_FILE = "INCOMPLETE"
+#: The state of the last finished epoch (weights, optimizer moments, random-number states, best so far).
+CHECKPOINT_FILE = "checkpoint.npz"
+
+
+def incomplete_note(run_dir: Path) -> str:
+    """The text of a run folder's INCOMPLETE file."""
+    return (
+        "Training of this run has not finished; checkpoint.npz (when present) holds its last finished epoch.\n"
+        f"Continue it with:\n    vae-gen train --resume {run_dir}\n"
+    )
+
+
+def check_before_resuming(run_dir: Path) -> TrainSettings:
+    """The settings of an unfinished run folder, checked without TensorFlow: it must be marked INCOMPLETE and hold
+    its settings.json; its data folder must still exist."""
+    from .errors import InvalidArgumentError
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InvalidArgumentError(f"--resume {run_dir}: no such run folder")
+    if not (run_dir / INCOMPLETE_FILE).is_file():
+        finished = (run_dir / "metrics.json").is_file()
+        raise InvalidArgumentError(
+            f"--resume {run_dir}: " + ("its training finished already; nothing to resume" if finished
+                                       else "not an unfinished run folder of vae-gen train (it has no INCOMPLETE file)")
+        )  # fmt: skip
+    settings_path = run_dir / "settings.json"
+    if not settings_path.is_file():
+        raise InvalidArgumentError(f"--resume {run_dir}: its settings.json is missing; the run cannot be continued")
+    settings = TrainSettings.from_file(settings_path)
+    if settings.data != FASHION_MNIST and not Path(settings.data).is_dir():
+        raise InvalidArgumentError(f"--resume {run_dir}: its data folder {settings.data} no longer exists")
+    return settings

@@ -112,23 +112,6 @@ def marked_processes(marker: str) -> list[int]:
     return found
 
 
-@pytest.mark.tensorflow
-@pytest.mark.parametrize("when", ["epoch 1/2", "epoch 2/2"])  # while training; while saving and drawing the report
-def test_sigterm_stops_training_with_130_one_line_and_no_run_folder(tmp_path, when):
-    out = tmp_path / "run"
-    argv = [sys.executable, "-m", "vae_gen", "train", "--epochs", "2", "--train-limit", "2000", "--test-limit", "500",
-            "--out", str(out)]  # fmt: skip
-    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    for line in process.stderr:
-        if line.startswith(when):
-            process.send_signal(signal.SIGTERM)
-            break
-    rest = process.communicate(timeout=300)[1]
-    assert process.returncode == 130 and rest == "vae-gen train: interrupted\n"
-    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name != "run"]  # no staging folder either
-
-
 def test_sigterm_stops_serve_with_130_and_one_line(tmp_path):
     pytest.importorskip("uvicorn")
     process = subprocess.Popen([sys.executable, "-m", "vae_gen", "serve", "--port", "0"], stderr=subprocess.PIPE, text=True)

@@ -88,7 +88,7 @@ def test_keep_best_restores_the_best_eligible_epoch():
         vae.set_weights([w + 1.0 for w in vae.get_weights()])  # stands in for one epoch of training
         snapshots.append([w.copy() for w in vae.get_weights()])
         keep.on_epoch_end(epoch, {"val_neg_elbo": value})
-    keep.restore()
+    keep.restore(vae)
     assert keep.best_epoch == 3 and keep.best_value == 250.0
     assert all(np.array_equal(a, b) for a, b in zip(vae.get_weights(), snapshots[2], strict=True))
 

@@ -83,6 +83,13 @@ class AdversarialVAE(VAE):
         self.discriminator_optimizer = keras.optimizers.Adam(DISCRIMINATOR_LEARNING_RATE, beta_1=DISCRIMINATOR_BETA_1)
         self.discriminator_optimizer.build(self.discriminator.trainable_weights)
 
+    def optimized_weights(self) -> list:
+        return self.encoder.trainable_weights + self.decoder.trainable_weights
+
+    def state_variables(self) -> list:
+        # The discriminator's weights and the decoder's average are the model's variables already.
+        return [*super().state_variables(), *self.discriminator_optimizer.variables]
+
     def judged(self, images, labels):
         return self.discriminator(images if labels is None else [images, labels], training=True)
 
@@ -90,7 +97,7 @@ class AdversarialVAE(VAE):
         images, labels = self.split(data)
         batch = tf.shape(images)[0]
         z_prior = keras.random.normal((batch, self.decoder.inputs[0].shape[-1]), seed=self.prior_noise)
-        vae_weights = self.encoder.trainable_weights + self.decoder.trainable_weights
+        vae_weights = self.optimized_weights()
         fake_labels = None if labels is None else tf.concat([labels, labels], axis=0)
 
         # The VAE: ELBO, plus fooling the discriminator with its reconstructions and its prior samples.

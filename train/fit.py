@@ -5,8 +5,11 @@ encoder.keras and decoder.keras, settings.json (every setting, so the run
 can be repeated), history.json (per-epoch train and test metrics),
 metrics.json (the final test metrics, scored in numpy over the test set)
 and the report pictures (report.py).
-It is built in a temporary folder and renamed into place at the end, so an
-interrupted run leaves nothing that looks finished.
+While training, the folder holds settings.json, an INCOMPLETE file (what
+to do with an unfinished run) and checkpoint.npz, the state of the last
+finished epoch (train/checkpoint.py), from which `resume` continues. The
+final files are made in a hidden folder and moved in whole; the INCOMPLETE
+file and the checkpoint go last, so a folder without them is finished.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
+import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,11 +30,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_gen.atomic import atomic_folder
+from vae_gen.atomic import remove_stale_temporaries
 from vae_gen.constants import EVAL_SEED
-from vae_gen.training_settings import FASHION_MNIST, TrainSettings, check_new_run_folder, starting_folder
+from vae_gen.training_settings import (
+    CHECKPOINT_FILE,
+    FASHION_MNIST,
+    INCOMPLETE_FILE,
+    TrainSettings,
+    check_before_resuming,
+    check_new_run_folder,
+    incomplete_note,
+    starting_folder,
+)
 
 from .adversarial import AdversarialVAE, build_discriminator
+from .checkpoint import Checkpoint, Progress, SaveCheckpoint, load_checkpoint, restore
 from .data import DataError
 from .datasets import load_dataset
 from .metrics import neg_elbo
@@ -85,7 +102,7 @@ class KeepBest(keras.callbacks.Callback):
         self.first_eligible_epoch = first_eligible_epoch
         self.best_epoch: int | None = None
         self.best_value = float("inf")
-        self.best_weights = None
+        self.best_weights: list[np.ndarray] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get("val_neg_elbo", float("inf"))
@@ -93,9 +110,9 @@ class KeepBest(keras.callbacks.Callback):
             self.best_epoch, self.best_value = epoch + 1, value
             self.best_weights = self.model.get_weights()
 
-    def restore(self) -> None:
+    def restore(self, model: keras.Model) -> None:
         if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+            model.set_weights(self.best_weights)
             log.info("restored the weights of epoch %d (test -ELBO %.2f)", self.best_epoch, self.best_value)
 
 
@@ -135,9 +152,54 @@ def build_optimizer(settings: TrainSettings, steps_per_epoch: int) -> keras.opti
     return optimizer
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped training; the message says what the run folder keeps and how to continue."""
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ctrl-C and SIGTERM stop training between two calls into the compiled graph (about a second apart).
+
+    Python runs a signal handler between any two bytecodes of the main thread; an exception raised there,
+    inside TensorFlow's own Python code while tf.data's threads call back into ours, can end the process
+    in a segmentation fault instead of an exit. So the handler only takes note, and the exception is raised
+    here, at a point where Keras expects callbacks to fail. A second signal interrupts at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+        self.previous: dict[int, Any] = {}
+
+    def _note(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def _check(self, batch=None, logs=None):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _check
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {signum: signal.signal(signum, self._note) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_train_end(self, logs=None):
+        self.restore_handlers()
+        self._check()  # a signal noted after the last check still stops the run
+
+    def restore_handlers(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+
 def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None, judge: Judge | None = None) -> dict[str, Any]:
     """Train per `settings` (validated when they were made) and write the run folder `out_dir`; returns the
-    run summary. With `judge`, the decoder is scored after every epoch and the scores join history.json."""
+    run summary. With `judge`, the decoder is scored after every epoch and the scores join history.json.
+
+    The folder exists from the first epoch on, marked unfinished (an INCOMPLETE file) and holding the
+    checkpoint of the last finished epoch; a stop raises TrainingInterrupted, and `resume` continues it."""
     out_dir = Path(out_dir)
     check_new_run_folder(out_dir)
     if settings.data != FASHION_MNIST:
@@ -147,7 +209,27 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None, 
         # Recorded as given: a recipe run from the repository (models/NAME) then matches the card it made. The
         # installed package ships only the ONNX graphs, so a recipe names a checkout's folder, not a model name.
         starting_folder(settings.init_from)
+    return _run(settings, out_dir, data_dir, judge, checkpoint=None)
 
+
+def resume(run_dir: Path, data_dir: Path | None = None, judge: Judge | None = None) -> dict[str, Any]:
+    """Continue the unfinished run `run_dir` from its last checkpoint, with the settings it recorded, and finish
+    its folder; returns the run summary as `train` does. With deterministic settings, the weights end as an
+    uninterrupted run's would."""
+    run_dir = Path(run_dir)
+    settings = check_before_resuming(run_dir)
+    remove_stale_temporaries(run_dir / CHECKPOINT_FILE)
+    for stale in run_dir.glob(f".{FINISHING}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT_FILE) if (run_dir / CHECKPOINT_FILE).is_file() else None
+    if checkpoint is not None:
+        log.info("resuming %s after epoch %d of %d", run_dir, checkpoint.progress.epochs_done, settings.epochs)
+    return _run(settings, run_dir, data_dir, judge, checkpoint)
+
+
+def _run(
+    settings: TrainSettings, out_dir: Path, data_dir: Path | None, judge: Judge | None, checkpoint: Checkpoint | None
+) -> dict[str, Any]:
     data = load_dataset(settings, data_dir)
     n_train, x_test = len(data.train_images), data.test_images  # uint8: batches become floats in the pipeline
     classes = len(data.class_names) if settings.conditional else 0
@@ -159,50 +241,106 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None, 
         )
     log.info("training on %d images, testing on %d, each %s", n_train, len(x_test), "x".join(map(str, data.image_shape)))
     warn_if_too_few_steps(n_train, settings)
+    seen = {"train_images": n_train, "test_images": len(x_test), "test_files_sha256": data.test_files}
+    if checkpoint is not None and checkpoint.progress.data != seen:
+        raise DataError(f"{settings.data}: not the data {out_dir} was trained on so far ({checkpoint.progress.data}, "
+                        f"now {seen}); a run continues only on its own data")  # fmt: skip
 
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
-    vae = build_model(settings, data.image_shape, classes)
+    vae = build_model(settings, data.image_shape, classes, starting_weights=checkpoint is None)
     vae.compile(
         optimizer=build_optimizer(settings, steps_per_epoch=-(-n_train // settings.batch_size)),
         steps_per_execution=STEPS_PER_EXECUTION,
     )
+    state = vae.state_variables()
+    progress = Progress(data=seen)
+    keep_best = KeepBest(first_eligible_epoch=max(0, settings.kl_warmup_epochs - 1))
+    if checkpoint is not None:
+        restore(state, checkpoint.values, out_dir / CHECKPOINT_FILE)
+        progress = checkpoint.progress
+        keep_best.best_epoch, keep_best.best_value = progress.best_epoch, progress.best_value
+        keep_best.best_weights = checkpoint.best_weights
+    first_epoch = progress.epochs_done
+
+    stop_on_signal = StopOnSignal()
     callbacks: list[keras.callbacks.Callback] = [EpochLog(settings.epochs)]
     judging = JudgeSamples(judge, vae.decoder) if judge is not None else None
     if judging is not None:
         callbacks.append(judging)
     if settings.kl_warmup_epochs:
         callbacks.append(KlWarmup(settings.kl_warmup_epochs))
-    keep_best = KeepBest(first_eligible_epoch=max(0, settings.kl_warmup_epochs - 1))
     if settings.keep_best:
         callbacks.append(keep_best)
+    callbacks.append(SaveCheckpoint(out_dir / CHECKPOINT_FILE, state, progress, keep_best if settings.keep_best else None,
+                                    judging))  # fmt: skip
+    callbacks.append(stop_on_signal)  # last: an epoch that ended is checkpointed before a stop
     train_labels, test_labels = (data.train_labels, data.test_labels) if classes else (None, None)
-    train_set = _batches(data.train_images, settings.batch_size, shuffle_seed=settings.seed, labels=train_labels, classes=classes)
+    train_set = _batches(data.train_images, settings.batch_size, shuffle_seed=settings.seed, labels=train_labels,
+                         classes=classes, first_epoch=first_epoch)  # fmt: skip
     test_set = _batches(x_test, settings.batch_size, labels=test_labels, classes=classes)
 
-    started = time.perf_counter()
-    history = vae.fit(
-        train_set,
-        validation_data=test_set,
-        epochs=settings.epochs,
-        shuffle=False,  # _batches shuffles, seeded
-        verbose=0,
-        callbacks=callbacks,
-    )
-    seconds = time.perf_counter() - started
+    created = not out_dir.exists()
+    try:
+        if checkpoint is None:
+            out_dir.mkdir(exist_ok=True)  # new, or empty: checked before
+            _write_json(out_dir / "settings.json", settings.to_dict())
+            (out_dir / INCOMPLETE_FILE).write_text(incomplete_note(out_dir), encoding="utf-8")
+            log.info("run folder %s: unfinished until training ends, with a checkpoint at every epoch's end", out_dir)
+        if first_epoch < settings.epochs:
+            vae.fit(
+                train_set,
+                validation_data=test_set,
+                initial_epoch=first_epoch,
+                epochs=settings.epochs,
+                shuffle=False,  # _batches shuffles, seeded
+                verbose=0,
+                callbacks=callbacks,
+            )
+        summary = _finish(vae, settings, data, classes, progress, out_dir, keep_best)
+    except BaseException as exc:
+        stop_on_signal.restore_handlers()  # fit skips on_train_end when a callback raises
+        if progress.epochs_done == 0 and checkpoint is None:  # nothing worth continuing
+            if created:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            else:  # the empty folder the user made stays, empty
+                for entry in out_dir.iterdir():
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            kept = "before its first epoch ended; nothing was kept"
+        else:
+            kept = (f"after epoch {progress.epochs_done} of {settings.epochs}; continue with "
+                    f"`vae-gen train --resume {out_dir}`")  # fmt: skip
+        if isinstance(exc, KeyboardInterrupt):
+            raise TrainingInterrupted(f"training stopped {kept}") from None
+        log.error("training failed %s", kept)
+        raise
+    log.info("test -ELBO %.2f nats per image; run folder %s", summary["test_metrics"]["neg_elbo"], out_dir)
+    return summary
+
+
+#: The hidden folder in which a finished run's files are made before they move into the run folder.
+FINISHING = "finishing"
+
+
+def _finish(
+    vae: VAE, settings: TrainSettings, data: Any, classes: int, progress: Progress, out_dir: Path, keep_best: KeepBest
+) -> dict[str, Any]:
+    """Score, save and draw the trained networks; move the files into the run folder and only then drop its
+    INCOMPLETE file and the checkpoint. A stop before that leaves the run resumable (at its last epoch)."""
     if settings.keep_best:
-        keep_best.restore()
+        keep_best.restore(vae)
     if isinstance(vae, AdversarialVAE):
         vae.use_decoder_average()
     # Score and save float32 networks: what export converts and the runtime runs.
     encoder, decoder = float32_copy(vae.encoder), float32_copy(vae.decoder)
+    test_labels = data.test_labels if classes else None
 
     def given(x, label=None):
         return x if label is None else [x, np.eye(classes, dtype=np.float32)[label]]
 
     test_metrics = neg_elbo(
-        x_test,
+        data.test_images,
         encode=lambda x, label=None: tuple(t.numpy() for t in encoder(given(x, label), training=False)),
         decode=lambda z, label=None: decoder(given(z, label), training=False).numpy(),
         seed=EVAL_SEED,
@@ -212,37 +350,33 @@ def train(settings: TrainSettings, out_dir: Path, data_dir: Path | None = None, 
         "settings": settings.to_dict(),
         "dataset": {
             "source": data.source, "test_split": data.test_split, "image_shape": list(data.image_shape),
-            "class_names": list(data.class_names), "train_images": n_train, "test_images": len(x_test),
-            "test_files_sha256": data.test_files,
+            "class_names": list(data.class_names), "train_images": len(data.train_images),
+            "test_images": len(data.test_images), "test_files_sha256": data.test_files,
         },
         "test_metrics": test_metrics,
-        "train_seconds": round(seconds, 1),
-        "best_epoch": keep_best.best_epoch if settings.keep_best else settings.epochs,
+        "train_seconds": round(progress.train_seconds, 1),
+        "best_epoch": progress.best_epoch if settings.keep_best else settings.epochs,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
-    epochs = [
-        {key: float(values[i]) for key, values in history.history.items()} | {"epoch": i + 1}
-        for i in range(len(history.history["neg_elbo"]))
-    ]
-    if judging is not None:
-        scored = zip(epochs, judging.scores, strict=True)
-        epochs = [epoch | {f"samples_{key}": value for key, value in scores.items()} for epoch, scores in scored]
-
-    if out_dir.exists():
-        out_dir.rmdir()  # empty, checked above
-    with atomic_folder(out_dir) as staging:
+    staging = out_dir / f".{FINISHING}.{os.getpid()}.tmp"
+    staging.mkdir()
+    try:
         encoder.save(staging / "encoder.keras")
         decoder.save(staging / "decoder.keras")
         if isinstance(vae, AdversarialVAE):  # to go on training; export never reads it
             vae.discriminator.save(staging / "discriminator.keras")
-        _write_json(staging / "settings.json", settings.to_dict())
-        _write_json(staging / "history.json", epochs)
+        _write_json(staging / "history.json", progress.history)
         _write_json(staging / "metrics.json", summary)
         from .report import write_report  # matplotlib loads only here
 
-        # In the staging folder: a run stopped while its pictures are drawn leaves nothing under the final name.
         write_report(staging, data)
-    log.info("test -ELBO %.2f nats per image; run folder %s", test_metrics["neg_elbo"], out_dir)
+        # Each file arrives whole under its final name; the folder counts as finished only once INCOMPLETE goes.
+        for made in sorted(staging.iterdir()):
+            os.replace(made, out_dir / made.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    (out_dir / INCOMPLETE_FILE).unlink()
     return summary
 
 
@@ -265,10 +399,13 @@ def warn_if_too_few_steps(n_train: int, settings: TrainSettings) -> None:
         )  # fmt: skip
 
 
-def build_model(settings: TrainSettings, image_shape: tuple[int, int, int], classes: int) -> VAE:
-    """The VAE the settings ask for: its objective's model class, its weights new or from `init_from`."""
+def build_model(
+    settings: TrainSettings, image_shape: tuple[int, int, int], classes: int, starting_weights: bool = True
+) -> VAE:
+    """The VAE the settings ask for: its objective's model class, its weights new or from `init_from` (unless
+    `starting_weights` is False: a resumed run's come from its checkpoint)."""
     encoder, decoder = build_networks(settings.arch, settings.latent_dim, image_shape, settings.precision, classes)
-    if settings.init_from is not None:
+    if settings.init_from is not None and starting_weights:
         load_starting_weights(starting_folder(settings.init_from), encoder, decoder)
     if settings.objective == "adversarial":
         return AdversarialVAE(encoder, decoder, build_discriminator(image_shape, classes), settings.adversarial_weight,
@@ -298,6 +435,7 @@ def _batches(
     shuffle_seed: int | None = None,
     labels: np.ndarray | None = None,
     classes: int = 0,
+    first_epoch: int = 0,
 ) -> tf.data.Dataset:
     """Batches of `images` (uint8) as float32 in [0, 1]; with a seed, in an order drawn anew each epoch.
     With `labels` (int [n]), batches are (images, one-hot labels [batch, classes]) for a conditional VAE.
@@ -307,7 +445,7 @@ def _batches(
     and a shuffle buffer would hold them again (benchmarks/train_memory.py:
     three copies instead of one), and a float32 set would be four times larger.
     """
-    epochs = itertools.count()
+    epochs = itertools.count(first_epoch)  # a resumed run continues the orders where it stopped
 
     def generate() -> Iterator[Any]:
         order = np.arange(len(images))

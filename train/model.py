@@ -263,12 +263,25 @@ class VAE(keras.Model):
         self.kl_tracker.update_state(kl, sample_weight=batch_size)
         return {m.name: m.result() for m in (self.neg_elbo_tracker, self.reconstruction_tracker, self.kl_tracker)}
 
+    def optimized_weights(self) -> list:
+        """The weights `self.optimizer` updates, in the order its moments follow."""
+        return self.trainable_weights
+
+    def state_variables(self) -> list:
+        """Every variable the next training step reads, in an order fixed by how the model was built: the
+        weights, the random-number generators' states, the KL weight, the optimizer's step count and moments.
+        What a checkpoint holds (train/checkpoint.py)."""
+        if not self.optimizer.built:  # built by its first step otherwise; a resumed run restores into it first
+            self.optimizer.build(self.optimized_weights())
+        return [*self.variables, *self.optimizer.variables]
+
     def train_step(self, data):
         with tf.GradientTape() as tape:
             neg_elbo, reconstruction, kl = self.elbo_terms(data, training=True)
             objective = reconstruction + self.kl_weight * kl
-        gradients = tape.gradient(objective, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
+        weights = self.optimized_weights()
+        gradients = tape.gradient(objective, weights)
+        self.optimizer.apply_gradients(zip(gradients, weights, strict=True))
         return self.update_metrics(neg_elbo, reconstruction, kl, data)
 
     def test_step(self, data):
