@@ -55,7 +55,7 @@ def compare_architectures(args: argparse.Namespace) -> None:
     print(f"{'arch':12}" + "".join(f"{p:>16}" for p in PRECISIONS) + f"{'speed-up':>10}")
     for arch in args.arch:
         seconds = [
-            seconds_per_epoch(TrainSettings(arch=arch, latent_dim=16, precision=p), args.steps, args.repeats)
+            seconds_per_epoch(TrainSettings(arch=arch, latent_dim=16, precision=p, batch_size=128), args.steps, args.repeats)
             for p in PRECISIONS
         ]
         print(f"{arch:12}" + "".join(f"{s:>16.1f}" for s in seconds) + f"{seconds[0] / seconds[1]:>9.2f}x")

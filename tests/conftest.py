@@ -37,7 +37,7 @@ def tiny_run(tmp_path_factory) -> Path:
     from vae_gen.train.fit import TrainSettings, train
 
     out = tmp_path_factory.mktemp("tiny") / "run"
-    settings = TrainSettings(epochs=1, train_limit=TINY_TRAIN_IMAGES, test_limit=TINY_TEST_IMAGES, seed=0)
+    settings = TrainSettings(epochs=1, train_limit=TINY_TRAIN_IMAGES, test_limit=TINY_TEST_IMAGES, seed=0, batch_size=128)
     train(settings, out)
     return out
 

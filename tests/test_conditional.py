@@ -263,7 +263,8 @@ def conditional_model(tmp_path_factory) -> Path:
     from vae_gen.training_settings import TrainSettings
 
     folder = tmp_path_factory.mktemp("conditional")
-    settings = TrainSettings(conditional=True, arch="conv", latent_dim=4, epochs=1, train_limit=2000, test_limit=500)
+    settings = TrainSettings(conditional=True, arch="conv", latent_dim=4, epochs=1, train_limit=2000, test_limit=500,
+                             batch_size=128)  # fmt: skip
     train(settings, folder / "run")
     export_run(folder / "run", folder / "model")
     return folder

@@ -17,7 +17,7 @@ from vae_gen.cli import main
 pytestmark = pytest.mark.tensorflow
 
 #: A tiny deterministic run of two epochs (a few seconds each).
-TINY = ["--epochs", "2", "--train-limit", "2000", "--test-limit", "500", "--deterministic"]
+TINY = ["--epochs", "2", "--train-limit", "2000", "--test-limit", "500", "--batch-size", "128", "--deterministic"]
 
 
 def weights(run: Path) -> list[np.ndarray]:
@@ -31,15 +31,15 @@ def same_weights(a: Path, b: Path) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(weights(a), weights(b), strict=True))
 
 
-def stop_training_at(out: Path, line_start: str, options: list[str] = TINY) -> str:
-    """Run `vae-gen train` in a child process, SIGTERM it when its log prints a line starting with `line_start`,
+def stop_training_at(out: Path, line_start: str, signum: int = signal.SIGTERM) -> str:
+    """Run `vae-gen train` in a child process, signal it when its log prints a line starting with `line_start`,
     and return what it printed after that."""
-    argv = [sys.executable, "-m", "vae_gen", "train", *options, "--out", str(out)]
+    argv = [sys.executable, "-m", "vae_gen", "train", *TINY, "--out", str(out)]
     process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     for line in process.stderr:
         if line.startswith(line_start):
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signum)
             break
     rest = process.communicate(timeout=300)[1]
     assert process.returncode == 130, rest
@@ -53,9 +53,10 @@ def uninterrupted(tmp_path_factory) -> Path:
     return out
 
 
-def test_a_run_stopped_after_epoch_1_resumes_to_the_weights_of_an_uninterrupted_run(uninterrupted, tmp_path, capsys):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])  # kill's default, and Ctrl-C
+def test_a_run_stopped_after_epoch_1_resumes_to_the_weights_of_an_uninterrupted_run(uninterrupted, tmp_path, capsys, signum):
     out = tmp_path / "run"
-    rest = stop_training_at(out, "  checkpoint of epoch 1")
+    rest = stop_training_at(out, "  checkpoint of epoch 1", signum)
     assert rest == f"vae-gen train: interrupted; training stopped after epoch 1 of 2; continue with " \
                    f"`vae-gen train --resume {out}`\n"  # fmt: skip
     # Clearly unfinished: the marker says how to continue; nothing under a final name.

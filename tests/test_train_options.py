@@ -108,7 +108,7 @@ def tiny_residual_bf16_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("residual") / "run"
     settings = TrainSettings(
-        arch="residual", latent_dim=8, epochs=1, train_limit=512, test_limit=256,
+        arch="residual", latent_dim=8, epochs=1, train_limit=512, test_limit=256, batch_size=128,
         precision="mixed_bfloat16", deterministic=False,
     )  # fmt: skip
     train(settings, out)
@@ -207,6 +207,7 @@ def test_a_runs_settings_json_is_a_config_that_reproduces_its_settings(tiny_conv
     assert recorded == TrainSettings(
         arch="conv", latent_dim=8, epochs=2, train_limit=1000, test_limit=300,
         kl_warmup_epochs=2, lr_schedule="cosine", keep_best=True,
+        batch_size=16,  # left to the data: 1,000 images give 63 steps an epoch at 16 (8 at 128); recorded as a number
     )  # fmt: skip
     # The run folder's settings as --config, two of them overridden on the command line.
     out = tmp_path / "again"

@@ -169,3 +169,13 @@ def test_an_old_runs_record_reads_for_export_whatever_options_it_had():
     assert TrainSettings.from_record(old) == TrainSettings(arch="residual", latent_dim=8)
     with pytest.raises(SettingError, match=r"decoder_hidden \[\] was an option that vae-gen no longer has"):
         TrainSettings.from_dict({k: v for k, v in old.items() if k in names() or k in RETIRED} | {"data": "fashion-mnist"})
+
+
+def test_the_default_batch_size_gives_a_small_set_enough_steps_per_epoch():
+    from vae_gen.training_settings import default_batch_size
+
+    assert default_batch_size(60_000) == 128  # Fashion-MNIST: 469 steps an epoch, as always
+    assert default_batch_size(12_673) == 128 and default_batch_size(12_672) == 64  # 100 steps at 128; 99, so 198 at 64
+    assert default_batch_size(1_170) == 16  # the 1,300-icon folder's training part: 74 steps, not 10
+    assert default_batch_size(10) == 16  # never below 16
+    assert TrainSettings().batch_size is None and TrainSettings.from_dict({"batch_size": None}).batch_size is None

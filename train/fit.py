@@ -39,6 +39,7 @@ from vae_gen.training_settings import (
     TrainSettings,
     check_before_resuming,
     check_new_run_folder,
+    default_batch_size,
     incomplete_note,
     starting_folder,
 )
@@ -240,6 +241,10 @@ def _run(
             "(give a folder with one subfolder per class, or fashion-mnist)"
         )
     log.info("training on %d images, testing on %d, each %s", n_train, len(x_test), "x".join(map(str, data.image_shape)))
+    batch_size = settings.batch_size or default_batch_size(n_train)
+    if settings.batch_size is None:  # left to the data: recorded as the number it became
+        settings = settings.replace(batch_size=batch_size)
+        log.info("batch size %d, from the training set's size (--batch-size sets it)", batch_size)
     warn_if_too_few_steps(n_train, settings)
     seen = {"train_images": n_train, "test_images": len(x_test), "test_files_sha256": data.test_files}
     if checkpoint is not None and checkpoint.progress.data != seen:
@@ -251,7 +256,7 @@ def _run(
         tf.config.experimental.enable_op_determinism()
     vae = build_model(settings, data.image_shape, classes, starting_weights=checkpoint is None)
     vae.compile(
-        optimizer=build_optimizer(settings, steps_per_epoch=-(-n_train // settings.batch_size)),
+        optimizer=build_optimizer(settings, steps_per_epoch=-(-n_train // batch_size)),
         steps_per_execution=STEPS_PER_EXECUTION,
     )
     state = vae.state_variables()
@@ -277,9 +282,9 @@ def _run(
                                     judging))  # fmt: skip
     callbacks.append(stop_on_signal)  # last: an epoch that ended is checkpointed before a stop
     train_labels, test_labels = (data.train_labels, data.test_labels) if classes else (None, None)
-    train_set = _batches(data.train_images, settings.batch_size, shuffle_seed=settings.seed, labels=train_labels,
+    train_set = _batches(data.train_images, batch_size, shuffle_seed=settings.seed, labels=train_labels,
                          classes=classes, first_epoch=first_epoch)  # fmt: skip
-    test_set = _batches(x_test, settings.batch_size, labels=test_labels, classes=classes)
+    test_set = _batches(x_test, batch_size, labels=test_labels, classes=classes)
 
     created = not out_dir.exists()
     try:
@@ -387,8 +392,9 @@ FEW_STEPS = 2000
 
 def warn_if_too_few_steps(n_train: int, settings: TrainSettings) -> None:
     """Say how many optimizer steps the run takes, and warn when they are too few to learn much."""
-    per_epoch = -(-n_train // settings.batch_size)
-    log.info("%d optimizer steps per epoch (batch %d), %d in all", per_epoch, settings.batch_size, per_epoch * settings.epochs)
+    batch_size = settings.batch_size or default_batch_size(n_train)
+    per_epoch = -(-n_train // batch_size)
+    log.info("%d optimizer steps per epoch (batch %d), %d in all", per_epoch, batch_size, per_epoch * settings.epochs)
     if per_epoch * settings.epochs < FEW_STEPS:
         batch = n_train * settings.epochs // FEW_STEPS  # the largest batch that reaches FEW_STEPS in as many epochs
         epochs = f"--epochs {-(-FEW_STEPS // per_epoch)}"
