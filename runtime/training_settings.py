@@ -261,6 +261,10 @@ class TrainSettings:
     adversarial_weight: float = setting(0.1, number(0, inclusive=False), "with --objective adversarial: the "
                                         "discriminator's gradient at the decoder's output layer as a multiple of the "
                                         "ELBO's gradient there")  # fmt: skip
+    #: gamma of the discriminator's R1 penalty, gamma / 2 * E ||grad_x D(x)||^2 on real images in [0, 1].
+    r1_gamma: float = setting(1.0, number(0, inclusive=True), "with --objective adversarial: the weight of the "
+                              "discriminator's R1 gradient penalty on real images (higher: a smoother "
+                              "discriminator)")  # fmt: skip
     #: A model folder or run folder whose encoder.keras and decoder.keras start the run (recorded as given).
     init_from: str | None = setting(None, optional_text("new weights from the seed"), "start from the weights of "
                                     "this model or run folder (fine-tuning; installed shipped models hold no Keras "

@@ -127,3 +127,12 @@ def test_the_starting_folder_is_recorded_as_given(tmp_path, monkeypatch):
     settings = TrainSettings(init_from="models/dense2", latent_dim=2, epochs=1, train_limit=64, test_limit=64)
     train(settings, tmp_path / "run")  # the dense2 model's shapes: dense, latent 2
     assert json.loads((tmp_path / "run" / "settings.json").read_text())["init_from"] == "models/dense2"
+
+
+def test_the_r1_weight_is_a_setting_the_discriminator_loss_uses():
+    from vae_gen.train.fit import build_model
+    from vae_gen.training_settings import TrainSettings
+
+    settings = TrainSettings(objective="adversarial", r1_gamma=10.0, latent_dim=2)
+    assert build_model(settings, (28, 28, 1), classes=0).r1_gamma == 10.0
+    assert TrainSettings().r1_gamma == 1.0  # the shipped sharp models' value

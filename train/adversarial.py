@@ -28,8 +28,6 @@ from keras import layers
 
 from .model import VAE, label_input, vae_losses
 
-#: Weight of the R1 penalty, gamma / 2 * E ||grad_x D(x)||^2 on real images in [0, 1].
-R1_GAMMA = 1.0
 #: Per-step momentum of the decoder's weight average: a horizon of about 1,000 steps.
 DECODER_AVERAGE_MOMENTUM = 0.999
 #: The discriminator's Adam: the usual GAN settings (a short memory of the first moment).
@@ -61,10 +59,12 @@ class AdversarialVAE(VAE):
     plus `discriminator` (its loss with R1), `adversarial` (the decoder's non-saturating loss) and
     `adaptive_scale` (the factor that balances it, before `adversarial_weight`)."""
 
-    def __init__(self, encoder, decoder, discriminator: keras.Model, adversarial_weight: float, seed=None, **kwargs):
+    def __init__(self, encoder, decoder, discriminator: keras.Model, adversarial_weight: float, seed=None,
+                 r1_gamma: float = 1.0, **kwargs):  # fmt: skip
         super().__init__(encoder, decoder, seed=seed, **kwargs)
         self.discriminator = discriminator
         self.adversarial_weight = adversarial_weight
+        self.r1_gamma = r1_gamma  # the R1 penalty's weight: gamma / 2 * E ||grad_x D(x)||^2 on real images
         self.prior_noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.output_kernel = next(layer.kernel for layer in reversed(decoder.layers) if hasattr(layer, "kernel"))
         self.decoder_average = [
@@ -130,7 +130,9 @@ class AdversarialVAE(VAE):
             r1 = tf.reduce_mean(tf.reduce_sum(tf.square(slopes), axis=[1, 2, 3]))
             fake_logits = self.judged(fakes, fake_labels)
             discriminator_loss = (
-                tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits)) + 0.5 * R1_GAMMA * r1
+                tf.reduce_mean(tf.nn.softplus(-real_logits))
+                + tf.reduce_mean(tf.nn.softplus(fake_logits))
+                + 0.5 * self.r1_gamma * r1
             )
         weights = self.discriminator.trainable_weights
         self.discriminator_optimizer.apply_gradients(zip(tape.gradient(discriminator_loss, weights), weights, strict=True))

@@ -415,7 +415,7 @@ def build_model(
         load_starting_weights(starting_folder(settings.init_from), encoder, decoder)
     if settings.objective == "adversarial":
         return AdversarialVAE(encoder, decoder, build_discriminator(image_shape, classes), settings.adversarial_weight,
-                              seed=settings.seed, name=f"vae_{settings.arch}")  # fmt: skip
+                              seed=settings.seed, r1_gamma=settings.r1_gamma, name=f"vae_{settings.arch}")  # fmt: skip
     return VAE(encoder, decoder, seed=settings.seed, name=f"vae_{settings.arch}")
 
 
