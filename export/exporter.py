@@ -156,22 +156,24 @@ def export_files(
     *,
     encoder: Path | None = None,
     custom_objects: Path | None = None,
+    unsafe: bool = False,
     **options: Any,
 ) -> ModelCard:
     """Export a user's own .keras files (a decoder, and optionally its encoder); see `export_keras` for options.
 
     `custom_objects` is a Python file defining (and ideally registering) the
-    custom layers the models use; the models still load with safe_mode=True.
+    custom layers the models use; the models still load with safe_mode=True,
+    unless `unsafe` (the CLI's --trust-code): then Lambda layers' code runs.
     """
     out_dir = Path(out_dir)
     check_new_model_folder(out_dir, "export")
     objects = load_custom_objects(custom_objects) if custom_objects is not None else None
-    decoder_model = load_keras(decoder, objects)
-    encoder_model = load_keras(encoder, objects) if encoder is not None else None
+    decoder_model = load_keras(decoder, objects, unsafe=unsafe)
+    encoder_model = load_keras(encoder, objects, unsafe=unsafe) if encoder is not None else None
     sources = {"decoder": Path(decoder)} | ({"encoder": Path(encoder)} if encoder is not None else {})
     return export_keras(
         decoder_model, out_dir, encoder=encoder_model, keras_sources=sources,
-        decoder_name=str(decoder), encoder_name=str(encoder), **options,
+        decoder_name=str(decoder), encoder_name=str(encoder), unsafe=unsafe, **options,
     )  # fmt: skip
 
 
@@ -184,10 +186,12 @@ def export_keras(
     description: str = "",
     image_shape: tuple[int, int, int] | None = None,
     value_range: tuple[float, float] | None = None,
-    encoder_outputs: tuple[int, int] | None = None,
+    encoder_outputs: tuple[int, int] | str | None = None,
+    decoder_output: str | None = None,
     data: str | None = None,
     data_dir: Path | None = None,
     classes: Sequence[str] | None = None,
+    unsafe: bool = False,
     keras_sources: dict[str, Path] | None = None,
     decoder_name: str = "the decoder",
     encoder_name: str = "the encoder",
@@ -199,12 +203,22 @@ def export_keras(
         A conditional decoder takes z and a label [batch, K] (one-hot or class
         weights), its encoder the images and the label; then `classes` names
         the K classes in label order.
-    encoder: optional; input an image batch; outputs [z_mean, z_log_var] or
-        [z_mean, z_log_var, z] (z is dropped). Which is which: by the output
-        layers' names where they say it, else by position; encoder_outputs
-        (positions of z_mean and z_log_var) overrides.
+        A decoder with one input concat(z, label) [batch, latent + K] is
+        conditional too, when `classes` names the K classes.
+    encoder: optional; input an image batch (with a conditional decoder: and
+        the label, as a second input or tiled over the image as K channels
+        after its own); outputs [z_mean, z_log_var] or [z_mean, z_log_var, z]
+        (z is dropped), or one fused [batch, 2 * latent]. Which is which: by
+        the output layers' names where they say it, else by position;
+        encoder_outputs (positions of z_mean and z_log_var, or "fused" /
+        "fused-log-var-first") overrides. With data, a fused output's order
+        is checked on it.
     value_range: the decoder's output range, (0, 1) or (-1, 1); taken from its
         output activation when that is sigmoid or tanh.
+    decoder_output: "logits" for a decoder whose loss applied the sigmoid:
+        the exported graph applies it.
+    unsafe: the models hold Lambda layers (Python code saved with the model);
+        recorded in the card, so that `vae-gen parity` asks for --trust-code.
     data: "fashion-mnist" or a folder of images to score the model on (it
         needs an encoder and outputs in [0, 1]); None: no test metrics.
     The ONNX graphs always speak the runtime's contract: z -> image [batch, H,
@@ -213,11 +227,16 @@ def export_keras(
     """
     out_dir = Path(out_dir)
     check_new_model_folder(out_dir, "export")
+    if not unsafe:
+        for model, model_name in ((decoder, decoder_name), (encoder, encoder_name)):
+            refuse_code_layers(model, model_name)
     vae = inspect_vae(
         decoder, encoder, image_shape=image_shape, value_range=value_range, encoder_outputs=encoder_outputs,
-        decoder_name=decoder_name, encoder_name=encoder_name,
+        decoder_output=decoder_output, classes=len(classes or ()), decoder_name=decoder_name, encoder_name=encoder_name,
     )  # fmt: skip
     class_names = check_class_names(classes, vae.classes, decoder_name)
+    if data is not None and vae.fused is not None:
+        check_fused_order(vae, data, data_dir, class_names, encoder_name)
     score = None
     if data is not None:
         if encoder is None:
@@ -230,7 +249,8 @@ def export_keras(
     origin: dict[str, Any] = {"kind": "keras", "decoder": sources.get("decoder", Path(KERAS_FILES["decoder"])).name}
     if encoder is not None:
         encoder_file = sources.get("encoder", Path(KERAS_FILES["encoder"])).name
-        origin |= {"encoder": encoder_file, "encoder_outputs": list(vae.encoder_outputs)}
+        origin |= {"encoder": encoder_file, "encoder_outputs": vae.fused or list(vae.encoder_outputs)}
+    origin |= shape_record(vae) | ({"trust_code": True} if unsafe else {})
     return _write_model_folder(
         vae, out_dir, name=name or out_dir.name, description=description, architecture="keras",
         origin=origin, class_names=class_names, training={}, keras_sources=sources, score=score,
@@ -323,30 +343,81 @@ def _write_model_folder(
 
 
 def _decoder_call(vae: KerasVae) -> Callable[..., list[tf.Tensor]]:
-    """The user's decoder on z (and the label), its output reshaped to [batch, H, W, C] when it is not already."""
+    """The user's decoder on z (and the label, as the decoder takes it), its output made images (the sigmoid of
+    logits) and reshaped to [batch, H, W, C] when it is not already."""
     target = [-1, *vae.image_shape]
     reshape = vae.decoder_output_shape != vae.image_shape
 
     def call(z: tf.Tensor, label: tf.Tensor | None = None) -> list[tf.Tensor]:
-        images = vae.decoder(vae.fed(z, label, vae.decoder_label_input), training=False)
+        images = vae.decoded_images(vae.decoder(vae.decoder_inputs(z, label), training=False))
         return [tf.reshape(images, target) if reshape else images]
 
     return call
 
 
 def _encoder_call(vae: KerasVae) -> Callable[..., list[tf.Tensor]]:
-    """The user's encoder on [batch, H, W, C] images (reshaped to its own input) and the label, keeping z_mean and
-    z_log_var."""
+    """The user's encoder on [batch, H, W, C] images (reshaped to its own input, the label tiled over them where
+    it takes it so) and the label, keeping z_mean and z_log_var (the halves of a fused output)."""
     assert vae.encoder is not None
-    encoder, native = vae.encoder, [-1, *vae.encoder_input_shape]
-    mean, log_var = vae.encoder_outputs
-    reshape = vae.encoder_input_shape != vae.image_shape
+    encoder = vae.encoder
 
     def call(x: tf.Tensor, label: tf.Tensor | None = None) -> list[tf.Tensor]:
-        outputs = encoder(vae.fed(tf.reshape(x, native) if reshape else x, label, vae.encoder_label_input), training=False)
-        return [outputs[mean], outputs[log_var]]
+        return list(vae.posterior(encoder(vae.encoder_inputs(x, label), training=False)))
 
     return call
+
+
+def shape_record(vae: KerasVae) -> dict[str, str]:
+    """What the card's origin says about the shapes the exported graphs turned into the runtime's contract (read
+    back by `vae-gen parity`); empty for the plain shapes."""
+    record = {"decoder_output": "logits"} if vae.logits else {}
+    if vae.decoder_label_concatenated:
+        record["decoder_label"] = "concatenated"
+    if vae.encoder_label_tiled:
+        record["encoder_label"] = "tiled"
+    return record
+
+
+def refuse_code_layers(model: keras.Model | None, name: str) -> None:
+    """Lambda layers save their Python code with the model, and Keras runs it only when told that the file is
+    trusted: such a model is exported only when the caller says so (unsafe=True, --trust-code)."""
+    layers = list(model.layers) if model is not None else []
+    while layers:
+        layer = layers.pop()
+        if isinstance(layer, keras.layers.Lambda):
+            raise ExportError(f"{name} contains the Lambda layer {layer.name!r}, whose Python code runs when its .keras "
+                              "file is loaded: pass unsafe=True (vae-gen export --trust-code) if you trust it, or "
+                              "write it as a registered custom layer")  # fmt: skip
+        layers.extend(getattr(layer, "layers", ()))
+
+
+#: Images of the data a fused encoder's order is checked on.
+ORDER_CHECK_IMAGES = 256
+
+
+def check_fused_order(vae: KerasVae, data: str, data_dir: Path | None, class_names: tuple[str, ...], name: str) -> None:
+    """On real images, a fused output's mean half must be the one whose decoding reconstructs them: refuse the
+    stated order when the other reconstructs clearly better (the halves are the other way round)."""
+    from vae_gen.train.datasets import evaluation_images
+
+    found = evaluation_images(data, vae.image_shape, data_dir)
+    images = found.images[:ORDER_CHECK_IMAGES].astype(np.float32) / 255.0
+    labels = None
+    if vae.classes:
+        if sorted(found.class_names) != sorted(class_names):
+            log.info("%s: classes other than the model's; the order of the fused output is not checked", data)
+            return
+        index = [class_names.index(found.class_names[k]) for k in found.labels[:ORDER_CHECK_IMAGES]]
+        labels = np.eye(vae.classes, dtype=np.float32)[index]
+    errors = {}
+    for order in ("fused", "fused-log-var-first"):
+        mean, _ = dataclasses.replace(vae, fused=order).encode(images, labels)
+        errors[order] = float(np.mean((vae.decode(mean, labels) - images) ** 2))
+    other = "fused-log-var-first" if vae.fused == "fused" else "fused"
+    if errors[other] < 0.8 * errors[vae.fused or "fused"]:
+        raise ExportError(f"{name}: on {data}, its fused output reads the other way round (decoding the half taken as "
+                          f"z_mean reconstructs with mean squared error {errors[vae.fused or 'fused']:.4f}, the other "
+                          f"half {errors[other]:.4f}); pass --encoder-outputs {other}")  # fmt: skip
 
 
 def _run(session: onnxruntime.InferenceSession, x: np.ndarray, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -10,6 +10,17 @@ them in the runtime's terms, for the conversion and for the parity gate.
 A conditional VAE's decoder takes [z, label] and its encoder [image, label]
 (in either order; the label input is found by its name, else it is the
 second): label float32 [batch, classes], one-hot or class weights.
+
+The other shapes people write, each handled inside the exported graph so the
+runtime's contract stays as it is:
+- a decoder that outputs logits (the loss applied the sigmoid): the graph
+  applies it (`decoder_output="logits"`);
+- an encoder with one fused output [batch, 2 * latent]: z_mean then
+  z_log_var (`tf.split(..., 2, axis=1)`, TensorFlow's CVAE tutorial), or the
+  other way round ("fused-log-var-first");
+- a conditional decoder taking concat(z, label) as one input, and a
+  conditional encoder taking the label tiled over the image as extra channels
+  (image channels first): found when the class names are given.
 Every refusal is one line that names the user's model and what is expected.
 """
 
@@ -26,6 +37,7 @@ import numpy as np
 from vae_gen.model_card import CHANNELS
 
 from .convert import ExportError
+from .posterior_outputs import FUSED_ORDERS, encoder_roles, fused_order, shape_text
 
 #: Output activations whose range is evident, by their function's name.
 ACTIVATION_RANGES = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
@@ -33,11 +45,8 @@ ACTIVATION_RANGES = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "tanh": 
 SHAPE_ONLY_LAYERS = (keras.layers.Reshape, keras.layers.Flatten, keras.layers.Permute, keras.layers.Cropping2D)
 #: Decoded values may exceed their range by float rounding, never by more.
 RANGE_SLACK = 1e-5
-#: Words in an output's name that say which posterior parameter it is.
-MEAN_NAMES = re.compile(r"mean|(^|_)mu($|_)", re.IGNORECASE)
-LOG_VAR_NAMES = re.compile(r"log_?var", re.IGNORECASE)
-#: A log standard deviation is not a log variance (it is half of one): such an output is refused, not guessed at.
-LOG_STD_NAMES = re.compile(r"log_?sigma|log_?std", re.IGNORECASE)
+#: How a decoder's output reads: values in the value range, or logits whose sigmoid is the image.
+DECODER_OUTPUTS = ("probabilities", "logits")
 #: Words in an input's name that say it is the class label of a conditional model.
 LABEL_NAMES = re.compile(r"(^|_)(labels?|class(es)?|cond(ition)?|one_?hot|y)($|_)", re.IGNORECASE)
 
@@ -58,6 +67,14 @@ class KerasVae:
     #: Position of the label among the decoder's and the encoder's inputs (conditional only).
     decoder_label_input: int = 1
     encoder_label_input: int = 1
+    #: The decoder outputs logits: the image is their sigmoid.
+    logits: bool = False
+    #: "fused" or "fused-log-var-first" when the encoder's one output holds both halves; None otherwise.
+    fused: str | None = None
+    #: A conditional decoder with one input, concat(z, label) (then decoder_label_input does not apply).
+    decoder_label_concatenated: bool = False
+    #: A conditional encoder with one input, the image with the label tiled over it as extra channels.
+    encoder_label_tiled: bool = False
 
     @staticmethod
     def fed(x: Any, labels: Any, label_position: int) -> Any:
@@ -66,10 +83,49 @@ class KerasVae:
             return x
         return [labels, x] if label_position == 0 else [x, labels]
 
+    def decoder_inputs(self, z: Any, labels: Any = None) -> Any:
+        """What the user's decoder takes for z (and label rows): numpy arrays or tensors."""
+        if labels is not None and self.decoder_label_concatenated:
+            return keras.ops.concatenate([z, keras.ops.cast(labels, z.dtype)], axis=-1)
+        return self.fed(z, labels, self.decoder_label_input)
+
+    def encoder_inputs(self, x: Any, labels: Any = None) -> Any:
+        """What the user's encoder takes for images x [n, H, W, C] (and label rows): reshaped to its own input;
+        with a tiled label, the label's columns as constant channels after the image's."""
+        x = keras.ops.reshape(x, (-1, *self._native_image_shape))  # a tensor now: so must the label be, beside it
+        labels = None if labels is None else keras.ops.convert_to_tensor(labels)
+        if labels is not None and self.encoder_label_tiled:
+            height, width, _ = self.image_shape
+            planes = keras.ops.tile(keras.ops.reshape(keras.ops.cast(labels, x.dtype), (-1, 1, 1, self.classes)),
+                                    (1, height, width, 1))  # fmt: skip
+            return keras.ops.concatenate([x, planes], axis=-1)
+        return self.fed(x, labels, self.encoder_label_input)
+
+    def decoded_images(self, outputs: Any) -> Any:
+        """The user's decoder's output as images: the sigmoid of logits, else as it is."""
+        return keras.ops.sigmoid(outputs) if self.logits else outputs
+
+    def posterior(self, outputs: Any) -> tuple[Any, Any]:
+        """(z_mean, z_log_var) from the user's encoder's outputs: two of them, or the halves of a fused one."""
+        if self.fused is not None:
+            halves = keras.ops.split(outputs if not isinstance(outputs, (list, tuple)) else outputs[0], 2, axis=-1)
+            mean, log_var = FUSED_ORDERS[self.fused]
+            return halves[mean], halves[log_var]
+        mean, log_var = self.encoder_outputs
+        return outputs[mean], outputs[log_var]
+
+    @property
+    def _native_image_shape(self) -> tuple[int, ...]:
+        """The shape of the image part of the encoder's input (without the tiled label's channels)."""
+        shape = self.encoder_input_shape
+        return (*shape[:-1], shape[-1] - self.classes) if self.encoder_label_tiled else shape
+
     def _main_input(self, model: keras.Model) -> Any:
         """The one input of an unconditional network, the one that is not the label of a conditional one."""
+        if len(model.inputs) == 1:
+            return model.inputs[0]
         position = self.decoder_label_input if model is self.decoder else self.encoder_label_input
-        return model.inputs[0] if not self.classes else model.inputs[1 - position]
+        return model.inputs[1 - position]
 
     @property
     def decoder_output_shape(self) -> tuple[int, ...]:
@@ -81,17 +137,16 @@ class KerasVae:
         return tuple(int(d) for d in self._main_input(self.encoder).shape[1:])
 
     def decode(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """The user's decoder on z (and label rows, conditional), as float32 [n, H, W, C]."""
-        outputs = self.decoder(self.fed(z, labels, self.decoder_label_input), training=False)
-        return np.asarray(outputs).reshape(len(z), *self.image_shape)
+        """The user's decoder on z (and label rows, conditional), as float32 [n, H, W, C] (after the sigmoid,
+        for logits)."""
+        outputs = self.decoder(self.decoder_inputs(z, labels), training=False)
+        return np.asarray(self.decoded_images(outputs)).reshape(len(z), *self.image_shape)
 
     def encode(self, images: np.ndarray, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The user's encoder on images [n, H, W, C] (and label rows, conditional): (z_mean, z_log_var)."""
         assert self.encoder is not None
-        x = images.reshape(len(images), *self.encoder_input_shape)
-        outputs = self.encoder(self.fed(x, labels, self.encoder_label_input), training=False)
-        mean, log_var = self.encoder_outputs
-        return np.asarray(outputs[mean]), np.asarray(outputs[log_var])
+        mean, log_var = self.posterior(self.encoder(self.encoder_inputs(images, labels), training=False))
+        return np.asarray(mean), np.asarray(log_var)
 
 
 def inspect_vae(
@@ -100,23 +155,41 @@ def inspect_vae(
     *,
     image_shape: tuple[int, int, int] | None = None,
     value_range: tuple[float, float] | None = None,
-    encoder_outputs: tuple[int, int] | None = None,
+    encoder_outputs: tuple[int, int] | str | None = None,
+    decoder_output: str | None = None,
+    classes: int = 0,
     decoder_name: str = "the decoder",
     encoder_name: str = "the encoder",
 ) -> KerasVae:
-    """Check the models against the runtime's contract and work out what it needs; ExportError if they do not fit."""
-    decoder_label, classes = _decoder_label(decoder, decoder_name)
-    z_input = decoder.inputs[0] if not classes else decoder.inputs[1 - decoder_label]
-    latent_dim = _latent_dim(z_input, decoder_name)
+    """Check the models against the runtime's contract and work out what it needs; ExportError if they do not fit.
+
+    encoder_outputs: positions (MEAN, LOG_VAR) among the encoder's outputs, or "fused" / "fused-log-var-first"
+    for one output holding both; None: found from the models. decoder_output: "logits" when the decoder's
+    sigmoid is in the loss. classes: how many class names were given; with it, a one-input decoder takes
+    concat(z, label) and a one-input encoder may take the label tiled over the image."""
+    if decoder_output is not None and decoder_output not in DECODER_OUTPUTS:
+        raise ExportError(f"--decoder-output {decoder_output}: expected one of {', '.join(DECODER_OUTPUTS)}")
+    decoder_label, found_classes = _decoder_label(decoder, decoder_name)
+    concatenated = not found_classes and classes > 0
+    z_input = decoder.inputs[0] if not found_classes else decoder.inputs[1 - decoder_label]
+    latent_dim = _latent_dim(z_input, decoder_name) - (classes if concatenated else 0)
+    if concatenated and latent_dim < 1:
+        raise ExportError(f"{decoder_name} takes one input of {latent_dim + classes} values, too few for a latent and "
+                          f"{classes} label columns; check --classes")  # fmt: skip
+    classes = found_classes or classes
     shape = _image_shape(decoder, image_shape, decoder_name)
-    found = _value_range(decoder, value_range, decoder_name)
-    roles, encoder_label = (0, 1), 1
+    logits = decoder_output == "logits"
+    found = _logits_range(decoder, value_range, decoder_name) if logits else _value_range(decoder, value_range, decoder_name)
+    roles, encoder_label, fused, tiled = (0, 1), 1, None, False
     if encoder is not None:
-        encoder_label = _encoder_label(encoder, classes, encoder_name)
-        image_input = encoder.inputs[0] if not classes else encoder.inputs[1 - encoder_label]
-        _check_encoder_input(image_input, shape, encoder_name)
-        roles = _encoder_roles(encoder, latent_dim, encoder_outputs, encoder_name)
-    return KerasVae(decoder, encoder, latent_dim, shape, found, roles, classes, decoder_label, encoder_label)
+        encoder_label, tiled = _encoder_label(encoder, classes, shape, encoder_name)
+        image_input = encoder.inputs[0] if len(encoder.inputs) == 1 else encoder.inputs[1 - encoder_label]
+        _check_encoder_input(image_input, shape, encoder_name, tiled_classes=classes if tiled else 0)
+        fused = fused_order(encoder, latent_dim, encoder_outputs, encoder_name)
+        if fused is None:
+            roles = encoder_roles(encoder, latent_dim, encoder_outputs, encoder_name)  # type: ignore[arg-type]
+    return KerasVae(decoder, encoder, latent_dim, shape, found, roles, classes, decoder_label, encoder_label,
+                    logits=logits, fused=fused, decoder_label_concatenated=concatenated, encoder_label_tiled=tiled)
 
 
 def _label_position(model: keras.Model, is_main: Any) -> int:
@@ -139,27 +212,37 @@ def _decoder_label(decoder: keras.Model, name: str) -> tuple[int, int]:
     position = _label_position(decoder, lambda tensor: False)
     shape = decoder.inputs[position].shape
     if len(shape) != 2 or shape[1] is None or int(shape[1]) < 2:
-        raise ExportError(f"{name}'s label input {_input_name(decoder.inputs[position])!r} has shape {_shape_text(shape)}; "
+        raise ExportError(f"{name}'s label input {_input_name(decoder.inputs[position])!r} has shape {shape_text(shape)}; "
                           "expected [batch, classes] with 2 classes or more")  # fmt: skip
     return position, int(shape[1])
 
 
-def _encoder_label(encoder: keras.Model, classes: int, name: str) -> int:
-    """Position of a conditional encoder's label input; the encoder of a conditional VAE must take one."""
+def _encoder_label(encoder: keras.Model, classes: int, image_shape: tuple[int, int, int], name: str) -> tuple[int, bool]:
+    """(position of a conditional encoder's label input, whether the label comes tiled into the image's channels
+    instead). The encoder of a conditional VAE must take the label one way or the other."""
     if not classes:
         if len(encoder.inputs) != 1:
             raise ExportError(f"{name} has {len(encoder.inputs)} inputs but the decoder takes no label; expected one, "
-                              "the image batch")  # fmt: skip
-        return 1
+                              "the image batch (for a conditional VAE whose decoder takes concat(z, label), name the "
+                              "classes with --classes)")  # fmt: skip
+        return 1, False
+    if len(encoder.inputs) == 1:
+        h, w, c = image_shape
+        if tuple(encoder.inputs[0].shape[1:]) == (h, w, c + classes):
+            return 1, True  # the label tiled over the image, after its channels
+        raise ExportError(f"{name} takes one input, {shape_text(encoder.inputs[0].shape)}; the decoder is conditional "
+                          f"({classes} classes), so expected the image batch and the label [batch, {classes}] as two "
+                          f"inputs, or one input [batch, {h}, {w}, {c + classes}] with the label tiled after the image's "
+                          "channels")  # fmt: skip
     if len(encoder.inputs) != 2:
         raise ExportError(f"{name} has {len(encoder.inputs)} inputs; the decoder is conditional, so expected the image "
                           f"batch and the label [batch, {classes}]")  # fmt: skip
     position = _label_position(encoder, lambda tensor: len(tensor.shape) > 2)
     shape = tuple(encoder.inputs[position].shape[1:])
     if shape != (classes,):
-        raise ExportError(f"{name}'s label input has shape {_shape_text(encoder.inputs[position].shape)}; the decoder's "
+        raise ExportError(f"{name}'s label input has shape {shape_text(encoder.inputs[position].shape)}; the decoder's "
                           f"label is [batch, {classes}]")  # fmt: skip
-    return position
+    return position, False
 
 
 def _input_name(tensor: Any) -> str:
@@ -170,7 +253,7 @@ def _input_name(tensor: Any) -> str:
 def _latent_dim(z_input: Any, name: str) -> int:
     shape = z_input.shape
     if len(shape) != 2 or shape[1] is None:
-        raise ExportError(f"{name}'s input has shape {_shape_text(shape)}; expected z [batch, latent]")
+        raise ExportError(f"{name}'s input has shape {shape_text(shape)}; expected z [batch, latent]")
     return int(shape[1])
 
 
@@ -179,20 +262,20 @@ def _image_shape(decoder: keras.Model, given: tuple[int, int, int] | None, name:
         raise ExportError(f"{name} has {len(decoder.outputs)} outputs; expected one image batch")
     dims = tuple(decoder.outputs[0].shape[1:])
     if any(d is None for d in dims):
-        shape_text = _shape_text(decoder.outputs[0].shape)
-        raise ExportError(f"{name}'s output has shape {shape_text}; every axis but the batch must be fixed")
+        shown = shape_text(decoder.outputs[0].shape)
+        raise ExportError(f"{name}'s output has shape {shown}; every axis but the batch must be fixed")
     if len(dims) == 1:
         if given is None:
             raise ExportError(f"{name} outputs flat vectors of {dims[0]} values; say which images with --image-shape H,W,C")
         if math.prod(given) != dims[0]:
-            raise ExportError(f"{name} outputs {dims[0]} values, but --image-shape {_shape_text(given)} holds {math.prod(given)}")
+            raise ExportError(f"{name} outputs {dims[0]} values, but --image-shape {shape_text(given)} holds {math.prod(given)}")
         shape = given
     elif len(dims) in (2, 3):
         shape = (dims[0], dims[1], 1 if len(dims) == 2 else dims[2])
         if given is not None and tuple(given) != shape:
-            raise ExportError(f"{name} outputs images of shape {_shape_text(shape)}, not --image-shape {_shape_text(given)}")
+            raise ExportError(f"{name} outputs images of shape {shape_text(shape)}, not --image-shape {shape_text(given)}")
     else:
-        raise ExportError(f"{name}'s output has shape {_shape_text(decoder.outputs[0].shape)}; expected [batch, H, W], "
+        raise ExportError(f"{name}'s output has shape {shape_text(decoder.outputs[0].shape)}; expected [batch, H, W], "
                           "[batch, H, W, C] or a flat [batch, H*W*C]")  # fmt: skip
     if shape[2] not in CHANNELS:
         raise ExportError(f"{name} makes images with {shape[2]} channels; vae-gen takes 1 (grayscale) or 3 (RGB)")
@@ -223,8 +306,9 @@ def _value_range(decoder: keras.Model, given: tuple[float, float] | None, name: 
     if evident is None:
         if given is None:
             raise ExportError(
-                f"{name}'s output activation ({activation or 'none found'}) does not say its value range; "
-                "pass --value-range 0,1 or -1,1"
+                f"{name}'s output activation ({activation or 'none found'}) does not say its value range; if it "
+                "outputs logits (the loss applies the sigmoid), pass --decoder-output logits; else --value-range 0,1 "
+                "or -1,1"
             )
         return given
     if given is not None and tuple(given) != evident:
@@ -234,68 +318,28 @@ def _value_range(decoder: keras.Model, given: tuple[float, float] | None, name: 
     return evident
 
 
-def _check_encoder_input(image_input: Any, image_shape: tuple[int, int, int], name: str) -> None:
+def _logits_range(decoder: keras.Model, given: tuple[float, float] | None, name: str) -> tuple[float, float]:
+    """The value range of a logits decoder's images, the sigmoid's: refused for a decoder whose output activation
+    bounds it already (its values are not logits)."""
+    activation = output_activation(decoder)
+    if activation in ACTIVATION_RANGES:
+        raise ExportError(f"{name} ends in {activation}: its outputs are images already, not logits; drop "
+                          "--decoder-output logits")  # fmt: skip
+    if given is not None and tuple(given) != (0.0, 1.0):
+        raise ExportError(f"--decoder-output logits makes images in [0, 1] (their sigmoid), not --value-range "
+                          f"{_range_text(given)}")  # fmt: skip
+    return (0.0, 1.0)
+
+
+def _check_encoder_input(image_input: Any, image_shape: tuple[int, int, int], name: str, tiled_classes: int = 0) -> None:
     dims = tuple(image_input.shape[1:])
     h, w, c = image_shape
-    accepted = {(h, w, c), (h * w * c,)} | ({(h, w)} if c == 1 else set())
+    accepted = {(h, w, c + tiled_classes)} if tiled_classes else {(h, w, c), (h * w * c,)} | ({(h, w)} if c == 1 else set())
     if dims not in accepted:
         raise ExportError(
-            f"{name} takes inputs of shape {_shape_text(image_input.shape)}, but the decoder makes images of "
-            f"shape {_shape_text(image_shape)}"
+            f"{name} takes inputs of shape {shape_text(image_input.shape)}, but the decoder makes images of "
+            f"shape {shape_text(image_shape)}"
         )
-
-
-def _encoder_roles(encoder: keras.Model, latent_dim: int, given: tuple[int, int] | None, name: str) -> tuple[int, int]:
-    outputs = encoder.outputs
-    if len(outputs) not in (2, 3):
-        raise ExportError(f"{name} has {len(outputs)} outputs; expected [z_mean, z_log_var] or [z_mean, z_log_var, z]")
-    for i, tensor in enumerate(outputs):
-        if tuple(tensor.shape[1:]) != (latent_dim,):
-            raise ExportError(f"{name}'s output {i} has shape {_shape_text(tensor.shape)}; expected [batch, {latent_dim}]")
-    if given is not None:
-        if len(set(given)) != 2 or not all(0 <= i < len(outputs) for i in given):
-            raise ExportError(f"--encoder-outputs {given[0]},{given[1]}: two different positions below {len(outputs)}")
-        return given
-    names = [_producer_name(tensor) for tensor in outputs]
-    log_std = next((n for n in names if LOG_STD_NAMES.search(n)), None)
-    if log_std is not None:
-        raise ExportError(
-            f"{name}'s output {log_std!r} looks like a log standard deviation; vae-gen needs z_log_var, the log variance "
-            "(2 x log sigma): output that, or pass --encoder-outputs MEAN,LOG_VAR if it already is one"
-        )
-    sampled = _sampling_inputs(outputs)
-    if sampled is not None:
-        return sampled
-    means = [i for i, n in enumerate(names) if MEAN_NAMES.search(n)]
-    log_vars = [i for i, n in enumerate(names) if LOG_VAR_NAMES.search(n)]
-    if len(means) == 1 and len(log_vars) == 1 and means != log_vars:
-        return means[0], log_vars[0]
-    return 0, 1  # the tutorials' order; --encoder-outputs says otherwise
-
-
-def _sampling_inputs(outputs: list[Any]) -> tuple[int, int] | None:
-    """With three outputs, the sampled z is the one computed from the other two: its layer's inputs are, in order,
-    (z_mean, z_log_var), as a sampling layer takes them. None when no output is made that way."""
-    if len(outputs) != 3:
-        return None
-    for i, tensor in enumerate(outputs):
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
-            continue
-        inputs = list(history.operation._inbound_nodes[history.node_index].input_tensors)
-        positions = [next((j for j, other in enumerate(outputs) if other is t and j != i), None) for t in inputs]
-        if len(positions) == 2 and None not in positions and positions[0] != positions[1]:
-            return positions[0], positions[1]  # type: ignore[return-value]
-    return None
-
-
-def _producer_name(tensor: Any) -> str:
-    history = getattr(tensor, "_keras_history", None)
-    return str(getattr(history.operation, "name", "")) if history is not None else ""
-
-
-def _shape_text(shape: Any) -> str:
-    return "[" + ", ".join("batch" if d is None else str(d) for d in shape) + "]"
 
 
 def _range_text(value_range: tuple[float, float]) -> str:

@@ -71,15 +71,16 @@ def check_parity(
     return report
 
 
-def load_keras(path: Path, custom_objects: dict[str, Any] | None = None) -> keras.Model:
-    """Load a .keras file with safe_mode on (no arbitrary code from the file runs); one-line errors."""
+def load_keras(path: Path, custom_objects: dict[str, Any] | None = None, unsafe: bool = False) -> keras.Model:
+    """Load a .keras file with safe_mode on (no arbitrary code from the file runs) unless `unsafe` (the CLI's
+    --trust-code: Lambda layers' code runs); one-line errors."""
     path = Path(path)
     if path.is_dir() or path.suffix != ".keras":
         raise ExportError(f"{path}: expected a .keras file (a Keras 3 model saved with model.save)")
     if not path.is_file():
         raise ExportError(f"{path}: no such file")
     try:
-        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=not unsafe)
     except TypeError as exc:
         missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(exc))
         if missing is None:
@@ -89,6 +90,9 @@ def load_keras(path: Path, custom_objects: dict[str, Any] | None = None) -> kera
             "that defines it with --custom-objects FILE.py"
         ) from None
     except (ValueError, OSError, KeyError) as exc:
+        if "safe_mode=False" in str(exc):  # Keras's refusal of a Lambda layer's saved code
+            raise ExportError(f"{path}: holds Python code (a Lambda layer) that runs when it is loaded; pass "
+                              "--trust-code if you trust the file") from None  # fmt: skip
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ExportError(f"{path}: Keras cannot load it ({reason})") from None
 
@@ -117,8 +121,10 @@ def load_custom_objects(path: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def check_model_folder(folder: Path, custom_objects: dict[str, Any] | None = None) -> ParityReport:
-    """Re-check a model folder's ONNX files, as the runtime runs them, against the Keras models it came from."""
+def check_model_folder(folder: Path, custom_objects: dict[str, Any] | None = None, unsafe: bool = False) -> ParityReport:
+    """Re-check a model folder's ONNX files, as the runtime runs them, against the Keras models it came from, read
+    as the card's origin says the export read them (logits, a fused output, a tiled or concatenated label).
+    A folder exported with --trust-code is loaded only with `unsafe` (--trust-code) again."""
     from vae_gen import Generator
 
     folder = Path(folder)
@@ -130,14 +136,20 @@ def check_model_folder(folder: Path, custom_objects: dict[str, Any] | None = Non
     for role, name in card.keras_files.items():
         if not (folder / name).is_file():
             raise ParityError(f"{folder / name}: missing; parity needs the Keras {role} the model came from")
+    if card.origin.get("trust_code") and not unsafe:
+        raise ParityError(f"{folder}: was exported with --trust-code (its Keras files hold Python code); re-check it "
+                          f"with vae-gen parity {folder} --trust-code if you trust its files")  # fmt: skip
     encoder_file = card.keras_files.get("encoder")
-    mean, log_var = card.origin.get("encoder_outputs", (0, 1))
+    roles = card.origin.get("encoder_outputs", (0, 1))
+    logits = card.origin.get("decoder_output") == "logits"
     vae = inspect_vae(
-        load_keras(folder / card.keras_files["decoder"], custom_objects),
-        load_keras(folder / encoder_file, custom_objects) if encoder_file else None,
+        load_keras(folder / card.keras_files["decoder"], custom_objects, unsafe),
+        load_keras(folder / encoder_file, custom_objects, unsafe) if encoder_file else None,
         image_shape=card.image_shape,
-        value_range=card.value_range,
-        encoder_outputs=(mean, log_var),
+        value_range=None if logits else card.value_range,
+        encoder_outputs=roles if isinstance(roles, str) else (roles[0], roles[1]),
+        decoder_output="logits" if logits else None,
+        classes=len(card.classes) if card.origin.get("decoder_label") == "concatenated" else 0,
         decoder_name=str(folder / card.keras_files["decoder"]),
         encoder_name=str(folder / encoder_file) if encoder_file else "",
     )

@@ -337,10 +337,24 @@ def _graph_line(entry: OnnxFile | None) -> str:
     return f"{entry.file} ({', '.join(entry.inputs)} -> {', '.join(entry.outputs)})"
 
 
+#: How an imported model's graphs were made from the shapes its Keras files have (origin's keys and values, as
+#: vae_gen.export writes them), in words; other values are not shown.
+ORIGIN_SHAPES = {
+    ("decoder_output", "logits"): "the decoder outputs logits (the graph applies the sigmoid)",
+    ("encoder_outputs", "fused"): "one fused encoder output (z_mean first)",
+    ("encoder_outputs", "fused-log-var-first"): "one fused encoder output (z_log_var first)",
+    ("decoder_label", "concatenated"): "the decoder takes concat(z, label)",
+    ("encoder_label", "tiled"): "the encoder takes the label tiled over the image",
+    ("trust_code", True): "Lambda code trusted at export (vae-gen parity needs --trust-code)",
+}
+
+
 def _origin_line(origin: dict[str, Any]) -> str:
     if origin.get("kind") == "keras":
         files = ", ".join(str(origin[role]) for role in ("decoder", "encoder") if origin.get(role))
-        return f"imported from Keras files ({files})"
+        shapes = [words for (key, value), words in ORIGIN_SHAPES.items() if origin.get(key) is value
+                  or (isinstance(value, str) and origin.get(key) == value)]  # fmt: skip
+        return f"imported from Keras files ({files})" + "".join(f"; {words}" for words in shapes)
     return "trained by vae-gen train"
 
 

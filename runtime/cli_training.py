@@ -70,11 +70,20 @@ def add_training_commands(commands: Any, model_help: str) -> None:
                         help="the decoder's output range, when its last activation is not sigmoid or tanh")
     export.add_argument("--image-shape", type=image_shape, metavar="H,W,C",
                         help="the image a flat decoder output [batch, H*W*C] holds")
-    export.add_argument("--encoder-outputs", type=output_positions, metavar="MEAN,LOG_VAR",
-                        help="positions of z_mean and z_log_var among the encoder's outputs (default: by name, else 0,1)")
+    export.add_argument("--encoder-outputs", type=output_positions, metavar="MEAN,LOG_VAR|fused|fused-log-var-first",
+                        help="positions of z_mean and z_log_var among the encoder's outputs (default: by name, else "
+                             "0,1); fused: one output [batch, 2 x latent], z_mean then z_log_var (the default for "
+                             "such an output; checked on --data when given), fused-log-var-first: the other order")  # fmt: skip
+    export.add_argument("--decoder-output", choices=("probabilities", "logits"),
+                        help="logits: the decoder's loss applied the sigmoid (the exported graph applies it); "
+                             "default: its values are the images")  # fmt: skip
+    export.add_argument("--trust-code", action="store_true", default=None,
+                        help="load Lambda layers' Python code from your .keras files (Keras's safe_mode=False); "
+                             "recorded in the model card, so `vae-gen parity` asks for it again")  # fmt: skip
     export.add_argument("--classes", metavar="NAME,NAME,...|FILE",
                         help="a conditional VAE's class names in label order: comma-separated, or a text file with one "
-                             "name per line")  # fmt: skip
+                             "name per line; with them, a one-input decoder takes concat(z, label) and a one-input "
+                             "encoder may take the label tiled over the image as extra channels")  # fmt: skip
     export.add_argument("--data", metavar="DIR|fashion-mnist",
                         help="score the exported model on these test images (default: the run's; none for your own files)")
     export.add_argument("--data-dir", type=Path, help="where Fashion-MNIST's four .gz files are, if not found by itself")
@@ -134,6 +143,8 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     parity.add_argument("model_dir", type=Path, help="a model folder holding the Keras files it came from")
     parity.add_argument("--custom-objects", type=Path, metavar="FILE.py",
                         help="a Python file defining the custom layers the Keras files use")
+    parity.add_argument("--trust-code", action="store_true",
+                        help="load the Keras files' Lambda code (needed for a folder exported with --trust-code)")
     parity.set_defaults(run=_cmd_parity)
 
 
@@ -231,7 +242,8 @@ def _trained(result: dict[str, Any], out: Path) -> int:
 
 
 #: Options of `export` that only apply to your own Keras files (--decoder).
-KERAS_FILE_OPTIONS = ("encoder", "custom_objects", "value_range", "image_shape", "encoder_outputs", "classes", "data")
+KERAS_FILE_OPTIONS = ("encoder", "custom_objects", "value_range", "image_shape", "encoder_outputs", "decoder_output",
+                      "trust_code", "classes", "data")  # fmt: skip
 
 
 def class_names(text: str) -> tuple[str, ...]:
@@ -267,7 +279,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         card = export_files(
             args.decoder, args.out, encoder=args.encoder, custom_objects=args.custom_objects, name=args.name,
             description=args.description, value_range=args.value_range, image_shape=args.image_shape,
-            encoder_outputs=args.encoder_outputs, data=args.data, data_dir=args.data_dir,
+            encoder_outputs=args.encoder_outputs, decoder_output=args.decoder_output, unsafe=bool(args.trust_code),
+            data=args.data, data_dir=args.data_dir,
             classes=None if args.classes is None else class_names(args.classes),
         )  # fmt: skip
     print(
@@ -355,6 +368,6 @@ def _cmd_parity(args: argparse.Namespace) -> int:
     from .export.parity import check_model_folder, load_custom_objects
 
     objects = load_custom_objects(args.custom_objects) if args.custom_objects is not None else None
-    report = check_model_folder(args.model_dir, objects)
+    report = check_model_folder(args.model_dir, objects, unsafe=args.trust_code)
     print(report.summary())
     return 0

@@ -202,7 +202,10 @@ def odd_models(tmp_path_factory):
     ("decoder", "options", "message"),
     [
         ("three-inputs", [], "has 3 inputs; expected z [batch, latent], or z and a label [batch, classes]"),
-        ("linear", [], "output activation (linear) does not say its value range; pass --value-range 0,1 or -1,1"),
+        ("linear", [], "output activation (linear) does not say its value range; if it outputs logits (the loss "
+                       "applies the sigmoid), pass --decoder-output logits; else --value-range 0,1 or -1,1"),
+        ("sigmoid", ["--decoder-output", "logits"], "ends in sigmoid: its outputs are images already, not logits; "
+                                                    "drop --decoder-output logits"),
         ("channels-2", [], "makes images with 2 channels; vae-gen takes 1 (grayscale) or 3 (RGB)"),
         ("sigmoid", ["--value-range", "-1,1"], "ends in sigmoid, whose values span [0, 1], not --value-range [-1, 1]"),
         ("volume", [], "output has shape [batch, 2, 2, 2, 2]; expected [batch, H, W], [batch, H, W, C]"),
