@@ -1,4 +1,4 @@
-"""The `vae-gen serve` command: the HTTP API of vae_gen.server on uvicorn (the `serve` extra).
+"""The `vae-gen serve` command: the HTTP API of vae_gen.serve on uvicorn (the `serve` extra).
 
 Safe by default: it binds 127.0.0.1; any other address needs an API key
 (--api-key or $VAE_GEN_API_KEY), and starting without one is refused.
@@ -66,7 +66,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .generator import Generator
-    from .server import ServerSettings, create_app
+    from .serve import ServerSettings, create_app
 
     models: dict[str, Generator] = {}
     for model in args.model or [None]:

@@ -130,14 +130,16 @@ def test_serve_etags_name_the_engine(monkeypatch):
     pytest.importorskip("httpx")
     from fastapi.testclient import TestClient
 
-    from vae_gen import server
+    from vae_gen import serve as server
 
     model = vae_gen.load()
     settings = server.ServerSettings(models={model.name: model}, default_model=model.name, selftests={model.name: True})
     client = TestClient(server.create_app(settings))
     url = f"/v1/models/{model.name}/images/7/3.png"
     here = client.get(url).headers["etag"]
-    monkeypatch.setattr(server, "engine_tag", lambda: "x86_64/sse/1.0.0/2.0.0")
+    from vae_gen.serve import routes_images
+
+    monkeypatch.setattr(routes_images, "engine_tag", lambda: "x86_64/sse/1.0.0/2.0.0")
     elsewhere = client.get(url).headers["etag"]
     assert here != elsewhere
     assert client.get(url, headers={"If-None-Match": here}).status_code == 200  # another engine's tag is not ours

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import vae_gen
-from vae_gen import server
+from vae_gen import serve as server
 
 #: No request may take longer than this, however odd (a valid one here decodes at most a few hundred images).
 SECONDS_PER_REQUEST = 10.0

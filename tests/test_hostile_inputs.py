@@ -125,7 +125,7 @@ def client():
     pytest.importorskip("httpx")
     from fastapi.testclient import TestClient
 
-    from vae_gen import server
+    from vae_gen import serve as server
 
     model = vae_gen.load()
     settings = server.ServerSettings(models={model.name: model}, default_model=model.name, selftests={model.name: True})
@@ -154,7 +154,7 @@ def test_http_numbers_are_strict(client, body, field):
 
 
 def test_http_messages_name_the_class_parameter(client):
-    from vae_gen import server
+    from vae_gen import serve as server
 
     conditional = vae_gen.load(CONDITIONAL)
     settings = server.ServerSettings(models={CONDITIONAL: conditional}, default_model=CONDITIONAL, selftests={CONDITIONAL: True})
@@ -166,7 +166,7 @@ def test_http_messages_name_the_class_parameter(client):
 
 
 def test_a_chunked_body_over_the_limit_is_413(client):
-    from vae_gen.server import MAX_BODY_BYTES
+    from vae_gen.serve.limits import MAX_BODY_BYTES
 
     def chunks():
         for _ in range(MAX_BODY_BYTES // 2**20 + 2):
@@ -180,7 +180,7 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_key_is_ascii():
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from vae_gen import server
+    from vae_gen import serve as server
     from vae_gen.cli import main
 
     model = vae_gen.load()
@@ -516,7 +516,7 @@ def test_uploads_decode_off_the_event_loop():
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from vae_gen import server
+    from vae_gen import serve as server
 
     model = vae_gen.load()
     settings = server.ServerSettings(models={model.name: model}, default_model=model.name, selftests={model.name: True})
@@ -559,7 +559,7 @@ def test_a_stalled_request_body_is_408_and_frees_the_connection():
     pytest.importorskip("fastapi")
     import asyncio
 
-    from vae_gen.server import BodyLimit
+    from vae_gen.serve.limits import BodyLimit
 
     read: list[bytes] = []
 

@@ -21,9 +21,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import vae_gen
-from vae_gen import server
+from vae_gen import serve as server
 from vae_gen.cli import main
 from vae_gen.images import png_bytes
+from vae_gen.serve.limits import MAX_BODY_BYTES
 
 
 def make_settings(**options) -> server.ServerSettings:
@@ -143,8 +144,10 @@ def test_activity_of_a_conditional_model_decodes_and_encodes_every_class():
 
 def test_activity_is_measured_once_per_model_and_a_decoder_only_model_lists_its_dimensions(monkeypatch):
     calls = []
-    real = server.latent_activity
-    monkeypatch.setattr(server, "latent_activity", lambda generator: calls.append(generator.name) or real(generator))
+    from vae_gen.serve import state
+
+    real = state.latent_activity
+    monkeypatch.setattr(state, "latent_activity", lambda generator: calls.append(generator.name) or real(generator))
     tiny = vae_gen.load(Path(__file__).parent / "fixtures" / "tiny-gray-20x12")  # decoder-only
     settings = make_settings()
     settings.models[tiny.name] = tiny
@@ -184,7 +187,7 @@ def test_errors_are_json_with_the_right_status(client, method, path, body, statu
 
 
 def test_bodies_and_pictures_over_the_limits_are_413(client):
-    big = client.post("/v1/decode", content=b"[" * (server.MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
+    big = client.post("/v1/decode", content=b"[" * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
     assert big.status_code == 413 and error_of(big)["code"] == "too_large"
     bomb = io.BytesIO()
     Image.new("L", (6000, 6000)).save(bomb, format="PNG")  # 36 megapixels in a few kB
@@ -221,7 +224,9 @@ def test_a_full_queue_answers_429_with_retry_after(monkeypatch):
 
     settings = make_settings(jobs=1)
     monkeypatch.setattr(settings.models[DENSE2], "generate", slow(settings.models[DENSE2], 0.3))
-    monkeypatch.setattr(server, "QUEUE_LIMIT", 1)
+    from vae_gen.serve import state
+
+    monkeypatch.setattr(state, "QUEUE_LIMIT", 1)
     app = server.create_app(settings)
 
     async def burst() -> list[httpx.Response]:

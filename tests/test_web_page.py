@@ -34,7 +34,7 @@ def live_server():
     """`vae-gen serve`'s app on uvicorn, in a thread, on a free local port."""
     import uvicorn
 
-    from vae_gen.server import ServerSettings, create_app
+    from vae_gen.serve import ServerSettings, create_app
 
     models = {name: vae_gen.load(name) for name in (vae_gen.DEFAULT_MODEL, DENSE2)}
     models[CONDITIONAL.name] = vae_gen.load(CONDITIONAL)  # a class-conditional model: the class control shows
