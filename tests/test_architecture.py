@@ -1,0 +1,85 @@
+"""The runtime's layers (docs/architecture.md): every module belongs to one, and imports point down or sideways,
+never up. A new module must be placed here, which is the moment to decide where it belongs."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
+
+#: Bottom to top. The package's __init__ (the public API) may import from any layer.
+LAYERS: dict[str, set[str]] = {
+    "core": {"errors", "constants", "exit_codes", "checks", "atomic", "locks", "memory", "extras"},
+    "model": {"onnx_inspect", "model_card", "model_store", "engine", "models"},
+    "sampling": {"latents", "labels", "guidance", "latent_paths", "generator", "latent_activity", "reconstruct",
+                 "user_inputs", "images", "training_settings"},
+    "output": {"run_layout", "png_writer", "png_folder", "array_file", "bulk", "scale_out"},
+    "interface": {"cli", "cli_args", "cli_explore", "cli_options", "cli_serve", "cli_training", "console", "__main__",
+                  "serve"},
+}
+#: Modules outside the runtime that only the training commands reach (behind the train extra).
+TRAINING_SIDE = ("train", "export")
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[0]
+    for rank, members in enumerate(LAYERS.values()):
+        if top in members:
+            return rank
+    raise AssertionError(f"runtime module {module!r} has no layer: add it to LAYERS and docs/architecture.md")
+
+
+def runtime_modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(RUNTIME.rglob("*.py")):
+        parts = path.relative_to(RUNTIME).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name or "__init__"] = path
+    return found
+
+
+def imported(module: str, path: Path) -> set[str]:
+    """The vae_gen modules `module` imports (names relative to vae_gen), however it spells them."""
+    package = module.split(".")[:-1] if path.name != "__init__.py" else module.split(".")
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                if node.module:
+                    names.add(".".join([*base, node.module]))
+                else:
+                    names.update(".".join([*base, alias.name]) for alias in node.names)
+            elif node.module and node.module.startswith("vae_gen."):
+                names.add(node.module.removeprefix("vae_gen."))
+        elif isinstance(node, ast.Import):
+            names.update(a.name.removeprefix("vae_gen.") for a in node.names if a.name.startswith("vae_gen."))
+    return {name for name in names if name and name != "__version__"}
+
+
+def test_every_runtime_module_has_a_layer():
+    for module in runtime_modules():
+        if module != "__init__":
+            layer_of(module)
+
+
+def test_imports_point_down_never_up():
+    upward = []
+    for module, path in runtime_modules().items():
+        if module == "__init__":
+            continue
+        for target in imported(module, path):
+            if target.split(".")[0] in TRAINING_SIDE:
+                assert module == "cli_training", f"{module} imports {target}: only cli_training reaches train/export"
+                continue
+            if layer_of(target) > layer_of(module):
+                upward.append(f"{module} ({list(LAYERS)[layer_of(module)]}) imports {target} ({list(LAYERS)[layer_of(target)]})")
+    assert not upward, "imports from a layer above:\n" + "\n".join(upward)
+
+
+def test_the_layer_test_sees_an_upward_import(tmp_path):
+    """The check itself: a core module importing the generator would be caught."""
+    fake = tmp_path / "errors.py"
+    fake.write_text("from .generator import Generator\n")
+    assert imported("errors", fake) == {"generator"} and layer_of("generator") > layer_of("errors")
