@@ -41,11 +41,13 @@ from vae_gen.train.datasets import load_dataset
 from vae_gen.train.evaluate import evaluate
 from vae_gen.training_settings import FASHION_MNIST, INCOMPLETE_FILE, TrainSettings
 
+from .code_layers import refuse_code_layers, refuse_unsaved_names
 from .convert import OPSET, ExportError, to_onnx
 from .flops import model_flops
 from .golden import golden_labels, golden_latents
 from .keras_vae import KerasVae, inspect_vae
 from .parity import check_parity, load_custom_objects, load_keras
+from .posterior_outputs import check_fused_order
 
 log = logging.getLogger(__name__)
 
@@ -227,16 +229,13 @@ def export_keras(
     """
     out_dir = Path(out_dir)
     check_new_model_folder(out_dir, "export")
-    if not unsafe:
-        for model, model_name in ((decoder, decoder_name), (encoder, encoder_name)):
-            refuse_code_layers(model, model_name)
+    for model, model_name in ((decoder, decoder_name), (encoder, encoder_name)):
+        (refuse_unsaved_names if unsafe else refuse_code_layers)(model, model_name)
     vae = inspect_vae(
         decoder, encoder, image_shape=image_shape, value_range=value_range, encoder_outputs=encoder_outputs,
         decoder_output=decoder_output, classes=len(classes or ()), decoder_name=decoder_name, encoder_name=encoder_name,
     )  # fmt: skip
     class_names = check_class_names(classes, vae.classes, decoder_name)
-    if data is not None and vae.fused is not None:
-        check_fused_order(vae, data, data_dir, class_names, encoder_name)
     score = None
     if data is not None:
         if encoder is None:
@@ -244,13 +243,15 @@ def export_keras(
         if vae.value_range != (0.0, 1.0):
             raise ExportError(f"data {data}: the -ELBO is scored for outputs in [0, 1]; this decoder's are in "
                               f"[{vae.value_range[0]:g}, {vae.value_range[1]:g}]; export without data")  # fmt: skip
+        if vae.fused is not None:
+            check_fused_order(vae, data, data_dir, class_names, encoder_name)
         score = lambda staging: evaluate(staging, data, data_dir=data_dir).to_dict()  # noqa: E731
     sources = keras_sources or {}
     origin: dict[str, Any] = {"kind": "keras", "decoder": sources.get("decoder", Path(KERAS_FILES["decoder"])).name}
     if encoder is not None:
         encoder_file = sources.get("encoder", Path(KERAS_FILES["encoder"])).name
         origin |= {"encoder": encoder_file, "encoder_outputs": vae.fused or list(vae.encoder_outputs)}
-    origin |= shape_record(vae) | ({"trust_code": True} if unsafe else {})
+    origin |= vae.origin_shapes() | ({"trust_code": True} if unsafe else {})
     return _write_model_folder(
         vae, out_dir, name=name or out_dir.name, description=description, architecture="keras",
         origin=origin, class_names=class_names, training={}, keras_sources=sources, score=score,
@@ -365,59 +366,6 @@ def _encoder_call(vae: KerasVae) -> Callable[..., list[tf.Tensor]]:
         return list(vae.posterior(encoder(vae.encoder_inputs(x, label), training=False)))
 
     return call
-
-
-def shape_record(vae: KerasVae) -> dict[str, str]:
-    """What the card's origin says about the shapes the exported graphs turned into the runtime's contract (read
-    back by `vae-gen parity`); empty for the plain shapes."""
-    record = {"decoder_output": "logits"} if vae.logits else {}
-    if vae.decoder_label_concatenated:
-        record["decoder_label"] = "concatenated"
-    if vae.encoder_label_tiled:
-        record["encoder_label"] = "tiled"
-    return record
-
-
-def refuse_code_layers(model: keras.Model | None, name: str) -> None:
-    """Lambda layers save their Python code with the model, and Keras runs it only when told that the file is
-    trusted: such a model is exported only when the caller says so (unsafe=True, --trust-code)."""
-    layers = list(model.layers) if model is not None else []
-    while layers:
-        layer = layers.pop()
-        if isinstance(layer, keras.layers.Lambda):
-            raise ExportError(f"{name} contains the Lambda layer {layer.name!r}, whose Python code runs when its .keras "
-                              "file is loaded: pass unsafe=True (vae-gen export --trust-code) if you trust it, or "
-                              "write it as a registered custom layer")  # fmt: skip
-        layers.extend(getattr(layer, "layers", ()))
-
-
-#: Images of the data a fused encoder's order is checked on.
-ORDER_CHECK_IMAGES = 256
-
-
-def check_fused_order(vae: KerasVae, data: str, data_dir: Path | None, class_names: tuple[str, ...], name: str) -> None:
-    """On real images, a fused output's mean half must be the one whose decoding reconstructs them: refuse the
-    stated order when the other reconstructs clearly better (the halves are the other way round)."""
-    from vae_gen.train.datasets import evaluation_images
-
-    found = evaluation_images(data, vae.image_shape, data_dir)
-    images = found.images[:ORDER_CHECK_IMAGES].astype(np.float32) / 255.0
-    labels = None
-    if vae.classes:
-        if sorted(found.class_names) != sorted(class_names):
-            log.info("%s: classes other than the model's; the order of the fused output is not checked", data)
-            return
-        index = [class_names.index(found.class_names[k]) for k in found.labels[:ORDER_CHECK_IMAGES]]
-        labels = np.eye(vae.classes, dtype=np.float32)[index]
-    errors = {}
-    for order in ("fused", "fused-log-var-first"):
-        mean, _ = dataclasses.replace(vae, fused=order).encode(images, labels)
-        errors[order] = float(np.mean((vae.decode(mean, labels) - images) ** 2))
-    other = "fused-log-var-first" if vae.fused == "fused" else "fused"
-    if errors[other] < 0.8 * errors[vae.fused or "fused"]:
-        raise ExportError(f"{name}: on {data}, its fused output reads the other way round (decoding the half taken as "
-                          f"z_mean reconstructs with mean squared error {errors[vae.fused or 'fused']:.4f}, the other "
-                          f"half {errors[other]:.4f}); pass --encoder-outputs {other}")  # fmt: skip
 
 
 def _run(session: onnxruntime.InferenceSession, x: np.ndarray, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:

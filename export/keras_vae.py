@@ -20,14 +20,14 @@ runtime's contract stays as it is:
   other way round ("fused-log-var-first");
 - a conditional decoder taking concat(z, label) as one input, and a
   conditional encoder taking the label tiled over the image as extra channels
-  (image channels first): found when the class names are given.
+  (image channels first): found when the class names are given (label_inputs).
+`KerasVae.origin_shapes` records which of them applied, for the card's origin.
 Every refusal is one line that names the user's model and what is expected.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ import numpy as np
 from vae_gen.model_card import CHANNELS
 
 from .convert import ExportError
+from .label_inputs import find_decoder_label, find_encoder_label
 from .posterior_outputs import FUSED_ORDERS, encoder_roles, fused_order, shape_text
 
 #: Output activations whose range is evident, by their function's name.
@@ -47,8 +48,6 @@ SHAPE_ONLY_LAYERS = (keras.layers.Reshape, keras.layers.Flatten, keras.layers.Pe
 RANGE_SLACK = 1e-5
 #: How a decoder's output reads: values in the value range, or logits whose sigmoid is the image.
 DECODER_OUTPUTS = ("probabilities", "logits")
-#: Words in an input's name that say it is the class label of a conditional model.
-LABEL_NAMES = re.compile(r"(^|_)(labels?|class(es)?|cond(ition)?|one_?hot|y)($|_)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,17 @@ class KerasVae:
         mean, log_var = self.encoder_outputs
         return outputs[mean], outputs[log_var]
 
+    def origin_shapes(self) -> dict[str, str]:
+        """What the card's origin says about the shapes the exported graphs turned into the runtime's contract
+        (read back by `vae-gen parity`; the runtime ignores them); empty for the plain shapes. The fused
+        output's order is recorded as `encoder_outputs`, beside the positions of two outputs."""
+        record = {"decoder_output": "logits"} if self.logits else {}
+        if self.decoder_label_concatenated:
+            record["decoder_label"] = "concatenated"
+        if self.encoder_label_tiled:
+            record["encoder_label"] = "tiled"
+        return record
+
     @property
     def _native_image_shape(self) -> tuple[int, ...]:
         """The shape of the image part of the encoder's input (without the tiled label's channels)."""
@@ -169,7 +179,7 @@ def inspect_vae(
     concat(z, label) and a one-input encoder may take the label tiled over the image."""
     if decoder_output is not None and decoder_output not in DECODER_OUTPUTS:
         raise ExportError(f"--decoder-output {decoder_output}: expected one of {', '.join(DECODER_OUTPUTS)}")
-    decoder_label, found_classes = _decoder_label(decoder, decoder_name)
+    decoder_label, found_classes = find_decoder_label(decoder, decoder_name)
     concatenated = not found_classes and classes > 0
     z_input = decoder.inputs[0] if not found_classes else decoder.inputs[1 - decoder_label]
     latent_dim = _latent_dim(z_input, decoder_name) - (classes if concatenated else 0)
@@ -182,7 +192,7 @@ def inspect_vae(
     found = _logits_range(decoder, value_range, decoder_name) if logits else _value_range(decoder, value_range, decoder_name)
     roles, encoder_label, fused, tiled = (0, 1), 1, None, False
     if encoder is not None:
-        encoder_label, tiled = _encoder_label(encoder, classes, shape, encoder_name)
+        encoder_label, tiled = find_encoder_label(encoder, classes, shape, encoder_name)
         image_input = encoder.inputs[0] if len(encoder.inputs) == 1 else encoder.inputs[1 - encoder_label]
         _check_encoder_input(image_input, shape, encoder_name, tiled_classes=classes if tiled else 0)
         fused = fused_order(encoder, latent_dim, encoder_outputs, encoder_name)
@@ -190,64 +200,6 @@ def inspect_vae(
             roles = encoder_roles(encoder, latent_dim, encoder_outputs, encoder_name)  # type: ignore[arg-type]
     return KerasVae(decoder, encoder, latent_dim, shape, found, roles, classes, decoder_label, encoder_label,
                     logits=logits, fused=fused, decoder_label_concatenated=concatenated, encoder_label_tiled=tiled)
-
-
-def _label_position(model: keras.Model, is_main: Any) -> int:
-    """Which of a two-input model's inputs is the label: the one named so (a whole word of its name: `class_label`,
-    `y`, not `second`), else the one `is_main` rejects, else 1."""
-    named = [i for i, tensor in enumerate(model.inputs) if LABEL_NAMES.search(_input_name(tensor))]
-    if len(named) == 1:
-        return named[0]
-    not_main = [i for i, tensor in enumerate(model.inputs) if not is_main(tensor)]
-    return not_main[0] if len(not_main) == 1 else 1
-
-
-def _decoder_label(decoder: keras.Model, name: str) -> tuple[int, int]:
-    """(position of the label input, number of classes) of a conditional decoder; (1, 0) for one input."""
-    if len(decoder.inputs) == 1:
-        return 1, 0
-    if len(decoder.inputs) != 2:
-        raise ExportError(f"{name} has {len(decoder.inputs)} inputs; expected z [batch, latent], or z and a label "
-                          "[batch, classes] for a conditional VAE")  # fmt: skip
-    position = _label_position(decoder, lambda tensor: False)
-    shape = decoder.inputs[position].shape
-    if len(shape) != 2 or shape[1] is None or int(shape[1]) < 2:
-        raise ExportError(f"{name}'s label input {_input_name(decoder.inputs[position])!r} has shape {shape_text(shape)}; "
-                          "expected [batch, classes] with 2 classes or more")  # fmt: skip
-    return position, int(shape[1])
-
-
-def _encoder_label(encoder: keras.Model, classes: int, image_shape: tuple[int, int, int], name: str) -> tuple[int, bool]:
-    """(position of a conditional encoder's label input, whether the label comes tiled into the image's channels
-    instead). The encoder of a conditional VAE must take the label one way or the other."""
-    if not classes:
-        if len(encoder.inputs) != 1:
-            raise ExportError(f"{name} has {len(encoder.inputs)} inputs but the decoder takes no label; expected one, "
-                              "the image batch (for a conditional VAE whose decoder takes concat(z, label), name the "
-                              "classes with --classes)")  # fmt: skip
-        return 1, False
-    if len(encoder.inputs) == 1:
-        h, w, c = image_shape
-        if tuple(encoder.inputs[0].shape[1:]) == (h, w, c + classes):
-            return 1, True  # the label tiled over the image, after its channels
-        raise ExportError(f"{name} takes one input, {shape_text(encoder.inputs[0].shape)}; the decoder is conditional "
-                          f"({classes} classes), so expected the image batch and the label [batch, {classes}] as two "
-                          f"inputs, or one input [batch, {h}, {w}, {c + classes}] with the label tiled after the image's "
-                          "channels")  # fmt: skip
-    if len(encoder.inputs) != 2:
-        raise ExportError(f"{name} has {len(encoder.inputs)} inputs; the decoder is conditional, so expected the image "
-                          f"batch and the label [batch, {classes}]")  # fmt: skip
-    position = _label_position(encoder, lambda tensor: len(tensor.shape) > 2)
-    shape = tuple(encoder.inputs[position].shape[1:])
-    if shape != (classes,):
-        raise ExportError(f"{name}'s label input has shape {shape_text(encoder.inputs[position].shape)}; the decoder's "
-                          f"label is [batch, {classes}]")  # fmt: skip
-    return position, False
-
-
-def _input_name(tensor: Any) -> str:
-    history = getattr(tensor, "_keras_history", None)
-    return str(getattr(history.operation, "name", "")) if history is not None else str(getattr(tensor, "name", ""))
 
 
 def _latent_dim(z_input: Any, name: str) -> int:

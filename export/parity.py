@@ -19,6 +19,7 @@ import numpy as np
 
 from vae_gen.constants import PARITY_SEED
 
+from .code_layers import REWRITE, refuse_unsaved_names
 from .convert import ExportError
 from .keras_vae import KerasVae, check_decoded_range, inspect_vae
 
@@ -80,30 +81,41 @@ def load_keras(path: Path, custom_objects: dict[str, Any] | None = None, unsafe:
     if not path.is_file():
         raise ExportError(f"{path}: no such file")
     try:
-        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=not unsafe)
+        model = keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=not unsafe)
     except TypeError as exc:
-        missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(exc))
+        missing = re.search(r"Could not locate (class|function) '([^']+)'", str(exc))
         if missing is None:
             raise ExportError(f"{path}: Keras cannot load it ({str(exc).splitlines()[0]})") from None
         raise ExportError(
-            f"{path}: uses the custom class {missing.group(1)!r}, which is not defined here; pass the Python file "
-            "that defines it with --custom-objects FILE.py"
+            f"{path}: uses the custom {missing.group(1)} {missing.group(2)!r}, which is not defined here; pass the "
+            "Python file that defines it with --custom-objects FILE.py"
         ) from None
+    except (NameError, NotImplementedError) as exc:
+        if "Lambda" not in str(exc):
+            raise ExportError(f"{path}: Keras cannot load it ({type(exc).__name__}: {str(exc)[:200]!r})") from None
+        # A saved lambda reading a name from around it (ops, K): Keras cannot even infer its output's shape.
+        raise ExportError(f"{path}: a Lambda layer's code fails when Keras rebuilds the model (a .keras file keeps a "
+                          f"lambda's own code, not the names it reads from around it): {REWRITE}") from None  # fmt: skip
     except (ValueError, OSError, KeyError) as exc:
         if "safe_mode=False" in str(exc):  # Keras's refusal of a Lambda layer's saved code
             raise ExportError(f"{path}: holds Python code (a Lambda layer) that runs when it is loaded; pass "
                               "--trust-code if you trust the file") from None  # fmt: skip
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ExportError(f"{path}: Keras cannot load it ({reason})") from None
+    if unsafe:
+        refuse_unsaved_names(model, str(path))
+    return model
 
 
 def load_custom_objects(path: Path) -> dict[str, Any]:
-    """Import a Python file of custom layers: every Keras layer or model class it defines, by name.
+    """Import a Python file of custom layers: every Keras layer or model class it holds, and every function it
+    defines itself (a `Lambda(sampling)` layer's function, which Keras saves by its name), by name.
 
-    Classes registered with keras.saving.register_keras_serializable are found
-    by Keras anyway; the others are passed to load_model by their class name.
+    Objects registered with keras.saving.register_keras_serializable are found
+    by Keras anyway; the others are passed to load_model by their name.
     """
     import importlib.util
+    import inspect
 
     path = Path(path)
     if not path.is_file() or path.suffix != ".py":
@@ -117,7 +129,8 @@ def load_custom_objects(path: Path) -> dict[str, Any]:
         raise ExportError(f"--custom-objects {path}: importing it failed ({type(exc).__name__}: {exc})") from None
     return {
         name: value for name, value in vars(module).items()
-        if isinstance(value, type) and issubclass(value, (keras.layers.Layer, keras.Model))
+        if (isinstance(value, type) and issubclass(value, (keras.layers.Layer, keras.Model)))
+        or (inspect.isfunction(value) and value.__module__ == module.__name__)  # not the functions it imports
     }  # fmt: skip
 
 

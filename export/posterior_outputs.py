@@ -2,18 +2,25 @@
 inputs, by their names, else by position), or one fused output holding both halves.
 
 A log standard deviation is refused rather than taken for a log variance, and a fused output's order is
-stated (z_mean first, as TensorFlow's CVAE tutorial splits it) unless the caller says the other.
+stated (z_mean first, as TensorFlow's CVAE tutorial splits it) unless the caller says the other; given
+data, the order is checked on it (`check_fused_order`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import keras
+import numpy as np
 
 from .convert import ExportError
+
+if TYPE_CHECKING:
+    from .keras_vae import KerasVae
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +31,13 @@ LOG_VAR_NAMES = re.compile(r"log_?var", re.IGNORECASE)
 LOG_STD_NAMES = re.compile(r"log_?sigma|log_?std", re.IGNORECASE)
 #: An encoder output holding both posterior parameters: z_mean then z_log_var, or the other way round.
 FUSED_ORDERS = {"fused": (0, 1), "fused-log-var-first": (1, 0)}
+#: Images of the data a fused encoder's order is checked on.
+ORDER_CHECK_IMAGES = 256
+#: The other order is taken to be the right one when its mean half reconstructs with under this fraction of the
+#: stated order's squared error: a trained encoder's halves differ by far more, so near-ties (an encoder barely
+#: trained) pass as stated.
+CLEARLY_BETTER = 0.8
+
 
 def shape_text(shape: Any) -> str:
     """A tensor shape as refusals spell it: [batch, 28, 28, 1]."""
@@ -40,7 +54,8 @@ def fused_order(encoder: keras.Model, latent_dim: int, given: tuple[int, int] | 
         if len(outputs) != 1 or tuple(outputs[0].shape[1:]) != (2 * latent_dim,):
             raise ExportError(f"--encoder-outputs {given} is for one output [batch, {2 * latent_dim}] (z_mean and "
                               f"z_log_var side by side); {name} outputs "
-                              f"{', '.join(shape_text(t.shape) for t in outputs)}")  # fmt: skip
+                              f"{', '.join(shape_text(t.shape) for t in outputs)}: give the positions of z_mean and "
+                              "z_log_var as --encoder-outputs MEAN,LOG_VAR, or leave it out")  # fmt: skip
         return given
     if len(outputs) == 1 and tuple(outputs[0].shape[1:]) == (2 * latent_dim,):
         if given is not None:
@@ -102,3 +117,29 @@ def _sampling_inputs(outputs: list[Any]) -> tuple[int, int] | None:
 def _producer_name(tensor: Any) -> str:
     history = getattr(tensor, "_keras_history", None)
     return str(getattr(history.operation, "name", "")) if history is not None else ""
+
+
+def check_fused_order(vae: KerasVae, data: str, data_dir: Path | None, class_names: tuple[str, ...], name: str) -> None:
+    """On real images, a fused output's mean half must be the one whose decoding reconstructs them: refuse the
+    stated order when the other reconstructs clearly better (the halves are the other way round)."""
+    from vae_gen.train.datasets import evaluation_images
+
+    assert vae.fused is not None
+    found = evaluation_images(data, vae.image_shape, data_dir)
+    images = found.images[:ORDER_CHECK_IMAGES].astype(np.float32) / 255.0
+    labels = None
+    if vae.classes:
+        if sorted(found.class_names) != sorted(class_names):
+            log.info("%s: classes other than the model's; the order of the fused output is not checked", data)
+            return
+        index = [class_names.index(found.class_names[k]) for k in found.labels[:ORDER_CHECK_IMAGES]]
+        labels = np.eye(vae.classes, dtype=np.float32)[index]
+    errors = {}
+    for order in FUSED_ORDERS:
+        mean, _ = dataclasses.replace(vae, fused=order).encode(images, labels)
+        errors[order] = float(np.mean((vae.decode(mean, labels) - images) ** 2))
+    other = next(order for order in FUSED_ORDERS if order != vae.fused)
+    if errors[other] < CLEARLY_BETTER * errors[vae.fused]:
+        raise ExportError(f"{name}: on {data}, its fused output reads the other way round (decoding the half taken as "
+                          f"z_mean reconstructs with mean squared error {errors[vae.fused]:.4f}, the other half "
+                          f"{errors[other]:.4f}); pass --encoder-outputs {other}")  # fmt: skip

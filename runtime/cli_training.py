@@ -63,9 +63,11 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     export.add_argument("--decoder", type=Path, metavar="DECODER.keras",
                         help="your decoder: one input z [batch, latent], images [batch, H, W(, C)] or flat out")
     export.add_argument("--encoder", type=Path, metavar="ENCODER.keras",
-                        help="your encoder (optional): images in, [z_mean, z_log_var] or [z_mean, z_log_var, z] out")
+                        help="your encoder (optional): images in, [z_mean, z_log_var], [z_mean, z_log_var, z] or one "
+                             "fused [batch, 2 x latent] out")  # fmt: skip
     export.add_argument("--custom-objects", type=Path, metavar="FILE.py",
-                        help="a Python file defining the custom layers your models use (a Sampling layer, say)")
+                        help="a Python file defining the custom layers your models use (a Sampling layer, say), or "
+                             "the named functions of their Lambda layers")  # fmt: skip
     export.add_argument("--value-range", type=value_range, metavar="{0,1|-1,1}",
                         help="the decoder's output range, when its last activation is not sigmoid or tanh")
     export.add_argument("--image-shape", type=image_shape, metavar="H,W,C",
@@ -142,7 +144,7 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     parity = commands.add_parser("parity", help="re-check a model folder's ONNX files against its Keras models")
     parity.add_argument("model_dir", type=Path, help="a model folder holding the Keras files it came from")
     parity.add_argument("--custom-objects", type=Path, metavar="FILE.py",
-                        help="a Python file defining the custom layers the Keras files use")
+                        help="a Python file defining the custom layers (or Lambda functions) the Keras files use")
     parity.add_argument("--trust-code", action="store_true",
                         help="load the Keras files' Lambda code (needed for a folder exported with --trust-code)")
     parity.set_defaults(run=_cmd_parity)

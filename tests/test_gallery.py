@@ -8,8 +8,9 @@ source trains it and exported in one command behind the parity gate.
    `sigmoid_cross_entropy_with_logits`.
 3. A conditional VAE in that tutorial's style: the label tiled into extra encoder channels, the decoder
    taking concat(z, one-hot), logits out.
-4. A Keras-blog-style dense VAE on flat vectors whose encoder slices one Dense(2 * latent) into z_mean and
-   z_log_var with `Lambda` layers; their code needs --trust-code, recorded in the card.
+4. The Keras blog's dense VAE on flat vectors, its sampling a `Lambda(sampling)` layer making a third output z,
+   ported to Keras 3 with one Dense(2 * latent) sliced into z_mean and z_log_var by Python lambdas: their code
+   needs --trust-code, recorded in the card and asked for again by `vae-gen parity`.
 5. An encoder that outputs (mean, log_var) as a list of two, the sampling in the training loop, and a
    Sequential Conv2DTranspose decoder.
 """
@@ -225,20 +226,28 @@ def test_a_logits_decoder_without_the_flag_names_it(cvae_files, tmp_path, capsys
     argv = ["export", "--decoder", str(cvae_files / "decoder.keras"), "--out", str(tmp_path / "m")]
     assert main(argv) == 2
     assert "if it outputs logits (the loss applies the sigmoid), pass --decoder-output logits" in capsys.readouterr().err
+    positions = ["--encoder", str(cvae_files / "encoder.keras"), "--encoder-outputs", "0,1", "--decoder-output", "logits"]
+    assert main([*argv, *positions]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass --encoder-outputs fused (z_mean first) or fused-log-var-first" in err, err
 
 
 # 3. A conditional VAE in the CVAE tutorial's style: label tiled into the encoder's channels, concat(z, y) in.
 
 
-def test_conditional_vae_with_tiled_label_channels_and_concatenated_decoder_input(fashion, tmp_path):
+def test_conditional_vae_with_tiled_label_channels_and_concatenated_decoder_input(fashion, tmp_path, capsys):
     encoder, decoder = tf_cvae(image_channels=1 + len(CLASSES), decoder_inputs=LATENT + len(CLASSES))
     for _ in range(3):
         train_tf_cvae(encoder, decoder, *fashion, classes=len(CLASSES))
     encoder.save(tmp_path / "encoder.keras")
     decoder.save(tmp_path / "decoder.keras")
+    files = ["--decoder", str(tmp_path / "decoder.keras"), "--encoder", str(tmp_path / "encoder.keras")]
+    # Nothing in one input of 14 says z and a label; the encoder's 10 extra channels do, and the refusal says so.
+    assert main(["export", *files, "--decoder-output", "logits", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "name the classes with --classes (as many as 10)" in err, err
     (tmp_path / "classes.txt").write_text("\n".join(CLASSES))
-    generator = export(tmp_path, "--decoder", str(tmp_path / "decoder.keras"), "--encoder", str(tmp_path / "encoder.keras"),
-                       "--classes", str(tmp_path / "classes.txt"), "--decoder-output", "logits")  # fmt: skip
+    generator = export(tmp_path, *files, "--classes", str(tmp_path / "classes.txt"), "--decoder-output", "logits")
     card = generator.card
     assert generator.classes == CLASSES and card.latent_dim == LATENT
     assert card.origin["decoder_label"] == "concatenated" and card.origin["encoder_label"] == "tiled"
@@ -250,29 +259,52 @@ def test_conditional_vae_with_tiled_label_channels_and_concatenated_decoder_inpu
     assert main(["parity", str(tmp_path / "model")]) == 0
 
 
-# 4. The Keras blog's VAE (2016): sampling in a Lambda layer.
+# 4. The Keras blog's VAE ("Building Autoencoders in Keras", 2016): the sampling in a Lambda layer.
+
+BLOG_PY = """
+import keras
+
+
+def sampling(args):
+    z_mean, z_log_var = args
+    epsilon = keras.random.normal(shape=keras.ops.shape(z_mean))
+    return z_mean + keras.ops.exp(z_log_var / 2) * epsilon
+
+
+def lambda_reading_a_global():
+    # A port's shortcut: a lambda calling `keras`, which the .keras file will not hold.
+    return keras.layers.Lambda(lambda t: keras.ops.exp(t), output_shape=(4,), name="scale")
+"""
 
 
 def test_keras_blog_style_vae_with_lambda_layers_needs_trust_code(fashion, tmp_path, capsys):
+    """The blog's `Lambda(sampling)` makes the third output z; Keras 3 saves a named function by its name (found
+    again with --custom-objects). The port slices one Dense(2 * latent) into z_mean and z_log_var with Python
+    lambdas, which Keras saves as code: those need --trust-code."""
     import keras
     import tensorflow as tf
     from keras import layers
 
+    from vae_gen.export.convert import ExportError
+    from vae_gen.export.exporter import export_keras
+    from vae_gen.export.parity import load_custom_objects
+
+    (tmp_path / "blog.py").write_text(BLOG_PY)
+    sampling = load_custom_objects(tmp_path / "blog.py")["sampling"]
     keras.utils.set_random_seed(0)
     x = keras.Input((784,))
     h = layers.Dense(2 * LATENT)(layers.Dense(64, activation="relu")(x))
-    # Python lambdas, whose bytecode Keras saves in the .keras file (they may use only their argument: a lambda's
-    # globals are not saved with it, so the blog's `K.random_normal` sampling does not survive saving in Keras 3).
+    # Literal bounds: a lambda may use only its argument (a global such as LATENT is not saved with it).
     z_mean = layers.Lambda(lambda t: t[:, :4], output_shape=(LATENT,), name="z_mean")(h)
     z_log_var = layers.Lambda(lambda t: t[:, 4:], output_shape=(LATENT,), name="z_log_var")(h)
-    encoder = keras.Model(x, [z_mean, z_log_var])
+    z = layers.Lambda(sampling, output_shape=(LATENT,), name="z")([z_mean, z_log_var])
+    encoder = keras.Model(x, [z_mean, z_log_var, z])
     decoder = keras.Sequential([keras.Input((LATENT,)), layers.Dense(64, activation="relu"),
                                 layers.Dense(784, activation="sigmoid")])  # fmt: skip
     optimizer = keras.optimizers.Adam(1e-3)
     for batch in steps(fashion[0].reshape(-1, 784)):
         with tf.GradientTape() as tape:
-            mean, log_var = encoder(batch)
-            sample = mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
+            mean, log_var, sample = encoder(batch)  # the blog samples inside the encoder
             loss = tf.reduce_mean(784 * keras.losses.binary_crossentropy(batch, decoder(sample))) + kl(mean, log_var)
         weights = encoder.trainable_variables + decoder.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
@@ -280,33 +312,60 @@ def test_keras_blog_style_vae_with_lambda_layers_needs_trust_code(fashion, tmp_p
     decoder.save(tmp_path / "decoder.keras")
 
     files = ["--decoder", str(tmp_path / "decoder.keras"), "--encoder", str(tmp_path / "encoder.keras"),
-             "--image-shape", "28,28,1"]  # fmt: skip
+             "--image-shape", "28,28,1", "--custom-objects", str(tmp_path / "blog.py")]  # fmt: skip
     assert main(["export", *files, "--out", str(tmp_path / "refused")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds Python code (a Lambda layer)" in err and "pass --trust-code" in err, err
 
     generator = export(tmp_path, *files, "--trust-code")
     assert generator.card.origin["trust_code"] is True
-    assert main(["parity", str(tmp_path / "model")]) == 2
+    assert generator.card.origin["encoder_outputs"] == [0, 1]  # z, made from the other two, dropped
+    model, objects = str(tmp_path / "model"), ["--custom-objects", str(tmp_path / "blog.py")]
+    assert main(["parity", model, *objects]) == 2
     err = capsys.readouterr().err
-    assert "was exported with --trust-code" in err and f"vae-gen parity {tmp_path / 'model'} --trust-code" in err, err
-    assert main(["parity", str(tmp_path / "model"), "--trust-code"]) == 0
+    assert err.count("\n") == 1 and "was exported with --trust-code" in err, err
+    assert f"vae-gen parity {model} --trust-code" in err, err
+    assert main(["parity", model, *objects, "--trust-code"]) == 0
 
     # In a notebook: the in-memory models are refused too, unless unsafe=True says the code is trusted.
-    from vae_gen.export.convert import ExportError
-    from vae_gen.export.exporter import export_keras
-
     with pytest.raises(ExportError, match=r"contains the Lambda layer 'z_(mean|log_var)'.*pass unsafe=True"):
         export_keras(decoder, tmp_path / "notebook", encoder=encoder, image_shape=(28, 28, 1))
-    assert export_keras(decoder, tmp_path / "notebook", encoder=encoder, image_shape=(28, 28, 1), unsafe=True).origin[
-        "trust_code"
-    ]
+    card = export_keras(decoder, tmp_path / "notebook", encoder=encoder, image_shape=(28, 28, 1), unsafe=True)
+    assert card.origin["trust_code"] and card.parity["max_abs_diff"] <= 1e-5
+
+
+def test_a_lambda_reading_names_its_file_does_not_keep_is_refused_in_one_line(tmp_path, capsys):
+    import keras
+    from keras import layers
+
+    from vae_gen.export.convert import ExportError
+    from vae_gen.export.exporter import export_keras
+    from vae_gen.export.parity import load_custom_objects
+
+    (tmp_path / "blog.py").write_text(BLOG_PY)
+    scale = load_custom_objects(tmp_path / "blog.py")["lambda_reading_a_global"]()
+    image = keras.Input((28, 28, 1))
+    h = layers.Flatten()(image)
+    encoder = keras.Model(image, [scale(layers.Dense(LATENT)(h)), layers.Dense(LATENT)(h)])
+    decoder = keras.Sequential([keras.Input((LATENT,)), layers.Dense(784, activation="sigmoid"), layers.Reshape((28, 28))])
+    with pytest.raises(ExportError, match=r"Lambda layer 'scale' reads keras from the code around it, which a \.keras "
+                                          r"file does not keep"):  # fmt: skip
+        export_keras(decoder, tmp_path / "notebook", encoder=encoder, unsafe=True)
+    encoder.save(tmp_path / "encoder.keras")
+    decoder.save(tmp_path / "decoder.keras")
+    argv = ["export", "--decoder", str(tmp_path / "decoder.keras"), "--encoder", str(tmp_path / "encoder.keras"),
+            "--trust-code", "--out", str(tmp_path / "m")]  # fmt: skip
+    assert main(argv) == 2  # not the NameError Keras would raise on the first call
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "reads keras from the code around it" in err, err
+    assert "write it as a named function (passed with --custom-objects FILE.py) or a custom layer" in err, err
+    assert not (tmp_path / "m").exists() and not (tmp_path / "notebook").exists()
 
 
 # 5. An encoder returning [mean, log_var], the sampling in the loop, a Sequential Conv2DTranspose decoder.
 
 
-def test_two_output_encoder_and_sequential_transpose_decoder(fashion, tmp_path):
+def test_two_output_encoder_and_sequential_transpose_decoder(fashion, tmp_path, capsys):
     import keras
     import tensorflow as tf
     from keras import layers
@@ -333,6 +392,10 @@ def test_two_output_encoder_and_sequential_transpose_decoder(fashion, tmp_path):
         optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
     encoder.save(tmp_path / "encoder.keras")
     decoder.save(tmp_path / "decoder.keras")
-    generator = export(tmp_path, "--decoder", str(tmp_path / "decoder.keras"), "--encoder", str(tmp_path / "encoder.keras"))
+    files = ["--decoder", str(tmp_path / "decoder.keras"), "--encoder", str(tmp_path / "encoder.keras")]
+    generator = export(tmp_path, *files)
     assert json.loads((tmp_path / "model" / "model.json").read_text())["origin"]["encoder_outputs"] == [0, 1]
     assert generator.card.encoder is not None
+    assert main(["export", *files, "--encoder-outputs", "fused", "--out", str(tmp_path / "fused")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give the positions of z_mean and z_log_var as --encoder-outputs MEAN,LOG_VAR" in err
