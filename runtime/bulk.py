@@ -123,6 +123,61 @@ def generate_run(
         numpy: vae_gen.engine) is refused instead of joined with a warning.
     Every argument is checked before anything is written.
     """
+    checked = _checked_run(generator, out, count, seed, temperature, label, guidance, start, shard, batch_size, layout,
+                           mode, workers, grid, grid_scale, progress, cancel)  # fmt: skip
+    spec, lo, hi = checked.spec, checked.lo, checked.hi
+    kept: list[np.ndarray] = []
+    # A resumed run skips the batches already on disk, so its grid is generated on its own afterwards.
+    keep: Callable[[int, np.ndarray], None] | None = None
+    if checked.grid is not None and mode != "resume":
+        keep = lambda first, batch: kept.append(batch)  # noqa: E731
+    written = 0
+    if checked.out is None:
+        for _, batch in generator.iter_batches(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
+                                               guidance=spec.guidance, batch_size=spec.batch_size, progress=progress,
+                                               cancel=cancel):  # fmt: skip
+            kept.append(batch)
+    elif checked.to_array:
+        generate_to_array(generator, checked.out, spec, lo, hi, mode=mode, progress=progress, on_batch=keep, cancel=cancel)
+        written = hi - lo
+    else:
+        workers = checked.workers
+        if workers is None:
+            workers = (os.cpu_count() or 1) if hi - lo >= PARALLEL_PNG_MIN_IMAGES else 0
+        written = generate_to_folder(
+            generator, checked.out, spec, lo, hi,
+            mode=mode, workers=workers, progress=progress, on_batch=keep, cancel=cancel, strict_engine=strict_engine,
+        )  # fmt: skip
+        log.info("wrote %d images to %s", written, checked.out)
+    if checked.grid is not None:
+        if mode == "resume":
+            kept = [generator.generate(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
+                                       guidance=spec.guidance, batch_size=spec.batch_size)]  # fmt: skip
+        _write_grid(generator, spec, np.concatenate(kept), lo, checked.grid, checked.grid_scale)
+    return RunResult(spec, lo, hi, written)
+
+
+@dataclass(frozen=True)
+class _CheckedRun:
+    """generate_run's arguments, checked: where to write, the run's spec and the range of images to write."""
+
+    out: Path | None
+    to_array: bool
+    grid: Path | None
+    grid_scale: int
+    workers: int | None
+    spec: RunSpec
+    lo: int
+    hi: int
+
+
+def _checked_run(
+    generator: Generator, out: str | Path | None, count: int, seed: int, temperature: float, label: LabelSpec | None,
+    guidance: float, start: int, shard: str | tuple[int, int] | None, batch_size: int | None, layout: str, mode: str,
+    workers: int | None, grid: str | Path | None, grid_scale: int, progress: ProgressCallback | None,
+    cancel: CancelEvent | None,
+) -> _CheckedRun:
+    """Every argument of generate_run checked, in one place, before anything is written."""
     if out is None and grid is None:
         raise InvalidArgumentError("nothing to write: give out= (a folder, .npy or .npz) and/or grid= (a .png file)")
     out = None if out is None else check_path(out, "out=")
@@ -151,40 +206,18 @@ def generate_run(
         raise InvalidArgumentError(f'layout="{layout}" arranges PNG folders; out= must be a folder')
     if to_array and mode == "resume":
         raise InvalidArgumentError('mode="resume" finishes PNG folders; an array file is written whole or not at all')
+    return _CheckedRun(None if out is None else Path(out), to_array, None if grid is None else Path(grid), grid_scale,
+                       workers, spec, lo, hi)  # fmt: skip
 
-    kept: list[np.ndarray] = []
-    # A resumed run skips the batches already on disk, so its grid is generated on its own afterwards.
-    keep: Callable[[int, np.ndarray], None] | None = None
-    if grid is not None and mode != "resume":
-        keep = lambda first, batch: kept.append(batch)  # noqa: E731
-    written = 0
-    if out is None:
-        for _, batch in generator.iter_batches(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
-                                               guidance=spec.guidance, batch_size=spec.batch_size, progress=progress,
-                                               cancel=cancel):  # fmt: skip
-            kept.append(batch)
-    elif to_array:
-        generate_to_array(generator, Path(out), spec, lo, hi, mode=mode, progress=progress, on_batch=keep, cancel=cancel)
-        written = hi - lo
-    else:
-        if workers is None:
-            workers = (os.cpu_count() or 1) if hi - lo >= PARALLEL_PNG_MIN_IMAGES else 0
-        written = generate_to_folder(
-            generator, Path(out), spec, lo, hi,
-            mode=mode, workers=workers, progress=progress, on_batch=keep, cancel=cancel, strict_engine=strict_engine,
-        )  # fmt: skip
-        log.info("wrote %d images to %s", written, out)
-    if grid is not None:
-        if mode == "resume":
-            kept = [generator.generate(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
-                                       guidance=spec.guidance, batch_size=spec.batch_size)]  # fmt: skip
-        images, columns = np.concatenate(kept), None
-        labels = generator.labels(spec.label)
-        if labels is not None and labels.cycles:  # "all": one row per class
-            images, columns = rows_by_class(images, lo, len(labels.classes))
-        save_grid(images, Path(grid), scale=grid_scale, columns=columns)
-        log.info("wrote a grid of %d images to %s", hi - lo, grid)
-    return RunResult(spec, lo, hi, written)
+
+def _write_grid(generator: Generator, spec: RunSpec, images: np.ndarray, lo: int, grid: Path, scale: int) -> None:
+    """The run's images as one contact sheet; a run of every class ("all") gets one row per class."""
+    columns = None
+    labels = generator.labels(spec.label)
+    if labels is not None and labels.cycles:  # "all": one row per class
+        images, columns = rows_by_class(images, lo, len(labels.classes))
+    save_grid(images, grid, scale=scale, columns=columns)
+    log.info("wrote a grid of %d images to %s", len(images), grid)
 
 
 __all__ = [

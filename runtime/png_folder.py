@@ -204,28 +204,7 @@ def generate_to_folder(
     # Every writer of a run shares the folder's run lock; replacing the run (overwrite of another run) needs it
     # alone, so two runs never write into one folder at once. The range lock keeps two writers off the same files.
     with FolderLock(folder, "run", shared=True, refusal=RUN_BEING_REPLACED) as run_lock, FolderLock(folder, f"{lo}-{hi}"):
-        has_pngs = next(_finished_pngs(folder), None) is not None
-        if mode == "overwrite" and _holds_another_run(folder, spec, has_pngs):
-            if (lo, hi) != (0, spec.count):
-                raise OutputError(
-                    f"{folder}: holds another run; overwriting only images {lo}-{hi - 1} of it would leave a folder "
-                    'of two runs. Overwrite the whole run (no start= or shard=) or use another folder'
-                )
-            run_lock.make_exclusive(
-                "another vae-gen process is writing a run into this folder; wait for it to end before replacing the run"
-            )
-        write_record = _check_run_record(folder, spec, mode, has_pngs, strict_engine)
-        if mode == "new" and has_pngs:
-            clash = _first_clash(folder, path_of, lo, hi)
-            if clash is not None:
-                raise OutputError(
-                    f"{folder}: already holds {clash} of this run; "
-                    'pass mode="overwrite" to replace its images or mode="resume" to finish the run'
-                )
-        if mode != "new":
-            _remove_stale_temporaries(folder, path_of, lo, hi)
-        if write_record:
-            write_run_record(folder, run_record(spec))
+        _claim_range(folder, spec, lo, hi, mode, strict_engine, path_of, run_lock)
         if spec.count > FILES_PER_FOLDER or spec.layout == "by-class":
             for parent in {(folder / path_of(i)).parent for i in _first_of_each_folder(spec, labels, lo, hi)}:
                 parent.mkdir(exist_ok=True)
@@ -245,18 +224,54 @@ def generate_to_folder(
                     written += len(todo)
                     if on_batch is not None:
                         on_batch(first, batch)
-            manifest = folder / manifest_name(lo, hi, spec.count)
-            with atomic_file(manifest) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-                for first, stop in block_ranges(lo, hi, spec.batch_size):
-                    names = labels.names(first, stop) if labels is not None else None
-                    for i in range(first, stop):
-                        line: dict[str, object] = {"index": i, "file": path_of(i), "seed": spec.seed}
-                        if names is not None:
-                            line["class"] = names[i - first]
-                        handle.write(json.dumps(line) + "\n")
+            _write_manifest(folder, spec, labels, lo, hi, path_of)
         except OSError as exc:
             raise OutputError(f"{folder}: writing failed ({exc.strerror or exc}); files already written are complete") from None
     return written
+
+
+def _claim_range(
+    folder: Path, spec: RunSpec, lo: int, hi: int, mode: str, strict_engine: bool, path_of: Callable[[int], str],
+    run_lock: FolderLock,
+) -> None:
+    """Make images [lo, hi) of `spec` this process's to write in `folder`, as `mode` says, or refuse: another run's
+    folder is overwritten only whole and alone, a new run never over this run's images; the run record is checked
+    (and written first, when the folder has none)."""
+    has_pngs = next(_finished_pngs(folder), None) is not None
+    if mode == "overwrite" and _holds_another_run(folder, spec, has_pngs):
+        if (lo, hi) != (0, spec.count):
+            raise OutputError(
+                f"{folder}: holds another run; overwriting only images {lo}-{hi - 1} of it would leave a folder "
+                'of two runs. Overwrite the whole run (no start= or shard=) or use another folder'
+            )
+        run_lock.make_exclusive(
+            "another vae-gen process is writing a run into this folder; wait for it to end before replacing the run"
+        )
+    write_record = _check_run_record(folder, spec, mode, has_pngs, strict_engine)
+    if mode == "new" and has_pngs:
+        clash = _first_clash(folder, path_of, lo, hi)
+        if clash is not None:
+            raise OutputError(
+                f"{folder}: already holds {clash} of this run; "
+                'pass mode="overwrite" to replace its images or mode="resume" to finish the run'
+            )
+    if mode != "new":
+        _remove_stale_temporaries(folder, path_of, lo, hi)
+    if write_record:
+        write_run_record(folder, run_record(spec))
+
+
+def _write_manifest(folder: Path, spec: RunSpec, labels: Labels | None, lo: int, hi: int, path_of: Callable[[int], str]) -> None:
+    """The range's manifest, one JSON line per image (index, file, seed, class), written whole or not at all."""
+    manifest = folder / manifest_name(lo, hi, spec.count)
+    with atomic_file(manifest) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for first, stop in block_ranges(lo, hi, spec.batch_size):
+            names = labels.names(first, stop) if labels is not None else None
+            for i in range(first, stop):
+                line: dict[str, object] = {"index": i, "file": path_of(i), "seed": spec.seed}
+                if names is not None:
+                    line["class"] = names[i - first]
+                handle.write(json.dumps(line) + "\n")
 
 
 def write_run_record(folder: Path, record: dict[str, object]) -> None:
