@@ -23,6 +23,14 @@ from .user_inputs import INVERT_CHOICES, load_image, load_latent
 
 
 def add_explore_commands(commands: Any, model_help: str) -> None:
+    """The subcommands, each added by its own function below."""
+    _add_interpolate(commands, model_help)
+    _add_manifold(commands, model_help)
+    _add_walk(commands, model_help)
+    _add_reconstruct(commands, model_help)
+
+
+def _add_interpolate(commands: Any, model_help: str) -> None:
     interpolate = commands.add_parser("interpolate", help="decode a path between two latents (strip PNG or GIF)")
     interpolate.add_argument(
         "--from-seed", type=seed_number, default=0, help="start at image 0 of this seed (default 0)"
@@ -51,6 +59,8 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     add_prior_option(interpolate)
     interpolate.set_defaults(run=_cmd_interpolate)
 
+
+def _add_manifold(commands: Any, model_help: str) -> None:
     manifold_cmd = commands.add_parser("manifold", help="decode a grid over two latent dimensions (others at 0)")
     manifold_cmd.add_argument("--size", type=int_from_to(2, MAX_MANIFOLD_SIZE), default=15,
                               help=f"images per side (default 15, at most {MAX_MANIFOLD_SIZE})")
@@ -73,6 +83,8 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     add_prior_option(manifold_cmd)
     manifold_cmd.set_defaults(run=_cmd_manifold)
 
+
+def _add_walk(commands: Any, model_help: str) -> None:
     walk = commands.add_parser("walk", help="an animated GIF of a smooth seeded random walk in the latent space")
     walk.add_argument("--seed", type=seed_number, default=0, help="random seed of the waypoints (default 0)")
     walk.add_argument("--legs", type=int_from_to(2, MAX_FRAMES // 2), default=6, help="waypoints on the loop (default 6)")
@@ -90,6 +102,8 @@ def add_explore_commands(commands: Any, model_help: str) -> None:
     add_prior_option(walk)
     walk.set_defaults(run=_cmd_walk)
 
+
+def _add_reconstruct(commands: Any, model_help: str) -> None:
     reconstruct = commands.add_parser("reconstruct", help="encode your images and decode them again")
     reconstruct.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files, any size or mode")
     reconstruct.add_argument(

@@ -36,6 +36,17 @@ PRIOR_KINDS = ("gmm", "two-stage")
 
 
 def add_training_commands(commands: Any, model_help: str) -> None:
+    """The subcommands, each added by its own function below."""
+    _add_train(commands)
+    _add_export(commands)
+    _add_report(commands)
+    _add_evaluate(commands, model_help)
+    _add_quantize(commands, model_help)
+    _add_fit_prior(commands, model_help)
+    _add_parity(commands)
+
+
+def _add_train(commands: Any) -> None:
     train = commands.add_parser(
         "train",
         help="train a VAE on Fashion-MNIST or a folder of images (needs vae-gen[train])",
@@ -53,6 +64,8 @@ def add_training_commands(commands: Any, model_help: str) -> None:
                        help="continue the stopped run RUN from its last finished epoch, with the settings it recorded")
     train.set_defaults(run=_cmd_train)
 
+
+def _add_export(commands: Any) -> None:
     export = commands.add_parser(
         "export",
         help="export a training run, or your own Keras VAE, to an ONNX model folder (needs vae-gen[train])",
@@ -94,11 +107,15 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     export.add_argument("--description", default="", help="one line for the model card")
     export.set_defaults(run=_cmd_export)
 
+
+def _add_report(commands: Any) -> None:
     report = commands.add_parser("report", help="write a training run's report pictures (needs vae-gen[train])")
     report.add_argument("run_dir", type=Path, help="a folder written by `vae-gen train`")
     report.add_argument("--data-dir", type=Path, help="folder holding the Fashion-MNIST .gz files")
     report.set_defaults(run=_cmd_report)
 
+
+def _add_evaluate(commands: Any, model_help: str) -> None:
     evaluate = commands.add_parser("evaluate", help="score a model folder on the test set (needs vae-gen[train])")
     evaluate.add_argument("model_dir", nargs="?", help=model_help)
     evaluate.add_argument("--iw-samples", type=positive_int, default=50,
@@ -114,6 +131,8 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     evaluate.add_argument("--report", type=Path, help="JSON report to write (default: evaluation-NAME.json here)")
     evaluate.set_defaults(run=_cmd_evaluate)
 
+
+def _add_quantize(commands: Any, model_help: str) -> None:
     quantize = commands.add_parser(
         "quantize", help="copy a model folder in int8 (decoder, encoder weights), scored (needs vae-gen[train])"
     )
@@ -123,6 +142,8 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     quantize.add_argument("--description", help="one line for the model card")
     quantize.set_defaults(run=_cmd_quantize)
 
+
+def _add_fit_prior(commands: Any, model_help: str) -> None:
     fit_prior = commands.add_parser(
         "fit-prior",
         help="learn a model's latent distribution and write a copy with a prior graph (needs vae-gen[train])",
@@ -141,6 +162,8 @@ def add_training_commands(commands: Any, model_help: str) -> None:
     fit_prior.add_argument("--description", help="one line for the model card")
     fit_prior.set_defaults(run=_cmd_fit_prior)
 
+
+def _add_parity(commands: Any) -> None:
     parity = commands.add_parser("parity", help="re-check a model folder's ONNX files against its Keras models")
     parity.add_argument("model_dir", type=Path, help="a model folder holding the Keras files it came from")
     parity.add_argument("--custom-objects", type=Path, metavar="FILE.py",
