@@ -34,7 +34,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from vae_gen.model_card import CHANNELS
+from vae_gen.model_card import CHANNELS, DECODER_OUTPUTS
 
 from .convert import ExportError
 from .label_inputs import find_decoder_label, find_encoder_label
@@ -46,8 +46,6 @@ ACTIVATION_RANGES = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "tanh": 
 SHAPE_ONLY_LAYERS = (keras.layers.Reshape, keras.layers.Flatten, keras.layers.Permute, keras.layers.Cropping2D)
 #: Decoded values may exceed their range by float rounding, never by more.
 RANGE_SLACK = 1e-5
-#: How a decoder's output reads: values in the value range, or logits whose sigmoid is the image.
-DECODER_OUTPUTS = ("probabilities", "logits")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from vae_gen.model_card import FUSED_ENCODER_OUTPUTS
+
 from .convert import ExportError
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ LOG_VAR_NAMES = re.compile(r"log_?var", re.IGNORECASE)
 #: A log standard deviation is not a log variance (it is half of one): such an output is refused, not guessed at.
 LOG_STD_NAMES = re.compile(r"log_?sigma|log_?std", re.IGNORECASE)
 #: An encoder output holding both posterior parameters: z_mean then z_log_var, or the other way round.
-FUSED_ORDERS = {"fused": (0, 1), "fused-log-var-first": (1, 0)}
+FUSED_ORDERS = dict(zip(FUSED_ENCODER_OUTPUTS, ((0, 1), (1, 0)), strict=True))
 #: Images of the data a fused encoder's order is checked on.
 ORDER_CHECK_IMAGES = 256
 #: The other order is taken to be the right one when its mean half reconstructs with under this fraction of the

@@ -352,8 +352,9 @@ ORIGIN_SHAPES = {
 def _origin_line(origin: dict[str, Any]) -> str:
     if origin.get("kind") == "keras":
         files = ", ".join(str(origin[role]) for role in ("decoder", "encoder") if origin.get(role))
-        shapes = [words for (key, value), words in ORIGIN_SHAPES.items() if origin.get(key) is value
-                  or (isinstance(value, str) and origin.get(key) == value)]  # fmt: skip
+        # Exact values only (the same type too: JSON's 1 is not true), from a card that may be hand-edited.
+        shapes = [words for (key, value), words in ORIGIN_SHAPES.items()
+                  if type(origin.get(key)) is type(value) and origin.get(key) == value]  # fmt: skip
         return f"imported from Keras files ({files})" + "".join(f"; {words}" for words in shapes)
     return "trained by vae-gen train"
 

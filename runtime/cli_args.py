@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 
 from .latents import MAX_SEED
+from .model_card import FUSED_ENCODER_OUTPUTS
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -116,13 +117,10 @@ def image_shape(text: str) -> tuple[int, int, int]:
     return h, w, c
 
 
-#: --encoder-outputs' words for one output holding z_mean and z_log_var side by side (vae_gen.export.keras_vae).
-FUSED_OUTPUTS = ("fused", "fused-log-var-first")
-
-
 def output_positions(text: str) -> tuple[int, int] | str:
     """MEAN,LOG_VAR: positions among a model's outputs; or fused / fused-log-var-first: one output holding both."""
-    if text in FUSED_OUTPUTS:
+    if text in FUSED_ENCODER_OUTPUTS:
         return text
-    mean, log_var = _integers(text, 2, 0, f"MEAN,LOG_VAR, two output positions such as 0,1, or {' or '.join(FUSED_OUTPUTS)}")
+    fused = " or ".join(FUSED_ENCODER_OUTPUTS)
+    mean, log_var = _integers(text, 2, 0, f"MEAN,LOG_VAR, two output positions such as 0,1, or {fused}")
     return mean, log_var

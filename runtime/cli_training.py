@@ -18,7 +18,7 @@ from .atomic import atomic_file
 from .cli_args import image_shape, output_positions, positive_int, value_range
 from .errors import InvalidArgumentError
 from .extras import quiet_tensorflow, require_train_extra
-from .model_card import load_verified
+from .model_card import DECODER_OUTPUTS, load_verified
 from .model_store import resolve_model
 from .training_settings import (
     FASHION_MNIST,
@@ -89,7 +89,7 @@ def _add_export(commands: Any) -> None:
                         help="positions of z_mean and z_log_var among the encoder's outputs (default: by name, else "
                              "0,1); fused: one output [batch, 2 x latent], z_mean then z_log_var (the default for "
                              "such an output; checked on --data when given), fused-log-var-first: the other order")  # fmt: skip
-    export.add_argument("--decoder-output", choices=("probabilities", "logits"),
+    export.add_argument("--decoder-output", choices=DECODER_OUTPUTS,
                         help="logits: the decoder's loss applied the sigmoid (the exported graph applies it); "
                              "default: its values are the images")  # fmt: skip
     export.add_argument("--trust-code", action="store_true", default=None,

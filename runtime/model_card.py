@@ -37,6 +37,11 @@ CARD_FILENAME = "model.json"
 CHANNELS = (1, 3)
 #: Where a model came from: trained by `vae-gen train`, or imported from a user's Keras files.
 ORIGINS = ("trained", "keras")
+#: An imported model's `origin.encoder_outputs` when the user's encoder has one output holding z_mean and z_log_var
+#: side by side, in that order or the other; read by `vae-gen parity` and said by `vae-gen info`.
+FUSED_ENCODER_OUTPUTS = ("fused", "fused-log-var-first")
+#: What the user's decoder outputs: images in the value range, or logits (`origin.decoder_output`: "logits").
+DECODER_OUTPUTS = ("probabilities", "logits")
 
 #: A model.json larger than this is refused before it is read (the shipped ones are about 250 kB).
 MAX_CARD_BYTES = 64 * 2**20

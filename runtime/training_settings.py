@@ -193,16 +193,17 @@ def setting(default: Any, rule: Rule, help: str, option: str | None = None) -> A
     return field(default=default, metadata={"rule": rule, "help": help, "option": option})
 
 
-#: The batch size of a run that does not set one: DEFAULT_BATCH_SIZE, halved while an epoch of the training set
-#: would take fewer than MIN_STEPS_PER_EPOCH optimizer steps, but not below MIN_DEFAULT_BATCH_SIZE. A folder of
+#: The batch size of a run that does not set one: TRAIN_BATCH_SIZE, halved while an epoch of the training set
+#: would take fewer than MIN_STEPS_PER_EPOCH optimizer steps, but not below MIN_TRAIN_BATCH_SIZE (names apart from
+#: vae_gen.generator.DEFAULT_BATCH_SIZE, the decoder's batch when generating). A folder of
 #: 1,300 images at 128 gives 10 steps an epoch, and 20 epochs of that train a VAE to grey blobs; at 16, 74.
-DEFAULT_BATCH_SIZE, MIN_STEPS_PER_EPOCH, MIN_DEFAULT_BATCH_SIZE = 128, 100, 16
+TRAIN_BATCH_SIZE, MIN_STEPS_PER_EPOCH, MIN_TRAIN_BATCH_SIZE = 128, 100, 16
 
 
 def default_batch_size(train_images: int) -> int:
     """The batch size for `train_images` training images when the settings leave it to the data."""
-    batch = DEFAULT_BATCH_SIZE
-    while batch > MIN_DEFAULT_BATCH_SIZE and -(-train_images // batch) < MIN_STEPS_PER_EPOCH:
+    batch = TRAIN_BATCH_SIZE
+    while batch > MIN_TRAIN_BATCH_SIZE and -(-train_images // batch) < MIN_STEPS_PER_EPOCH:
         batch //= 2
     return batch
 
@@ -229,8 +230,8 @@ class TrainSettings:
     epochs: int = setting(30, integer(1), "training epochs")
     #: None: from the training set's size (default_batch_size), recorded as a number when training starts.
     batch_size: int | None = setting(None, integer(1, optional=True, null_means="from the data"), "images per training "
-                                     f"step (default {DEFAULT_BATCH_SIZE}, halved while an epoch would take fewer than "
-                                     f"{MIN_STEPS_PER_EPOCH} steps, down to {MIN_DEFAULT_BATCH_SIZE})")  # fmt: skip
+                                     f"step (default {TRAIN_BATCH_SIZE}, halved while an epoch would take fewer than "
+                                     f"{MIN_STEPS_PER_EPOCH} steps, down to {MIN_TRAIN_BATCH_SIZE})")  # fmt: skip
     learning_rate: float = setting(1e-3, number(0, inclusive=False), "Adam's learning rate")
     #: Decoupled weight decay of the kernels (AdamW): each step shrinks them by learning rate x this.
     weight_decay: float = setting(0.0, number(0, inclusive=True), "decoupled weight decay of the kernels, as in AdamW; 0 is off")
@@ -433,7 +434,7 @@ CHECKPOINT_FILE = "checkpoint.npz"
 def incomplete_note(run_dir: Path) -> str:
     """The text of a run folder's INCOMPLETE file."""
     return (
-        "Training of this run has not finished; checkpoint.npz (when present) holds its last finished epoch.\n"
+        f"Training of this run has not finished; {CHECKPOINT_FILE} (when present) holds its last finished epoch.\n"
         f"Continue it with:\n    vae-gen train --resume {run_dir}\n"
     )
 

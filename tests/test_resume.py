@@ -176,3 +176,20 @@ def test_an_unfinished_run_is_not_exported(tmp_path, capsys):
     (run / "settings.json").write_text("{}")
     assert main(["export", str(run), "--out", str(tmp_path / "model")]) == 2
     assert f"its training has not finished; continue it with vae-gen train --resume {run}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("epochs_done", [7, -1, "1", True])
+def test_a_hand_edited_checkpoint_epoch_count_is_refused_in_one_line(tmp_path, epochs_done):
+    from vae_gen.train.checkpoint import Progress, save_checkpoint
+    from vae_gen.train.data import DataError
+    from vae_gen.train.fit import resume
+    from vae_gen.training_settings import TrainSettings
+
+    run = tmp_path / "run"
+    run.mkdir()
+    settings = TrainSettings(epochs=2, train_limit=256, test_limit=64, batch_size=128)
+    (run / "settings.json").write_text(json.dumps(settings.to_dict()))
+    (run / "INCOMPLETE").write_text("")
+    save_checkpoint(run / "checkpoint.npz", [], Progress(epochs_done=epochs_done), None)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"checkpoint.npz: records .* epochs done, not 0 to 2; start a new run"):
+        resume(run)

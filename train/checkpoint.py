@@ -107,7 +107,6 @@ class SaveCheckpoint(keras.callbacks.Callback):
         self.progress.history.append(row)
         self.progress.epochs_done = epoch + 1
         self.progress.train_seconds += now - self.started
-        self.started = now
         best_weights = None
         if self.keep_best is not None:
             self.progress.best_epoch, self.progress.best_value = self.keep_best.best_epoch, self.keep_best.best_value

@@ -224,7 +224,7 @@ def resume(run_dir: Path, data_dir: Path | None = None, judge: Judge | None = No
         shutil.rmtree(stale, ignore_errors=True)
     checkpoint = load_checkpoint(run_dir / CHECKPOINT_FILE) if (run_dir / CHECKPOINT_FILE).is_file() else None
     if checkpoint is not None:
-        log.info("resuming %s after epoch %d of %d", run_dir, checkpoint.progress.epochs_done, settings.epochs)
+        log.info("resuming %s after epoch %s of %d", run_dir, checkpoint.progress.epochs_done, settings.epochs)  # checked next
     return _run(settings, run_dir, data_dir, judge, checkpoint)
 
 
@@ -245,8 +245,12 @@ def _run(
     if settings.batch_size is None:  # left to the data: recorded as the number it became
         settings = settings.replace(batch_size=batch_size)
         log.info("batch size %d, from the training set's size (--batch-size sets it)", batch_size)
-    warn_if_too_few_steps(n_train, settings)
+    warn_if_too_few_steps(n_train, batch_size, settings.epochs)
     seen = {"train_images": n_train, "test_images": len(x_test), "test_files_sha256": data.test_files}
+    done = None if checkpoint is None else checkpoint.progress.epochs_done
+    if checkpoint is not None and (type(done) is not int or not 0 <= done <= settings.epochs):
+        raise DataError(f"{out_dir / CHECKPOINT_FILE}: records {checkpoint.progress.epochs_done!r} epochs done, not 0 to "
+                        f"{settings.epochs}; start a new run")  # fmt: skip
     if checkpoint is not None and checkpoint.progress.data != seen:
         raise DataError(f"{settings.data}: not the data {out_dir} was trained on so far ({checkpoint.progress.data}, "
                         f"now {seen}); a run continues only on its own data")  # fmt: skip
@@ -360,7 +364,7 @@ def _finish(
         },
         "test_metrics": test_metrics,
         "train_seconds": round(progress.train_seconds, 1),
-        "best_epoch": progress.best_epoch if settings.keep_best else settings.epochs,
+        "best_epoch": keep_best.best_epoch if settings.keep_best else settings.epochs,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
     staging = out_dir / f".{FINISHING}.{os.getpid()}.tmp"
@@ -390,18 +394,17 @@ def _finish(
 FEW_STEPS = 2000
 
 
-def warn_if_too_few_steps(n_train: int, settings: TrainSettings) -> None:
+def warn_if_too_few_steps(n_train: int, batch_size: int, epochs: int) -> None:
     """Say how many optimizer steps the run takes, and warn when they are too few to learn much."""
-    batch_size = settings.batch_size or default_batch_size(n_train)
     per_epoch = -(-n_train // batch_size)
-    log.info("%d optimizer steps per epoch (batch %d), %d in all", per_epoch, batch_size, per_epoch * settings.epochs)
-    if per_epoch * settings.epochs < FEW_STEPS:
-        batch = n_train * settings.epochs // FEW_STEPS  # the largest batch that reaches FEW_STEPS in as many epochs
-        epochs = f"--epochs {-(-FEW_STEPS // per_epoch)}"
-        remedy = f"--batch-size {batch}, or {epochs}" if batch else epochs
+    log.info("%d optimizer steps per epoch (batch %d), %d in all", per_epoch, batch_size, per_epoch * epochs)
+    if per_epoch * epochs < FEW_STEPS:
+        batch = n_train * epochs // FEW_STEPS  # the largest batch that reaches FEW_STEPS in as many epochs
+        more_epochs = f"--epochs {-(-FEW_STEPS // per_epoch)}"
+        remedy = f"--batch-size {batch}, or {more_epochs}" if batch else more_epochs
         log.warning(
             "warning: only %d optimizer steps in all (%d epochs of %d); a VAE needs a few thousand to draw more than "
-            "blurred blobs: use %s", per_epoch * settings.epochs, settings.epochs, per_epoch, remedy,
+            "blurred blobs: use %s", per_epoch * epochs, epochs, per_epoch, remedy,
         )  # fmt: skip
 
 
