@@ -20,7 +20,7 @@ SLICE = ["--epochs", "1", "--train-limit", "256", "--test-limit", "128", "--batc
 def adversarial_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("adversarial") / "run"
     argv = ["train", "--objective", "adversarial", "--arch", "conv", "--latent-dim", "4", "--conditional", *SLICE]
-    argv += ["--out", str(out)]
+    argv += ["--discriminator-depth", "3", "--class-weight", "1", "--out", str(out)]
     assert main(argv) == 0
     return out
 
@@ -30,8 +30,19 @@ def test_adversarial_run_records_its_objective_and_keeps_the_discriminator_in_th
     assert settings["objective"] == "adversarial" and settings["adversarial_weight"] == 0.1
     assert (adversarial_run / "discriminator.keras").is_file()
     (epoch,) = json.loads((adversarial_run / "history.json").read_text())
-    for key in ("discriminator", "adversarial", "adaptive_scale", "neg_elbo", "val_neg_elbo"):
+    for key in ("discriminator", "adversarial", "adaptive_scale", "class_loss", "neg_elbo", "val_neg_elbo"):
         assert np.isfinite(epoch[key]) and epoch[key] > 0, (key, epoch)
+    assert settings["discriminator_depth"] == 3 and settings["class_weight"] == 1.0
+
+
+def test_the_discriminator_has_the_depth_and_the_class_head_the_settings_ask_for(adversarial_run):
+    import keras
+
+    discriminator = keras.saving.load_model(adversarial_run / "discriminator.keras", compile=False)
+    convolutions = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convolutions] == [64, 128, 256]
+    realness, class_logits = discriminator([np.zeros((2, 28, 28, 1), np.float32), np.eye(10, dtype=np.float32)[:2]])
+    assert realness.shape == (2, 1) and class_logits.shape == (2, 10)
 
 
 def test_adversarial_run_exports_through_the_parity_gate_without_the_discriminator(adversarial_run, tmp_path):
@@ -136,3 +147,41 @@ def test_the_r1_weight_is_a_setting_the_discriminator_loss_uses():
     settings = TrainSettings(objective="adversarial", r1_gamma=10.0, latent_dim=2)
     assert build_model(settings, (28, 28, 1), classes=0).r1_gamma == 10.0
     assert TrainSettings().r1_gamma == 1.0  # the shipped sharp models' value
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"objective": "adversarial", "class_weight": 1.0}, "needs --conditional and --objective adversarial"),
+        ({"conditional": True, "class_weight": 1.0}, "needs --conditional and --objective adversarial"),
+        ({"discriminator_depth": 5}, "discriminator_depth"),
+        ({"class_weight": -1.0}, "class_weight"),
+    ],
+)
+def test_discriminator_settings_out_of_their_rules_are_refused(changes, message):
+    from vae_gen.training_settings import SettingError, TrainSettings
+
+    with pytest.raises(SettingError, match=message):
+        TrainSettings(**changes)
+
+
+def test_the_class_term_changes_what_the_decoder_learns():
+    import keras
+
+    from vae_gen.train.fit import build_model
+    from vae_gen.training_settings import TrainSettings
+
+    rng = np.random.default_rng(0)
+    images = rng.random((16, 28, 28, 1)).astype(np.float32)
+    labels = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 16)]
+    decoders = []
+    for class_weight in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        settings = TrainSettings(objective="adversarial", conditional=True, arch="conv", latent_dim=2,
+                                 class_weight=class_weight)  # fmt: skip
+        model = build_model(settings, (28, 28, 1), classes=10)
+        model.compile(keras.optimizers.Adam(1e-3))
+        model.train_step((keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)))
+        decoders.append(model.decoder.get_weights())
+    # Same start, same noise; only the auxiliary classifier's pull on the decoded images differs.
+    assert any(not np.allclose(a, b) for a, b in zip(*decoders, strict=True))

@@ -37,21 +37,25 @@ DISCRIMINATOR_BETA_1 = 0.5
 MAX_ADAPTIVE_SCALE = 1e4
 
 
-def build_discriminator(image_shape: tuple[int, int, int], classes: int = 0) -> keras.Model:
-    """Image [, label] -> one logit per image (real: high). Two stride-2 convolutions and a Dense layer; with
-    classes, a projection term (Miyato & Koyama 2018): the logit gains <h, embed(label)>, so the verdict is
-    about the image *as* the class it was asked to be."""
+def build_discriminator(
+    image_shape: tuple[int, int, int], classes: int = 0, depth: int = 2, classify: bool = False
+) -> keras.Model:
+    """Image [, label] -> one logit per image (real: high). `depth` stride-2 convolutions (64 channels, doubling)
+    and a Dense layer. With classes, a projection term (Miyato & Koyama 2018): the logit gains
+    <h, embed(label)>, so the verdict is about the image *as* the class it was asked to be; with `classify`, a
+    second output, one logit per class (the auxiliary classifier of AC-GAN, Odena et al. 2017)."""
     image, label = keras.Input(shape=image_shape, name="image"), label_input(classes)
-    x = layers.Conv2D(64, 4, strides=2, padding="same")(image)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(128, 4, strides=2, padding="same")(x)
-    x = layers.LeakyReLU(0.2)(x)
+    x = image
+    for level in range(depth):
+        x = layers.Conv2D(64 * 2**level, 4, strides=2, padding="same")(x)
+        x = layers.LeakyReLU(0.2)(x)
     h = layers.LeakyReLU(0.2)(layers.Dense(256)(layers.Flatten()(x)))
     logit = layers.Dense(1)(h)
     if label is not None:
         projection = layers.Dot(axes=1)([h, layers.Dense(256, use_bias=False)(label)])
         logit = layers.Add()([logit, projection])
-    return keras.Model(image if label is None else [image, label], logit, name="discriminator")
+    outputs = [logit, layers.Dense(classes, name="class_logits")(h)] if classify and classes else logit
+    return keras.Model(image if label is None else [image, label], outputs, name="discriminator")
 
 
 class AdversarialVAE(VAE):
@@ -60,10 +64,11 @@ class AdversarialVAE(VAE):
     `adaptive_scale` (the factor that balances it, before `adversarial_weight`)."""
 
     def __init__(self, encoder, decoder, discriminator: keras.Model, adversarial_weight: float, seed=None,
-                 r1_gamma: float = 1.0, **kwargs):  # fmt: skip
+                 r1_gamma: float = 1.0, class_weight: float = 0.0, **kwargs):  # fmt: skip
         super().__init__(encoder, decoder, seed=seed, **kwargs)
         self.discriminator = discriminator
         self.adversarial_weight = adversarial_weight
+        self.class_weight = class_weight  # > 0 only with a discriminator built with `classify`
         self.r1_gamma = r1_gamma  # the R1 penalty's weight: gamma / 2 * E ||grad_x D(x)||^2 on real images
         self.prior_noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.output_kernel = next(layer.kernel for layer in reversed(decoder.layers) if hasattr(layer, "kernel"))
@@ -73,10 +78,12 @@ class AdversarialVAE(VAE):
         self.discriminator_tracker = keras.metrics.Mean(name="discriminator")
         self.adversarial_tracker = keras.metrics.Mean(name="adversarial")
         self.adaptive_scale_tracker = keras.metrics.Mean(name="adaptive_scale")
+        self.class_tracker = keras.metrics.Mean(name="class_loss") if class_weight else None
 
     @property
     def metrics(self):
-        return [*super().metrics, self.discriminator_tracker, self.adversarial_tracker, self.adaptive_scale_tracker]
+        trackers = [self.discriminator_tracker, self.adversarial_tracker, self.adaptive_scale_tracker]
+        return [*super().metrics, *trackers, *([self.class_tracker] if self.class_tracker else [])]
 
     def compile(self, optimizer, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
@@ -91,7 +98,13 @@ class AdversarialVAE(VAE):
         return [*super().state_variables(), *self.discriminator_optimizer.variables]
 
     def judged(self, images, labels):
-        return self.discriminator(images if labels is None else [images, labels], training=True)
+        """The discriminator's realness logits, and its class logits (None without the auxiliary classifier)."""
+        verdict = self.discriminator(images if labels is None else [images, labels], training=True)
+        return tuple(verdict) if self.class_weight else (verdict, None)
+
+    def class_loss(self, class_logits, labels):
+        """Cross-entropy of the auxiliary classifier against the (one-hot) labels."""
+        return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels, tf.cast(class_logits, tf.float32)))
 
     def train_step(self, data):
         images, labels = self.split(data)
@@ -107,12 +120,16 @@ class AdversarialVAE(VAE):
             neg_elbo, reconstruction_loss, kl = vae_losses(images, reconstruction, z_mean, z_log_var)
             likelihood_loss = reconstruction_loss + self.kl_weight * kl
             fakes = tf.concat([reconstruction, generated], axis=0)
-            adversarial_loss = tf.reduce_mean(tf.nn.softplus(-self.judged(fakes, fake_labels)))
+            fake_logits, fake_class_logits = self.judged(fakes, fake_labels)
+            adversarial_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
             with tape.stop_recording():
                 likelihood_norm = tf.norm(tape.gradient(likelihood_loss, self.output_kernel))
                 adversarial_norm = tf.norm(tape.gradient(adversarial_loss, self.output_kernel))
                 scale = tf.clip_by_value(likelihood_norm / (adversarial_norm + 1e-4), 0.0, MAX_ADAPTIVE_SCALE)
-            objective = likelihood_loss + self.adversarial_weight * scale * adversarial_loss
+            decoder_verdict = adversarial_loss
+            if self.class_weight:  # the decoded images should be recognised as the label they were decoded for
+                decoder_verdict += self.class_weight * self.class_loss(fake_class_logits, fake_labels)
+            objective = likelihood_loss + self.adversarial_weight * scale * decoder_verdict
         gradients = tape.gradient(objective, vae_weights)
         del tape
         self.optimizer.apply_gradients(zip(gradients, vae_weights, strict=True))
@@ -124,16 +141,19 @@ class AdversarialVAE(VAE):
         with tf.GradientTape() as tape:
             with tf.GradientTape() as r1_tape:
                 r1_tape.watch(images)
-                real_logits = self.judged(images, labels)
+                real_logits, real_class_logits = self.judged(images, labels)
                 real_sum = tf.reduce_sum(real_logits)
             slopes = r1_tape.gradient(real_sum, images)
             r1 = tf.reduce_mean(tf.reduce_sum(tf.square(slopes), axis=[1, 2, 3]))
-            fake_logits = self.judged(fakes, fake_labels)
+            fake_logits, _ = self.judged(fakes, fake_labels)
             discriminator_loss = (
                 tf.reduce_mean(tf.nn.softplus(-real_logits))
                 + tf.reduce_mean(tf.nn.softplus(fake_logits))
                 + 0.5 * self.r1_gamma * r1
             )
+            if self.class_weight:  # the classifier learns from real images only, so it cannot be taught by fakes
+                real_class_loss = self.class_loss(real_class_logits, labels)
+                discriminator_loss += real_class_loss
         weights = self.discriminator.trainable_weights
         self.discriminator_optimizer.apply_gradients(zip(tape.gradient(discriminator_loss, weights), weights, strict=True))
 
@@ -141,6 +161,8 @@ class AdversarialVAE(VAE):
         self.discriminator_tracker.update_state(discriminator_loss, sample_weight=batch_size)
         self.adversarial_tracker.update_state(adversarial_loss, sample_weight=batch_size)
         self.adaptive_scale_tracker.update_state(scale, sample_weight=batch_size)
+        if self.class_tracker is not None:
+            self.class_tracker.update_state(real_class_loss, sample_weight=batch_size)
         self.update_metrics(neg_elbo, reconstruction_loss, kl, data)
         return {m.name: m.result() for m in self.metrics}
 

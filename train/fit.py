@@ -82,6 +82,8 @@ class EpochLog(keras.callbacks.Callback):
         if "discriminator" in logs:
             log.info("  discriminator %.3f, adversarial %.3f, adaptive scale %.2f",
                      logs["discriminator"], logs["adversarial"], logs["adaptive_scale"])  # fmt: skip
+        if "class_loss" in logs:
+            log.info("  the discriminator's class loss on real images %.3f", logs["class_loss"])
 
 
 class KlWarmup(keras.callbacks.Callback):
@@ -417,8 +419,11 @@ def build_model(
     if settings.init_from is not None and starting_weights:
         load_starting_weights(starting_folder(settings.init_from), encoder, decoder)
     if settings.objective == "adversarial":
-        return AdversarialVAE(encoder, decoder, build_discriminator(image_shape, classes), settings.adversarial_weight,
-                              seed=settings.seed, r1_gamma=settings.r1_gamma, name=f"vae_{settings.arch}")  # fmt: skip
+        discriminator = build_discriminator(image_shape, classes, settings.discriminator_depth,
+                                            classify=settings.class_weight > 0)  # fmt: skip
+        return AdversarialVAE(encoder, decoder, discriminator, settings.adversarial_weight, seed=settings.seed,
+                              r1_gamma=settings.r1_gamma, class_weight=settings.class_weight,
+                              name=f"vae_{settings.arch}")  # fmt: skip
     return VAE(encoder, decoder, seed=settings.seed, name=f"vae_{settings.arch}")
 
 
