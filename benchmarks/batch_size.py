@@ -49,7 +49,7 @@ def main() -> None:
 
     import onnxruntime
 
-    from vae_gen.generator import DEFAULT_BATCH_SIZE
+    from vae_gen.sampling.generator import DEFAULT_BATCH_SIZE
 
     folder = vae_gen.resolve_model(args.model).resolve()
     card = vae_gen.ModelCard.load(folder)

@@ -10,7 +10,7 @@ benchmarks/results/classifier/ (--retrain trains it again). Three tables:
             much of it a decoder as soft as a VAE's mean image can keep
   accuracy  --per-class images (1,000) of each class at each of --temperatures
             (1.0, 0.8, 0.7, 0.5) and each class guidance of --guidance (0, 1:
-            vae_gen.guidance), generated with label=CLASS: the share the
+            vae_gen.sampling.guidance), generated with label=CLASS: the share the
             classifier puts in the class asked for, per class and on average;
             and the Fréchet distance of those 10,000 images to the real test
             set, in the classifier's features, the price of each setting in

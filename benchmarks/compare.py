@@ -169,7 +169,7 @@ print(int(next(l for l in status if l.startswith("VmHWM:")).split()[1]))
 
 VAE_GEN_RSS = """
 import sys
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 assert main(sys.argv[1:]) == 0
 status = open("/proc/self/status").read().split("\\n")
 print(int(next(l for l in status if l.startswith("VmHWM:")).split()[1]))

@@ -1,4 +1,4 @@
-"""How far the shipped models' images move between CPU kinds: the measurement behind vae_gen.engine.CROSS_ENGINE.
+"""How far the shipped models' images move between CPU kinds: the measurement behind vae_gen.model.engine.CROSS_ENGINE.
 
 Generates two cases of every shipped model (64 images of seed 0 at T = 1, and
 300 of seed 2024 at T = 0.7; a conditional model's image i shows class i mod K)
@@ -31,7 +31,7 @@ CASES = {"seed0_n64": (64, 0, 1.0), "seed2024_n300_t0.7": (300, 2024, 0.7)}
 def dump(path: Path) -> None:
     """Write every shipped model's float output and uint8 images of both cases to `path` (.npz)."""
     import vae_gen
-    from vae_gen.engine import engine_fingerprint
+    from vae_gen.model.engine import engine_fingerprint
 
     out = {"engine": np.array(json.dumps(engine_fingerprint()))}
     for name in vae_gen.list_models():
@@ -46,7 +46,7 @@ def dump(path: Path) -> None:
 
 def compare(reference: Path, other: Path) -> list[str]:
     import vae_gen
-    from vae_gen.engine import CROSS_ENGINE
+    from vae_gen.model.engine import CROSS_ENGINE
 
     a, b = np.load(reference), np.load(other)
     rows = [f"{'model':32} {'case':20} {'max |float diff|':>16} {'pixels differing':>17} {'max levels':>10}  within"]
@@ -82,7 +82,7 @@ def main() -> int:
     folder.mkdir(parents=True, exist_ok=True)
     here = folder / "host.npz"
     subprocess.run([sys.executable, __file__, "--dump", str(here)], check=True)
-    from vae_gen.engine import describe, engine_fingerprint
+    from vae_gen.model.engine import describe, engine_fingerprint
 
     print(f"reference: this machine, {describe(engine_fingerprint())}")
     for cpu in filter(None, args.cpus.split(",")):

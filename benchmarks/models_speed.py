@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 import vae_gen
-from vae_gen.engine import engine_fingerprint
+from vae_gen.model.engine import engine_fingerprint
 
 DEFAULT_MODELS = [
     "fashion-mnist-residual32",

@@ -14,7 +14,7 @@ import argparse
 import time
 
 import vae_gen
-from vae_gen.generator import DEFAULT_BATCH_SIZE
+from vae_gen.sampling.generator import DEFAULT_BATCH_SIZE
 
 
 def best_seconds(work, repeats: int) -> float:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import vae_gen
-from vae_gen.model_card import sha256_of
+from vae_gen.model.card import sha256_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from compare import BATCHES, images_per_second, median_of
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "quantization.json")
     args = parser.parse_args()
 
-    from vae_gen.constants import EVAL_SEED
+    from vae_gen.core.constants import EVAL_SEED
     from vae_gen.export.quantize import quantize_decoder
     from vae_gen.train.data import load_fashion_mnist, to_float_images
     from vae_gen.train.metrics import neg_elbo

@@ -28,7 +28,7 @@ CLASSES = {"red": (220, 40, 30), "green": (40, 200, 60), "blue": (30, 60, 230), 
 
 
 def write_folder(folder: Path, images: int, size: int) -> None:
-    from vae_gen.images import save_png
+    from vae_gen.output.images import save_png
 
     rng = np.random.default_rng(0)
     for name in CLASSES:

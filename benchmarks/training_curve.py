@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from vae_gen.train.fit import train
     from vae_gen.train.sample_judge import fashion_mnist_judge
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     judge = fashion_mnist_judge(RESULTS / "classifier", images=args.images)
     train(TrainSettings.from_file(args.recipe), args.out, judge=judge)

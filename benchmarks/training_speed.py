@@ -49,7 +49,7 @@ def seconds_per_epoch(settings, steps: int, repeats: int = 1) -> float:
 
 
 def compare_architectures(args: argparse.Namespace) -> None:
-    from vae_gen.training_settings import PRECISIONS, TrainSettings
+    from vae_gen.training.settings import PRECISIONS, TrainSettings
 
     print(f"seconds per 60,000-image epoch, batch 128, {os.cpu_count()} cores, from {args.steps} timed steps")
     print(f"{'arch':12}" + "".join(f"{p:>16}" for p in PRECISIONS) + f"{'speed-up':>10}")
@@ -62,7 +62,7 @@ def compare_architectures(args: argparse.Namespace) -> None:
 
 
 def time_the_recipe(args: argparse.Namespace) -> None:
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     recipe = TrainSettings.from_file(args.recipe)
     print(f"{args.recipe} ({recipe.arch}, latent {recipe.latent_dim}, {recipe.precision}): seconds per 60,000-image "

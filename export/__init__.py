@@ -2,7 +2,7 @@
 
 import os
 
-from vae_gen.extras import require_train_extra
+from vae_gen.core.extras import require_train_extra
 
 # TensorFlow logs C++ chatter at import; keep it to errors unless the user asks.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

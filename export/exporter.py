@@ -26,10 +26,9 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 
-from vae_gen.atomic import atomic_folder
-from vae_gen.constants import PARITY_TOLERANCE
+from vae_gen.core.constants import PARITY_TOLERANCE
 from vae_gen.errors import OutputError
-from vae_gen.model_card import (
+from vae_gen.model.card import (
     FORMAT_VERSION,
     Conditioning,
     GoldenCheck,
@@ -37,9 +36,10 @@ from vae_gen.model_card import (
     OnnxFile,
     sha256_of,
 )
+from vae_gen.output.atomic import atomic_folder
 from vae_gen.train.datasets import load_dataset
 from vae_gen.train.evaluate import evaluate
-from vae_gen.training_settings import FASHION_MNIST, INCOMPLETE_FILE, TrainSettings
+from vae_gen.training.settings import FASHION_MNIST, INCOMPLETE_FILE, TrainSettings
 
 from .code_layers import refuse_code_layers, refuse_unsaved_names
 from .convert import OPSET, ExportError, to_onnx

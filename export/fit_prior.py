@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_gen.atomic import atomic_folder
-from vae_gen.constants import (
+from vae_gen.core.constants import (
     PRIOR_SEED,
     TWO_STAGE_BATCH,
     TWO_STAGE_EPOCHS,
@@ -36,9 +35,10 @@ from vae_gen.constants import (
     TWO_STAGE_HIDDEN,
 )
 from vae_gen.errors import InvalidArgumentError
-from vae_gen.generator import Generator
-from vae_gen.model_card import FORMAT_VERSION, OnnxFile, Prior, sha256_of
-from vae_gen.training_settings import FASHION_MNIST, TrainSettings
+from vae_gen.model.card import FORMAT_VERSION, OnnxFile, Prior, sha256_of
+from vae_gen.output.atomic import atomic_folder
+from vae_gen.sampling.generator import Generator
+from vae_gen.training.settings import FASHION_MNIST, TrainSettings
 
 from .convert import ExportError, check_graph
 from .exporter import check_new_model_folder
@@ -54,7 +54,7 @@ NOISE_INPUT, PRIOR_OUTPUT = "noise", "z"
 
 def posterior_samples(generator: Generator, images: np.ndarray, seed: int) -> np.ndarray:
     """One z ~ q(z|x) per image (uint8 [n, H, W(, C)]), float32 [n, latent_dim], seeded."""
-    from vae_gen.constants import EVAL_BATCH
+    from vae_gen.core.constants import EVAL_BATCH
     from vae_gen.train.data import to_float_images
 
     low, high = generator.value_range

@@ -2,7 +2,7 @@
 
 `vae-gen selftest` (and serve's /readyz) decodes the card's golden latents
 and compares with the recorded images, within the card's tolerance or its
-precision's cross-engine bound (vae_gen.engine.CROSS_ENGINE), whichever is
+precision's cross-engine bound (vae_gen.model.engine.CROSS_ENGINE), whichever is
 larger. GOLDEN_ROWS rows are enough that a drift of the few pixels an int8
 model moves across CPUs shows (about 0.05 % of pixels: some 6 of the
 12,544 a 28x28 model's 16 rows hold), where 4 rows would usually miss it.
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_gen.constants import GOLDEN_ROWS, GOLDEN_SEED
-from vae_gen.engine import CROSS_ENGINE
-from vae_gen.model_card import GoldenCheck, ModelCard
+from vae_gen.core.constants import GOLDEN_ROWS, GOLDEN_SEED
+from vae_gen.model.card import GoldenCheck, ModelCard
+from vae_gen.model.engine import CROSS_ENGINE
 
 
 def _fixed_and_random_rows(width: int) -> np.ndarray:
@@ -62,7 +62,7 @@ def _rows(array: np.ndarray, digits: int | None = None) -> tuple[tuple[float, ..
 
 def record_golden(folder: Path) -> ModelCard:
     """Decode FOLDER's golden inputs with its own graphs on this engine and write them into its model.json."""
-    from vae_gen.generator import Generator
+    from vae_gen.sampling.generator import Generator
 
     generator = Generator(folder)
     card = generator.card

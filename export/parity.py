@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from vae_gen.constants import PARITY_SEED
+from vae_gen.core.constants import PARITY_SEED
 
 from .code_layers import REWRITE, refuse_unsaved_names
 from .convert import ExportError

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vae_gen.constants import FAR_LATENT, PARITY_BATCH_SIZES, PARITY_SEED, PARITY_TOLERANCE
+from vae_gen.core.constants import FAR_LATENT, PARITY_BATCH_SIZES, PARITY_SEED, PARITY_TOLERANCE
 from vae_gen.errors import VaeGenError
 
 Outputs = dict[str, np.ndarray]

@@ -30,12 +30,12 @@ import numpy as np
 import onnx
 import onnxruntime
 
-from vae_gen.atomic import atomic_folder
-from vae_gen.constants import CALIBRATION_LATENTS, CALIBRATION_SEED, COMPARISON_LATENTS, COMPARISON_SEED
-from vae_gen.engine import CROSS_ENGINE
-from vae_gen.model_card import FORMAT_VERSION, GoldenCheck, ModelCard, OnnxFile, load_verified, sha256_of
+from vae_gen.core.constants import CALIBRATION_LATENTS, CALIBRATION_SEED, COMPARISON_LATENTS, COMPARISON_SEED
+from vae_gen.model.card import FORMAT_VERSION, GoldenCheck, ModelCard, OnnxFile, load_verified, sha256_of
+from vae_gen.model.engine import CROSS_ENGINE
+from vae_gen.output.atomic import atomic_folder
 from vae_gen.train.evaluate import evaluate
-from vae_gen.training_settings import FASHION_MNIST
+from vae_gen.training.settings import FASHION_MNIST
 
 from .exporter import check_new_model_folder
 from .golden import golden_latents
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_PERCENTILE = 99.99
 #: An int8 model's outputs move by up to this between CPUs (another kernel requantizes an activation across a
-#: rounding step): its golden check allows it (vae_gen.engine.CROSS_ENGINE).
+#: rounding step): its golden check allows it (vae_gen.model.engine.CROSS_ENGINE).
 GOLDEN_TOLERANCE = CROSS_ENGINE["int8"].max_abs
 
 

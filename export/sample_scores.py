@@ -30,7 +30,7 @@ DEFAULT_CLASSIFIER_CACHE = Path("benchmarks/results/classifier")
 
 def measure_samples(folder: Path, classifier_cache: Path = DEFAULT_CLASSIFIER_CACHE) -> dict[str, Any]:
     """The sample-quality record of FOLDER (see the module's text)."""
-    from vae_gen.generator import Generator
+    from vae_gen.sampling.generator import Generator
     from vae_gen.train.classifier import fashion_mnist_classifier, features, fingerprint, predict_classes
     from vae_gen.train.data import load_fashion_mnist
     from vae_gen.train.sample_quality import class_entropy, frechet_distance, precision_recall
@@ -67,7 +67,7 @@ def measure_samples(folder: Path, classifier_cache: Path = DEFAULT_CLASSIFIER_CA
 
 def record_sample_scores(folder: Path, classifier_cache: Path = DEFAULT_CLASSIFIER_CACHE) -> dict[str, Any]:
     """Measure FOLDER's samples and write the record into its model.json (its other fields unchanged)."""
-    from vae_gen.model_card import ModelCard
+    from vae_gen.model.card import ModelCard
 
     record = measure_samples(folder, classifier_cache)
     card = ModelCard.load(folder)

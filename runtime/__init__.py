@@ -28,10 +28,10 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .generator import Generator, SelfTestResult
-    from .latents import LATENT_BLOCK, MAX_SEED
-    from .model_card import FORMAT_VERSION, ModelCard
-    from .model_store import DEFAULT_MODEL, list_models, resolve_model
+    from .model.card import FORMAT_VERSION, ModelCard
+    from .model.store import DEFAULT_MODEL, list_models, resolve_model
+    from .sampling.generator import Generator, SelfTestResult
+    from .sampling.latents import LATENT_BLOCK, MAX_SEED
 
 __version__ = "0.1.0"
 
@@ -39,15 +39,15 @@ __version__ = "0.1.0"
 # 110 ms here, and `import vae_gen` should cost an app nothing until it
 # generates. Each name maps to the module that defines it.
 _LAZY = {
-    "Generator": "generator",
-    "SelfTestResult": "generator",
-    "LATENT_BLOCK": "latents",
-    "MAX_SEED": "latents",
-    "FORMAT_VERSION": "model_card",
-    "ModelCard": "model_card",
-    "DEFAULT_MODEL": "model_store",
-    "list_models": "model_store",
-    "resolve_model": "model_store",
+    "Generator": "sampling.generator",
+    "SelfTestResult": "sampling.generator",
+    "LATENT_BLOCK": "sampling.latents",
+    "MAX_SEED": "sampling.latents",
+    "FORMAT_VERSION": "model.card",
+    "ModelCard": "model.card",
+    "DEFAULT_MODEL": "model.store",
+    "list_models": "model.store",
+    "resolve_model": "model.store",
 }
 
 __all__ = [
@@ -86,6 +86,6 @@ def __dir__() -> list[str]:
 
 def load(model: str | Path | None = None, **options: Any) -> Generator:
     """Load a model (shipped name, folder path, or None for DEFAULT_MODEL); see `Generator` for options."""
-    from .generator import Generator
+    from .sampling.generator import Generator
 
     return Generator(model, **options)

@@ -22,18 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .array_file import generate_to_array, is_array_path
-from .checks import check_callbacks, check_integer, check_path, shown
+from .core.checks import check_callbacks, check_integer, check_path, shown
 from .errors import CancelEvent, InvalidArgumentError
-from .generator import (
-    DEFAULT_BATCH_SIZE,
-    MAX_IMAGES,
-    Generator,
-    ProgressCallback,
-    check_batch_size,
-    check_count,
-)
-from .images import (
+from .output.array_file import generate_to_array, is_array_path
+from .output.images import (
     ARRAY_SUFFIXES,
     IMAGE_SUFFIXES,
     MAX_GRID_IMAGES,
@@ -43,10 +35,8 @@ from .images import (
     rows_by_class,
     save_grid,
 )
-from .labels import LabelSpec
-from .latents import check_seed, check_temperature
-from .png_folder import MODES, generate_to_folder, merge_manifests
-from .run_layout import (
+from .output.png_folder import MODES, generate_to_folder, merge_manifests
+from .output.run_layout import (
     FILES_PER_FOLDER,
     RunSpec,
     manifest_name,
@@ -55,6 +45,16 @@ from .run_layout import (
     run_range,
     shard_range,
 )
+from .sampling.generator import (
+    DEFAULT_BATCH_SIZE,
+    MAX_IMAGES,
+    Generator,
+    ProgressCallback,
+    check_batch_size,
+    check_count,
+)
+from .sampling.labels import LabelSpec
+from .sampling.latents import check_seed, check_temperature
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def generate_run(
     label: a conditional model's class for the whole run: a name or index,
         "all" (image i of class i mod K: balanced) or a {name: weight} blend;
         recorded with the run, in each manifest line, and in a .npz's "labels".
-    guidance: a conditional model's class guidance, >= 0 (vae_gen.guidance),
+    guidance: a conditional model's class guidance, >= 0 (vae_gen.sampling.guidance),
         recorded with the run; 0 decodes the model's own output.
     layout: "flat" (NNNNNN.png) or "by-class" (CLASS/NNNNNN.png: a labelled
         dataset that keras.utils.image_dataset_from_directory and
@@ -120,7 +120,7 @@ def generate_run(
     cancel: an event; once set, the run stops at its next file boundary with
         `Cancelled`, every file written is complete, and mode="resume" finishes it.
     strict_engine: a PNG run another engine started (CPU features, onnxruntime,
-        numpy: vae_gen.engine) is refused instead of joined with a warning.
+        numpy: vae_gen.model.engine) is refused instead of joined with a warning.
     Every argument is checked before anything is written.
     """
     checked = _checked_run(generator, out, count, seed, temperature, label, guidance, start, shard, batch_size, layout,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from .memory import ADVICE, exit_out_of_memory, is_out_of_memory, out_of_memory
+from .core.memory import ADVICE, exit_out_of_memory, is_out_of_memory, out_of_memory
 
 #: Below this address-space limit (`ulimit -v`) nothing can be run, so it is refused up front in one line: under
 #: 96 MiB numpy's BLAS cannot even load (it ends the process with its own message); up to about 110 MiB CPython
@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_out_of_memory(f"vae-gen: error: out of memory: the address space limit (ulimit -v) is {limit} MiB, and "
                            f"vae-gen needs at least {MIN_ADDRESS_SPACE_MIB} MiB to start")  # fmt: skip
     try:
-        from .cli import main as cli_main
+        from .cli.commands import main as cli_main
     except (MemoryError, ImportError, SystemError) as exc:
         if not (is_out_of_memory(exc) or _failed_allocation(exc, limit)):
             raise

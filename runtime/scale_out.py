@@ -18,13 +18,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .engine import describe, engine_fingerprint
 from .errors import InvalidArgumentError, MissingExtraError
-from .generator import DEFAULT_BATCH_SIZE, Generator
-from .labels import LabelSpec
-from .model_store import resolve_model
-from .png_folder import ENGINE_FIELD, ENGINES_FIELD, generate_to_folder, merge_manifests, run_record, write_run_record
-from .run_layout import RUN_RECORD, RunSpec, shard_range
+from .model.engine import describe, engine_fingerprint
+from .model.store import resolve_model
+from .output.png_folder import ENGINE_FIELD, ENGINES_FIELD, generate_to_folder, merge_manifests, run_record, write_run_record
+from .output.run_layout import RUN_RECORD, RunSpec, shard_range
+from .sampling.generator import DEFAULT_BATCH_SIZE, Generator
+from .sampling.labels import LabelSpec
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def generate_with_dask(
     interrupted job is finished by calling again with the same arguments.
 
     Images are byte-identical to one process's run where every worker has the
-    same engine (vae_gen.engine); the run record lists the workers' engines,
+    same engine (vae_gen.model.engine); the run record lists the workers' engines,
     and a run that mixed them says so in one warning. strict_engine=True makes
     a worker whose engine differs from the run's first refuse its shard.
     """

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import vae_gen
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 pytestmark = pytest.mark.tensorflow
 
@@ -117,7 +117,7 @@ def test_training_is_refused_before_tensorflow_loads(tmp_path, options, expected
     options = [str(existing) if option == "EXISTING" else option for option in options]
     argv = ["train", *SLICE, *(["--out", str(tmp_path / "new")] if "--out" not in options else []), *options]
     script = (
-        "import sys\nfrom vae_gen.cli import main\nstatus = main(sys.argv[1:])\n"
+        "import sys\nfrom vae_gen.cli.commands import main\nstatus = main(sys.argv[1:])\n"
         "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\nsys.exit(status)"
     )
     result = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60)
@@ -142,7 +142,7 @@ def test_the_starting_folder_is_recorded_as_given(tmp_path, monkeypatch):
 
 def test_the_r1_weight_is_a_setting_the_discriminator_loss_uses():
     from vae_gen.train.fit import build_model
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     settings = TrainSettings(objective="adversarial", r1_gamma=10.0, latent_dim=2)
     assert build_model(settings, (28, 28, 1), classes=0).r1_gamma == 10.0
@@ -159,7 +159,7 @@ def test_the_r1_weight_is_a_setting_the_discriminator_loss_uses():
     ],
 )
 def test_discriminator_settings_out_of_their_rules_are_refused(changes, message):
-    from vae_gen.training_settings import SettingError, TrainSettings
+    from vae_gen.training.settings import SettingError, TrainSettings
 
     with pytest.raises(SettingError, match=message):
         TrainSettings(**changes)
@@ -169,7 +169,7 @@ def test_the_class_term_changes_what_the_decoder_learns():
     import keras
 
     from vae_gen.train.fit import build_model
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     rng = np.random.default_rng(0)
     images = rng.random((16, 28, 28, 1)).astype(np.float32)

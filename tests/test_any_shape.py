@@ -15,7 +15,7 @@ from PIL import Image
 
 import vae_gen
 from vae_gen.bulk import generate_run
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RGB = FIXTURES / "tiny-rgb-16x16"

@@ -8,15 +8,14 @@ from pathlib import Path
 
 RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 
-#: Bottom to top. The package's __init__ (the public API) may import from any layer.
+#: Bottom to top: each layer's subpackages and top-level modules. The package's __init__ (the public API) may
+#: import from any layer; the other top-level modules are public entry points that sit in one.
 LAYERS: dict[str, set[str]] = {
-    "core": {"errors", "constants", "exit_codes", "checks", "atomic", "locks", "memory", "extras"},
-    "model": {"onnx_inspect", "model_card", "model_store", "engine", "models"},
-    "sampling": {"latents", "labels", "guidance", "latent_paths", "generator", "latent_activity", "reconstruct",
-                 "user_inputs", "images", "training_settings"},
-    "output": {"run_layout", "png_writer", "png_folder", "array_file", "bulk", "scale_out"},
-    "interface": {"cli", "cli_args", "cli_explore", "cli_options", "cli_serve", "cli_training", "console", "__main__",
-                  "serve"},
+    "core": {"core", "errors"},
+    "model": {"model", "models"},
+    "sampling": {"sampling"},
+    "output": {"output", "training", "bulk", "scale_out"},
+    "interface": {"cli", "serve", "console", "__main__"},
 }
 #: Modules outside the runtime that only the training commands reach (behind the train extra).
 TRAINING_SIDE = ("train", "export")
@@ -71,7 +70,7 @@ def test_imports_point_down_never_up():
             continue
         for target in imported(module, path):
             if target.split(".")[0] in TRAINING_SIDE:
-                assert module == "cli_training", f"{module} imports {target}: only cli_training reaches train/export"
+                assert module == "cli.training", f"{module} imports {target}: only cli.training reaches train/export"
                 continue
             if layer_of(target) > layer_of(module):
                 upward.append(f"{module} ({list(LAYERS)[layer_of(module)]}) imports {target} ({list(LAYERS)[layer_of(target)]})")
@@ -81,5 +80,17 @@ def test_imports_point_down_never_up():
 def test_the_layer_test_sees_an_upward_import(tmp_path):
     """The check itself: a core module importing the generator would be caught."""
     fake = tmp_path / "errors.py"
-    fake.write_text("from .generator import Generator\n")
-    assert imported("errors", fake) == {"generator"} and layer_of("generator") > layer_of("errors")
+    fake.write_text("from .sampling.generator import Generator\n")
+    assert imported("errors", fake) == {"sampling.generator"} and layer_of("sampling.generator") > layer_of("errors")
+
+
+def test_every_subpackage_is_installed_and_the_top_level_is_the_public_api():
+    import tomllib
+
+    packages = tomllib.loads((RUNTIME.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    subpackages = {path.parent.name for path in RUNTIME.glob("*/__init__.py")}
+    assert {f"vae_gen.{name}" for name in subpackages} <= set(packages), "add the subpackage to pyproject.toml"
+    top_level = {path.stem for path in RUNTIME.glob("*.py")}
+    assert top_level == {"__init__", "__main__", "console", "errors", "bulk", "scale_out"}, (
+        "a module at the top of runtime/ is public API; put internals in the subpackage of their layer"
+    )

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import vae_gen
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 pytestmark = pytest.mark.tensorflow
 

@@ -22,8 +22,8 @@ from vae_gen.bulk import (
     png_relpath,
     shard_range,
 )
-from vae_gen.cli import main
-from vae_gen.locks import FolderLock, _names_this_file
+from vae_gen.cli.commands import main
+from vae_gen.output.locks import FolderLock, _names_this_file
 
 
 def png_digests(folder: Path) -> dict[str, str]:
@@ -326,7 +326,7 @@ def test_an_empty_shard_is_refused_in_one_line(tmp_path, capsys):
 
 
 def test_cli_spellings_leave_paths_in_messages_alone():
-    from vae_gen.cli import in_cli_terms
+    from vae_gen.cli.commands import in_cli_terms
 
     assert in_cli_terms("start=4 must be below count=4") == "--start 4 must be below -n 4"
     path = "/runs/count=3/out=2/x.png"

@@ -13,7 +13,7 @@ from conftest import DENSE2
 from PIL import Image
 
 import vae_gen
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 
 def _digest(paths) -> str:
@@ -166,7 +166,7 @@ def test_selftest(capsys):
 @pytest.mark.parametrize("command", [["train", "--out", "r"], ["export", "r", "--out", "m"], ["parity", "m"]])
 def test_train_commands_without_the_extra(command, capsys, monkeypatch):
     # Make one extra module look absent, as in the runtime-only install.
-    monkeypatch.setattr("vae_gen.extras.TRAIN_EXTRA_MODULES", ("tensorflow_is_not_installed_here",))
+    monkeypatch.setattr("vae_gen.core.extras.TRAIN_EXTRA_MODULES", ("tensorflow_is_not_installed_here",))
     assert main(command) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
@@ -198,7 +198,7 @@ def test_grid_and_folder_together_hold_the_same_images(tmp_path):
     assert main(["sample", "-n", "300", "--seed", "4", "--out", str(tmp_path / "s"), "--grid", str(tmp_path / "g.png")]) == 0
     assert len(list((tmp_path / "s").glob("*.png"))) == 300
     images = vae_gen.load().generate(300, seed=4)
-    from vae_gen.images import grid
+    from vae_gen.output.images import grid
 
     with Image.open(tmp_path / "g.png") as picture:
         assert np.array_equal(np.asarray(picture), np.asarray(grid(images)))
@@ -234,7 +234,7 @@ def test_info_refuses_a_damaged_model_folder(shipped_model_copy, capsys):
 def test_models_reports_a_damaged_shipped_model(tmp_path, monkeypatch, capsys):
     import shutil
 
-    from vae_gen import model_store
+    from vae_gen.model import store as model_store
 
     for name in vae_gen.list_models():
         shutil.copytree(vae_gen.resolve_model(name), tmp_path / name)

@@ -16,7 +16,7 @@ import pytest
 from conftest import DENSE2
 
 import vae_gen
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 CALLS = 10_000
 THREADS = 8
@@ -145,7 +145,7 @@ def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
 def test_full_disk_while_writing_an_array_keeps_the_old_file(tmp_path, monkeypatch, capsys):
     out = tmp_path / "images.npy"
     out.write_bytes(b"old results")
-    import vae_gen.array_file as array_file
+    import vae_gen.output.array_file as array_file
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -12,9 +12,9 @@ from PIL import Image
 
 from vae_gen import Generator, InvalidArgumentError
 from vae_gen.bulk import generate_run, merge_manifests
-from vae_gen.cli import main
-from vae_gen.labels import parse_label_text
-from vae_gen.model_card import ModelCard
+from vae_gen.cli.commands import main
+from vae_gen.model.card import ModelCard
+from vae_gen.sampling.labels import parse_label_text
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-conditional"
 CLASSES = ("circle", "square", "T-shirt/top")
@@ -223,7 +223,7 @@ def test_a_by_class_tree_reads_back_as_a_labelled_dataset(gen, tmp_path):
     import keras
 
     from vae_gen.train.datasets import read_image_folder
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     out = tmp_path / "tree"
     generate_run(gen, out, 30, seed=2, label="all", layout="by-class")
@@ -245,7 +245,7 @@ def test_a_by_class_tree_reads_back_as_a_labelled_dataset(gen, tmp_path):
 @pytest.mark.tensorflow
 def test_conditional_training_needs_labelled_data(tmp_path):
     from vae_gen.train.fit import train
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     flat = tmp_path / "flat"
     flat.mkdir()
@@ -260,7 +260,7 @@ def conditional_model(tmp_path_factory) -> Path:
     """A conditional conv VAE trained one epoch on 2,000 Fashion-MNIST images, exported behind the parity gate."""
     from vae_gen.export.exporter import export_run
     from vae_gen.train.fit import train
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     folder = tmp_path_factory.mktemp("conditional")
     settings = TrainSettings(conditional=True, arch="conv", latent_dim=4, epochs=1, train_limit=2000, test_limit=500,
@@ -330,7 +330,7 @@ def test_a_users_conditional_keras_vae_exports_with_its_class_names(tmp_path, ca
 def test_a_conditional_vae_trains_on_class_folders_and_asks_for_them_by_name(tmp_path):
     from vae_gen.export.exporter import export_run
     from vae_gen.train.fit import train
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     rng = np.random.default_rng(0)
     for name, level in (("dark", 40), ("light", 220)):

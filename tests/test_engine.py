@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 import vae_gen
-from vae_gen import engine, png_folder
+from vae_gen.model import engine
+from vae_gen.output import png_folder
 from vae_gen.bulk import generate_run
-from vae_gen.cli import main
-from vae_gen.constants import GOLDEN_ROWS
-from vae_gen.engine import CROSS_ENGINE, engine_fingerprint
-from vae_gen.model_card import ModelCard
+from vae_gen.cli.commands import main
+from vae_gen.core.constants import GOLDEN_ROWS
+from vae_gen.model.card import ModelCard
+from vae_gen.model.engine import CROSS_ENGINE, engine_fingerprint
 
 OTHER_ENGINE = engine_fingerprint() | {"cpu": "sse"}
 
@@ -68,8 +69,8 @@ def test_joining_a_run_on_another_engine_warns(half_run, monkeypatch, caplog, jo
 def test_the_warning_is_one_line_on_stderr(half_run):
     script = f"""
 import sys
-from vae_gen import png_folder
-from vae_gen.cli import main
+from vae_gen.output import png_folder
+from vae_gen.cli.commands import main
 png_folder.engine_fingerprint = lambda: {OTHER_ENGINE!r}
 sys.exit(main(["sample", "--quiet", "-n", "128", "--batch-size", "64", "--out", {str(half_run)!r}, "--resume"]))
 """
@@ -212,7 +213,7 @@ def test_onnxruntime_threads_stay_on_the_cpus_the_process_may_use():
 import os, sys
 os.sched_setaffinity(0, {0})
 import vae_gen
-from vae_gen.generator import affinity_threads
+from vae_gen.sampling.generator import affinity_threads
 assert affinity_threads() == 1, affinity_threads()
 vae_gen.load().generate(256, 0)
 escaped = []

@@ -9,10 +9,10 @@ from PIL import Image
 
 import vae_gen
 from vae_gen import InvalidArgumentError
-from vae_gen.cli import main
-from vae_gen.latent_paths import interpolate, manifold, random_walk
-from vae_gen.reconstruct import reconstruct_rows
-from vae_gen.user_inputs import load_image, load_latent
+from vae_gen.cli.commands import main
+from vae_gen.sampling.latent_paths import interpolate, manifold, random_walk
+from vae_gen.sampling.reconstruct import reconstruct_rows
+from vae_gen.sampling.user_inputs import load_image, load_latent
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_command_errors(argv, message, tmp_path, monkeypatch, capsys):
 
 
 def test_pictures_of_16_bits_are_scaled_not_clipped(tmp_path):
-    from vae_gen.user_inputs import picture_pixels
+    from vae_gen.sampling.user_inputs import picture_pixels
 
     ramp = (np.arange(28 * 28, dtype=np.uint32).reshape(28, 28) * 83).astype(np.uint16)  # 0 .. 65,000
     Image.fromarray(ramp).save(tmp_path / "deep.png")
@@ -219,7 +219,7 @@ def test_pictures_of_16_bits_are_scaled_not_clipped(tmp_path):
 
 
 def test_pictures_are_turned_upright_as_their_exif_says(tmp_path):
-    from vae_gen.user_inputs import picture_pixels
+    from vae_gen.sampling.user_inputs import picture_pixels
 
     wide = np.zeros((20, 40, 3), np.uint8)
     wide[:, :10] = 255  # a white band on the left of a landscape picture

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import vae_gen
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LOGITS, FUSED = FIXTURES / "tiny-logits", FIXTURES / "tiny-fused"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import vae_gen
 from vae_gen import InvalidArgumentError
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 # Tokens chosen to hit every parser branch while keeping valid runs small.
 NUMBERS = [

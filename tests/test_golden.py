@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import vae_gen
-from vae_gen.engine import CROSS_ENGINE, describe, engine_fingerprint
-from vae_gen.generator import Generator
+from vae_gen.model.engine import CROSS_ENGINE, describe, engine_fingerprint
+from vae_gen.sampling.generator import Generator
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
 from record import ARRAYS, CASES, DIGESTS, kept_outputs, latent_digests, model_digests

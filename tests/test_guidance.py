@@ -1,4 +1,5 @@
-"""Class guidance (vae_gen.guidance) in the API, bulk runs and the CLI, on tests/fixtures/tiny-conditional (no TensorFlow)."""
+"""Class guidance (vae_gen.sampling.guidance) in the API, bulk runs and the CLI, on tests/fixtures/tiny-conditional
+(no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from PIL import Image
 
 from vae_gen import Generator, InvalidArgumentError
 from vae_gen.bulk import generate_run, merge_manifests
-from vae_gen.cli import main
-from vae_gen.guidance import MAX_GUIDANCE
-from vae_gen.latent_paths import interpolate
-from vae_gen.run_layout import RUN_RECORD
+from vae_gen.cli.commands import main
+from vae_gen.output.run_layout import RUN_RECORD
+from vae_gen.sampling.guidance import MAX_GUIDANCE
+from vae_gen.sampling.latent_paths import interpolate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-conditional"
 

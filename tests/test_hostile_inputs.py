@@ -14,7 +14,7 @@ import pytest
 import vae_gen
 from vae_gen import InvalidArgumentError
 from vae_gen.bulk import generate_run
-from vae_gen.checks import SHOWN_CHARACTERS, numeric_array, shown
+from vae_gen.core.checks import SHOWN_CHARACTERS, numeric_array, shown
 
 CONDITIONAL = "fashion-mnist-conditional32"
 
@@ -181,7 +181,7 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_key_is_ascii():
     from fastapi.testclient import TestClient
 
     from vae_gen import serve as server
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     model = vae_gen.load()
     settings = server.ServerSettings(models={model.name: model}, default_model=model.name, selftests={model.name: True},
@@ -236,7 +236,7 @@ def test_a_killed_array_runs_temporary_is_cleaned_by_the_next_run_into_that_path
     ],
 )
 def test_sizes_are_bounded_before_work_starts(argv, message, tmp_path, monkeypatch, capsys):
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     monkeypatch.chdir(tmp_path)
     try:
@@ -254,13 +254,13 @@ def test_sizes_are_bounded_before_work_starts(argv, message, tmp_path, monkeypat
     [
         (lambda g: vae_gen.Generator(threads=10**6), "threads must be an integer from 1 to 256"),
         (lambda g: g.decode(np.zeros((2, 32), np.float32), batch_size=65536), "batch size must be an integer from 1 to 4096"),
-        (lambda g: vae_gen.latent_paths.interpolate(np.zeros(2), np.ones(2), 10**8), "interpolation steps must be"),
-        (lambda g: vae_gen.latent_paths.manifold(2, 10**5, 2.0), "manifold size must be an integer from 2 to 100"),
-        (lambda g: vae_gen.latent_paths.random_walk(2, 0, 1000, 1000), "is 1,000,000 frames; at most 2,000"),
+        (lambda g: vae_gen.sampling.latent_paths.interpolate(np.zeros(2), np.ones(2), 10**8), "interpolation steps must be"),
+        (lambda g: vae_gen.sampling.latent_paths.manifold(2, 10**5, 2.0), "manifold size must be an integer from 2 to 100"),
+        (lambda g: vae_gen.sampling.latent_paths.random_walk(2, 0, 1000, 1000), "is 1,000,000 frames; at most 2,000"),
     ],
 )
 def test_the_api_bounds_the_same_sizes(generator, call, message):
-    import vae_gen.latent_paths  # noqa: F401
+    import vae_gen.sampling.latent_paths  # noqa: F401
 
     with pytest.raises(InvalidArgumentError, match=message):
         call(generator)
@@ -289,13 +289,13 @@ def test_a_graph_swapped_after_load_is_refused_when_opened(tmp_path, role):
 
 
 def run_sample(*argv: str) -> int:
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     return main(["sample", "--quiet", "-n", "64", "--batch-size", "16", *argv])
 
 
 def test_overwriting_a_folder_another_process_writes_into_is_refused(tmp_path, capsys):
-    from vae_gen.locks import FolderLock
+    from vae_gen.output.locks import FolderLock
 
     out = tmp_path / "run"
     assert run_sample("--seed", "1", "--shard", "0/2", "--out", str(out)) == 0
@@ -321,7 +321,7 @@ def test_a_partial_overwrite_of_another_run_is_refused_so_a_resume_cannot_mix_th
 
 
 def test_an_overwrite_holds_the_folder_alone(tmp_path, capsys):
-    from vae_gen.locks import FolderLock
+    from vae_gen.output.locks import FolderLock
 
     out = tmp_path / "run"
     assert run_sample("--seed", "1", "--out", str(out)) == 0
@@ -394,7 +394,7 @@ def _load_error(folder) -> str:
 def test_info_shows_a_hand_edited_parity_record_without_failing(tmp_path, capsys):
     import shutil
 
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     folder = tmp_path / "model"
     shutil.copytree(vae_gen.load().folder, folder)
@@ -442,7 +442,7 @@ def _hostile_pictures(folder):
 
 
 def test_a_picture_pillow_cannot_read_is_one_line_on_the_cli(tmp_path, capsys):
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     for name, message in _hostile_pictures(tmp_path).items():
         assert main(["reconstruct", str(tmp_path / name), "--out", str(tmp_path / "r.png")]) == 2
@@ -467,7 +467,7 @@ def test_a_full_disk_while_writing_a_picture_is_one_line_and_leaves_nothing(tmp_
 
     from PIL import Image
 
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     def full(self, fp, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(fp))
@@ -484,7 +484,7 @@ def test_a_full_disk_while_writing_a_picture_is_one_line_and_leaves_nothing(tmp_
 
 
 def test_names_over_255_bytes_are_one_line_and_leave_nothing(tmp_path, monkeypatch, capsys):
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     monkeypatch.chdir(tmp_path)
     long = "x" * 300
@@ -498,7 +498,7 @@ def test_names_over_255_bytes_are_one_line_and_leave_nothing(tmp_path, monkeypat
 def test_a_class_name_too_long_for_a_folder_is_refused_before_the_run_record(tmp_path, capsys):
     import shutil
 
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     model = tmp_path / "model"
     shutil.copytree(vae_gen.load(CONDITIONAL).folder, model)

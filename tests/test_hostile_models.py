@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import vae_gen
 from vae_gen import ModelIntegrityError
-from vae_gen.onnx_inspect import refuse_external_data
+from vae_gen.model.onnx_inspect import refuse_external_data
 
 LOAD = (
     "import sys, vae_gen\n"

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 # pytest process would report the parent's peak.
 CHILD = (
     "import json, sys\n"
-    "from vae_gen.cli import main\n"
+    "from vae_gen.cli.commands import main\n"
     "rc = main(sys.argv[1:])\n"
     "status = open('/proc/self/status').read().split('\\n')\n"
     "peak_kb = int(next(line for line in status if line.startswith('VmHWM:')).split()[1])\n"

@@ -13,7 +13,7 @@ FORBIDDEN = ("tensorflow", "keras", "tf2onnx", "onnx", "vae_gen.train", "vae_gen
 PROBE = """
 import sys, tempfile, os
 import vae_gen
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 gen = vae_gen.load()
 gen.generate(8, seed=0)
 gen.selftest()

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vae_gen.atomic import write_bytes_atomically
 from vae_gen.errors import InvalidArgumentError
-from vae_gen.images import png_bytes, save_png
+from vae_gen.output.atomic import write_bytes_atomically
+from vae_gen.output.images import png_bytes, save_png
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (1, 1), (5, 300), (7, 4, 3)])

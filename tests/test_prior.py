@@ -10,9 +10,9 @@ import pytest
 
 from vae_gen import Generator, InvalidArgumentError
 from vae_gen.bulk import generate_run, merge_manifests
-from vae_gen.cli import main
-from vae_gen.constants import GOLDEN_ROWS
-from vae_gen.model_card import ModelCard
+from vae_gen.cli.commands import main
+from vae_gen.core.constants import GOLDEN_ROWS
+from vae_gen.model.card import ModelCard
 
 pytestmark = pytest.mark.tensorflow
 

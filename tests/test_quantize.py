@@ -9,7 +9,7 @@ import pytest
 from conftest import DENSE2
 
 import vae_gen
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 pytestmark = pytest.mark.tensorflow  # onnx and the test images come with the train extra
 

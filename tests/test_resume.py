@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 pytestmark = pytest.mark.tensorflow
 
@@ -95,7 +95,7 @@ def test_resume_continues_an_adversarial_run_with_keep_best_and_warmup_exactly(t
     warm-up and the best epoch so far. Stopped in-process right after epoch 2's checkpoint."""
     from vae_gen.train import checkpoint as checkpoint_module
     from vae_gen.train.fit import TrainingInterrupted, resume, train
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     settings = TrainSettings(
         epochs=3, train_limit=512, test_limit=128, batch_size=64, objective="adversarial", adversarial_weight=0.5,
@@ -183,7 +183,7 @@ def test_a_hand_edited_checkpoint_epoch_count_is_refused_in_one_line(tmp_path, e
     from vae_gen.train.checkpoint import Progress, save_checkpoint
     from vae_gen.train.data import DataError
     from vae_gen.train.fit import resume
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     run = tmp_path / "run"
     run.mkdir()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 distributed = pytest.importorskip("distributed")
 

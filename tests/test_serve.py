@@ -22,8 +22,8 @@ from PIL import Image
 
 import vae_gen
 from vae_gen import serve as server
-from vae_gen.cli import main
-from vae_gen.images import png_bytes
+from vae_gen.cli.commands import main
+from vae_gen.output.images import png_bytes
 from vae_gen.serve.limits import MAX_BODY_BYTES
 
 
@@ -109,7 +109,7 @@ def test_a_latent_is_the_one_the_runtime_draws_and_decodes_to_its_image(client):
 
 
 def test_activity_ranks_the_dimensions_the_decoder_uses(client):
-    from vae_gen.constants import ACTIVITY_SAMPLES, ACTIVITY_SEED
+    from vae_gen.core.constants import ACTIVITY_SAMPLES, ACTIVITY_SEED
 
     generator = vae_gen.load(DENSE2)
     z_mean, _ = generator.encode(generator.decode(generator.latents(ACTIVITY_SAMPLES, ACTIVITY_SEED)))
@@ -124,7 +124,7 @@ def test_activity_ranks_the_dimensions_the_decoder_uses(client):
 
 
 def test_activity_of_a_conditional_model_decodes_and_encodes_every_class():
-    from vae_gen.latent_activity import latent_activity
+    from vae_gen.sampling.latent_activity import latent_activity
 
     dense2, seen = vae_gen.load(DENSE2), []
 

@@ -21,7 +21,7 @@ def test_every_float_model_has_its_keras_twins():
 @pytest.mark.tensorflow
 @pytest.mark.parametrize("folder", WITH_KERAS, ids=lambda p: p.name)
 def test_shipped_model_matches_its_keras_models(folder):
-    from vae_gen.constants import PARITY_TOLERANCE
+    from vae_gen.core.constants import PARITY_TOLERANCE
     from vae_gen.export.parity import check_model_folder
 
     report = check_model_folder(folder)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import vae_gen
-from vae_gen.cli import main
+from vae_gen.cli.commands import main
 
 pytestmark = pytest.mark.tensorflow
 

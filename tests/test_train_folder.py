@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 import vae_gen
-from vae_gen.cli import main
-from vae_gen.images import save_png
+from vae_gen.cli.commands import main
+from vae_gen.output.images import save_png
 
 pytestmark = pytest.mark.tensorflow
 
@@ -71,7 +71,7 @@ def test_a_folder_of_rgb_images_in_class_subfolders_trains_exports_and_samples(s
 
 def test_the_same_seed_holds_out_the_same_images(shapes_run, tmp_path):
     from vae_gen.train.datasets import load_dataset
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     folder, _ = shapes_run
     first = load_dataset(TrainSettings(data=str(folder)))
@@ -134,7 +134,7 @@ def test_mixed_sizes_need_an_image_size(tmp_path, capsys):
 
 def test_a_folder_with_train_and_test_subfolders_keeps_its_split(tmp_path):
     from vae_gen.train.datasets import load_dataset
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     write_shapes(tmp_path / "data" / "train", per_class=5)
     write_shapes(tmp_path / "data" / "test", per_class=2)
@@ -170,7 +170,7 @@ def test_a_cropping_decoder_exports_without_random_ops(tmp_path):
 def test_limits_take_a_sample_of_every_class_and_fractions_round_as_written(tmp_path):
     from vae_gen.train.datasets import load_dataset
     from vae_gen.train.image_folder import Candidate, split_candidates
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.training.settings import TrainSettings
 
     write_shapes(tmp_path / "data", per_class=10)
     limited = load_dataset(TrainSettings(data=str(tmp_path / "data"), train_limit=9, test_fraction=0.2))

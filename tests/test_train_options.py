@@ -32,7 +32,7 @@ def test_report_of_a_larger_latent_uses_principal_components(tiny_conv_run):
 
 
 def test_report_command_rewrites_the_pictures(tiny_conv_run, capsys):
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     (tiny_conv_run / "report-latent.png").unlink()
     assert main(["report", str(tiny_conv_run)]) == 0
@@ -94,7 +94,7 @@ def test_keep_best_restores_the_best_eligible_epoch():
 
 
 def test_nondeterministic_flag_is_recorded(tmp_path):
-    from vae_gen.cli import main
+    from vae_gen.cli.commands import main
 
     out = tmp_path / "run"
     argv = ["train", "--nondeterministic", "--epochs", "1", "--train-limit", "256", "--test-limit", "128", "--out", str(out)]
@@ -194,14 +194,14 @@ def test_residual_architecture_builds_the_shipped_default_networks():
 def test_architectures_are_those_the_settings_offer():
     # The CLI and the settings list the architectures without TensorFlow; this keeps the builders in step.
     from vae_gen.train.model import ARCHITECTURES
-    from vae_gen.training_settings import ARCHITECTURES as OFFERED
+    from vae_gen.training.settings import ARCHITECTURES as OFFERED
 
     assert tuple(ARCHITECTURES) == OFFERED
 
 
 def test_a_runs_settings_json_is_a_config_that_reproduces_its_settings(tiny_conv_run, tmp_path, capsys):
-    from vae_gen.cli import main
-    from vae_gen.training_settings import TrainSettings
+    from vae_gen.cli.commands import main
+    from vae_gen.training.settings import TrainSettings
 
     recorded = TrainSettings.from_file(tiny_conv_run / "settings.json")
     assert recorded == TrainSettings(

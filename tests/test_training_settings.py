@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import vae_gen
-from vae_gen.cli import build_parser, main
-from vae_gen.training_settings import RETIRED, SettingError, TrainSettings, names, option_of
+from vae_gen.cli.commands import build_parser, main
+from vae_gen.training.settings import RETIRED, SettingError, TrainSettings, names, option_of
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -124,7 +124,7 @@ def test_train_refuses_a_bad_config_in_one_line_before_tensorflow_loads(tmp_path
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps({"arch": "residual", "ema_momentum": 0.999}))
     code = (
-        "import sys\nfrom vae_gen.cli import main\n"
+        "import sys\nfrom vae_gen.cli.commands import main\n"
         f"status = main(['train', '--config', {str(recipe)!r}, '--out', {str(tmp_path / 'run')!r}])\n"
         "print(status, 'tensorflow' in sys.modules)\n"
     )
@@ -172,7 +172,7 @@ def test_an_old_runs_record_reads_for_export_whatever_options_it_had():
 
 
 def test_the_default_batch_size_gives_a_small_set_enough_steps_per_epoch():
-    from vae_gen.training_settings import default_batch_size
+    from vae_gen.training.settings import default_batch_size
 
     assert default_batch_size(60_000) == 128  # Fashion-MNIST: 469 steps an epoch, as always
     assert default_batch_size(12_673) == 128 and default_batch_size(12_672) == 64  # 100 steps at 128; 99, so 198 at 64

@@ -138,8 +138,8 @@ def test_a_slider_moves_the_most_active_dimension_and_the_image_is_decoded_again
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from vae_gen.images import png_bytes
-    from vae_gen.latent_activity import latent_activity
+    from vae_gen.output.images import png_bytes
+    from vae_gen.sampling.latent_activity import latent_activity
 
     wait = open_page(browser, live_server)
     generate(browser, wait, count=4, seed=5, start=2)  # the sliders start from the grid's first image: 2 of seed 5

@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from vae_gen.atomic import atomic_file
+from vae_gen.output.atomic import atomic_file
 
 from .data import DataError
 

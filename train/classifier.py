@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_gen.constants import CLASSIFIER_BATCH, CLASSIFIER_EPOCHS, CLASSIFIER_SEED
+from vae_gen.core.constants import CLASSIFIER_BATCH, CLASSIFIER_EPOCHS, CLASSIFIER_SEED
 from vae_gen.errors import InvalidArgumentError
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_gen.training_settings import DEFAULT_TEST_FRACTION, FASHION_MNIST, TrainSettings
+from vae_gen.training.settings import DEFAULT_TEST_FRACTION, FASHION_MNIST, TrainSettings
 
 from .data import CLASS_NAMES, load_fashion_mnist
 from .image_folder import ImageFolderError, list_images, read_split, split_candidates, survey

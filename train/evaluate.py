@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vae_gen.constants import EVAL_BATCH, EVAL_SEED, IW_IMAGES, IW_SAMPLES
+from vae_gen.core.constants import EVAL_BATCH, EVAL_SEED, IW_IMAGES, IW_SAMPLES
 from vae_gen.errors import InvalidArgumentError
-from vae_gen.generator import Generator
-from vae_gen.training_settings import FASHION_MNIST
+from vae_gen.sampling.generator import Generator
+from vae_gen.training.settings import FASHION_MNIST
 
 from .data import to_float_images
 from .datasets import evaluation_images

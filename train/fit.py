@@ -30,9 +30,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_gen.atomic import remove_stale_temporaries
-from vae_gen.constants import EVAL_SEED
-from vae_gen.training_settings import (
+from vae_gen.core.constants import EVAL_SEED
+from vae_gen.output.atomic import remove_stale_temporaries
+from vae_gen.training.settings import (
     CHECKPOINT_FILE,
     FASHION_MNIST,
     INCOMPLETE_FILE,
@@ -430,7 +430,7 @@ def build_model(
 def load_starting_weights(folder: Path, encoder: keras.Model, decoder: keras.Model) -> None:
     """Copy the weights of `folder`'s encoder.keras and decoder.keras into the new networks, which must be of
     the same shapes (one line naming the first that differs, otherwise)."""
-    from vae_gen.training_settings import SettingError
+    from vae_gen.training.settings import SettingError
 
     for name, network in (("encoder", encoder), ("decoder", decoder)):
         saved = keras.saving.load_model(folder / f"{name}.keras", compile=False, safe_mode=True)

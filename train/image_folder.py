@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vae_gen.errors import VaeGenError
-from vae_gen.user_inputs import picture_pixels
+from vae_gen.sampling.user_inputs import picture_pixels
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vae_gen.constants import EVAL_BATCH
+from vae_gen.core.constants import EVAL_BATCH
 
 from .data import to_float_images
 

@@ -181,7 +181,7 @@ def build_residual_decoder(latent_dim: int, image_shape: tuple[int, int, int] = 
     return network(z, label, image, "decoder")
 
 
-#: By name (vae_gen.training_settings.ARCHITECTURES lists the same names, for the CLI): (encoder, decoder) builders.
+#: By name (vae_gen.training.settings.ARCHITECTURES lists the same names, for the CLI): (encoder, decoder) builders.
 ARCHITECTURES = {
     "dense": (build_dense_encoder, build_dense_decoder),
     "conv": (build_conv_encoder, build_conv_decoder),

@@ -20,10 +20,10 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import numpy as np
 
-from vae_gen.constants import REPORT_SEED
-from vae_gen.images import grid
-from vae_gen.latent_paths import manifold
-from vae_gen.training_settings import TrainSettings
+from vae_gen.core.constants import REPORT_SEED
+from vae_gen.output.images import grid
+from vae_gen.sampling.latent_paths import manifold
+from vae_gen.training.settings import TrainSettings
 
 from .data import to_float_images
 from .datasets import Dataset, load_dataset

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 from fastapi import APIRouter, Response
 
-from ..images import grid, png_bytes
+from ..output.images import grid, png_bytes
 from .errors import ApiError
 from .schemas import DecodeRequest, GenerateRequest
 from .state import State

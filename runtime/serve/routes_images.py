@@ -11,11 +11,11 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParameter
 
-from ..engine import engine_tag
-from ..generator import DEFAULT_BATCH_SIZE, Generator
-from ..guidance import MAX_GUIDANCE
-from ..images import png_bytes
-from ..latents import MAX_SEED, MAX_TEMPERATURE
+from ..model.engine import engine_tag
+from ..output.images import png_bytes
+from ..sampling.generator import DEFAULT_BATCH_SIZE, Generator
+from ..sampling.guidance import MAX_GUIDANCE
+from ..sampling.latents import MAX_SEED, MAX_TEMPERATURE
 from .schemas import CLASS_DESCRIPTION, GUIDANCE_DESCRIPTION
 from .state import LabelText, ServerState, State
 

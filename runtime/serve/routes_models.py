@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParameter
 
-from ..generator import Generator
-from ..latent_activity import LatentActivity
-from ..latents import MAX_SEED, MAX_TEMPERATURE
+from ..sampling.generator import Generator
+from ..sampling.latent_activity import LatentActivity
+from ..sampling.latents import MAX_SEED, MAX_TEMPERATURE
 from .state import State
 
 router = APIRouter(prefix="/v1/models")

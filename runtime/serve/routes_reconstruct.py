@@ -10,9 +10,9 @@ import numpy as np
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from ..errors import InvalidArgumentError
-from ..images import grid
-from ..latents import MAX_SEED
-from ..user_inputs import PictureTooLargeError, model_input, read_picture
+from ..output.images import grid
+from ..sampling.latents import MAX_SEED
+from ..sampling.user_inputs import PictureTooLargeError, model_input, read_picture
 from .errors import ApiError
 from .state import State
 
@@ -29,7 +29,7 @@ async def reconstruct(
     class_: Annotated[str | None, Form(alias="class", description="a conditional model: the class the picture shows")] = None,
     invert: Annotated[Literal["auto", "yes", "no"], Form(description="as vae-gen reconstruct --invert")] = "auto",
 ) -> Response:
-    from ..reconstruct import reconstruct_rows
+    from ..sampling.reconstruct import reconstruct_rows
 
     generator = state.generator_for(model)
     if not generator.has_encoder:

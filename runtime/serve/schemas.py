@@ -6,14 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
-from ..guidance import MAX_GUIDANCE
-from ..latents import MAX_SEED, MAX_TEMPERATURE
+from ..sampling.guidance import MAX_GUIDANCE
+from ..sampling.latents import MAX_SEED, MAX_TEMPERATURE
 
 #: What `class` takes: as `vae-gen sample --class`.
 CLASS_DESCRIPTION = ("a class-conditional model's class (required for one, refused for others): a name, an index, "
                      "all (image i of class i mod K) or a blend NAME:WEIGHT,NAME:WEIGHT (weights summing to 1)")
 #: What `guidance` takes: as `vae-gen sample --guidance`.
-GUIDANCE_DESCRIPTION = "a class-conditional model's class guidance (vae_gen.guidance); 0 is the decoder's own output"
+GUIDANCE_DESCRIPTION = "a class-conditional model's class guidance (vae_gen.sampling.guidance); 0 is the decoder's own output"
 
 
 class GenerateRequest(BaseModel):

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import Depends, Request
 
-from ..generator import Generator
-from ..labels import parse_label_text
-from ..latent_activity import LatentActivity, latent_activity
+from ..sampling.generator import Generator
+from ..sampling.labels import parse_label_text
+from ..sampling.latent_activity import LatentActivity, latent_activity
 from .errors import ApiError
 
 #: A request's class as the routes pass it on: a name or index, a blend of weights, or none.

@@ -2,7 +2,7 @@
 
 arrays.npz holds a few images of each case, as the float decoder output and
 as uint8: tests compare them on any CPU within the cross-engine tolerance of
-the model's precision (vae_gen.engine.CROSS_ENGINE). digests.json holds the
+the model's precision (vae_gen.model.engine.CROSS_ENGINE). digests.json holds the
 sha256 of the latents (bit-exact on every machine) and of each case's whole
 uint8 output, with the engine fingerprint that recorded them: those bytes
 are only promised, and only tested, on that same engine.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import vae_gen
-from vae_gen.engine import engine_fingerprint
+from vae_gen.model.engine import engine_fingerprint
 
 CASES = {"seed0_n64": {"n": 64, "seed": 0}, "seed2024_n300_t0.7": {"n": 300, "seed": 2024, "temperature": 0.7}}
 LATENT_CASES = {"seed0_n600_dim16": (0, 600, 16), "seed18446744073709551615_n5_dim2": (2**64 - 1, 5, 2)}
@@ -35,7 +35,7 @@ def digest(array) -> str:
 
 
 def latent_digests() -> dict[str, str]:
-    from vae_gen.latents import sample_latents
+    from vae_gen.sampling.latents import sample_latents
 
     return {name: digest(sample_latents(seed, 0, n, dim)) for name, (seed, n, dim) in LATENT_CASES.items()}
 

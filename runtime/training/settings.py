@@ -1,0 +1,474 @@
+"""Every setting of a training run, declared and validated in one place, without TensorFlow.
+
+`TrainSettings` is what `vae-gen train` builds from its options, what a
+recipe file (`--config`) and a run folder's settings.json hold, and what
+`vae_gen.train.fit.train` takes. Each field carries its rule (type and
+allowed values) and its help text; the CLI builds its options from them, so
+a choice list or a bound is never written twice. This module imports neither
+TensorFlow nor numpy: a bad value is refused before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidArgumentError
+from ..sampling.latents import MAX_SEED
+
+ARCHITECTURES = ("dense", "conv", "residual")
+#: The default data: Fashion-MNIST's IDX files. Any other value of `data` is a folder of images.
+FASHION_MNIST = "fashion-mnist"
+#: The share of a folder's images held out for testing, unless it has train/ and test/ subfolders.
+DEFAULT_TEST_FRACTION = 0.1
+#: Images larger than this on a side are surely a mistake for a VAE of this kind.
+MAX_IMAGE_SIDE = 4096
+PRECISIONS = ("float32", "mixed_bfloat16")
+LR_SCHEDULES = ("constant", "cosine")
+#: "elbo": the negative ELBO alone. "adversarial": the ELBO plus a discriminator's verdict on prior samples and
+#: reconstructions, for sharp samples (vae_gen.train.adversarial).
+OBJECTIVES = ("elbo", "adversarial")
+
+
+class SettingError(InvalidArgumentError):
+    """A training setting with a value outside what it allows.
+
+    `name` is the field (`latent_dim`), `problem` says what is wrong
+    ("must be an integer >= 1, got 0"); the message joins them the way the
+    caller spoke: the CLI names its option, a file its path and field.
+    """
+
+    def __init__(self, name: str, problem: str, where: str = "") -> None:
+        self.name, self.problem, self.where = name, problem, where
+        super().__init__(f"{where}{name} {problem}")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting allows, and how its command-line text is read."""
+
+    #: Checks a value (from Python or JSON) and returns it normalized; raises ValueError(problem).
+    check: Callable[[Any], Any]
+    #: Turns command-line text into a value before `check`; raises ValueError(problem).
+    parse: Callable[[str], Any]
+    #: How --help shows the value.
+    metavar: str | None = None
+
+
+def parsing(convert: Callable[[str], Any], allowed: str) -> Callable[[str], Any]:
+    """Command-line text -> a value by `convert`, or ValueError saying what is allowed."""
+
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError:
+            raise ValueError(f"must be {allowed}, got {text!r}") from None
+
+    return parse
+
+
+def integer(minimum: int, maximum: int | None = None, optional: bool = False, null_means: str = "all") -> Rule:
+    allowed = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+    if optional:
+        allowed += f" (or null: {null_means})"
+
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return value
+
+    return Rule(check, parsing(int, allowed))
+
+
+def number(minimum: float, inclusive: bool) -> Rule:
+    allowed = f"a finite number {'>=' if inclusive else '>'} {minimum:g}"
+
+    def check(value: Any) -> Any:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or not (value >= minimum if inclusive else value > minimum):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return float(value)
+
+    return Rule(check, parsing(float, allowed))
+
+
+def text() -> Rule:
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"must be a non-empty string, got {value!r}")
+        return value
+
+    return Rule(check, lambda text: text)
+
+
+def fraction() -> Rule:
+    """A number strictly between 0 and 1, or None (the default applies)."""
+
+    allowed = f"a number > 0 and < 1 (or null: {DEFAULT_TEST_FRACTION:g})"
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+        if not ok:
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return float(value)
+
+    return Rule(check, parsing(float, allowed), metavar="FRACTION")
+
+
+def image_size() -> Rule:
+    """(height, width), written HxW on the command line and [H, W] in JSON; or None (the images' own)."""
+    allowed = f"HxW with integers from 1 to {MAX_IMAGE_SIDE} (or null: the images' own size)"
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        sides = list(value) if isinstance(value, (list, tuple)) else []
+        if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_IMAGE_SIDE for s in sides):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return (sides[0], sides[1])
+
+    def parse(text: str) -> Any:
+        try:
+            height, width = (int(side) for side in text.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"must be {allowed}, got {text!r}") from None
+        return (height, width)
+
+    return Rule(check, parse, metavar="HxW")
+
+
+def optional_text(meaning_of_null: str) -> Rule:
+    """A non-empty string, or None (`meaning_of_null`)."""
+    allowed = f"a non-empty string (or null: {meaning_of_null})"
+
+    def check(value: Any) -> Any:
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"must be {allowed}, got {value!r}")
+        return value
+
+    return Rule(check, lambda text: text)
+
+
+def one_of(*choices: str) -> Rule:
+    def check(value: Any) -> Any:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return Rule(check, lambda text: text, metavar="{" + ",".join(choices) + "}")
+
+
+def integer_choice(*choices: int) -> Rule:
+    """One of `choices`, or None (decided from the data)."""
+    allowed = f"one of {', '.join(map(str, choices))} (or null: from the data)"
+
+    def check(value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value not in choices):
+            raise ValueError(f"must be {allowed}, got {value!r}")  # 3.0 too: it would reach numpy as a shape
+        return value
+
+    return Rule(check, parsing(int, allowed), metavar="{" + ",".join(map(str, choices)) + "}")
+
+
+def flag() -> Rule:
+    def check(value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, got {value!r}")
+        return value
+
+    return Rule(check, lambda text: text)
+
+
+def setting(default: Any, rule: Rule, help: str, option: str | None = None) -> Any:
+    """A dataclass field with its rule, its help and its command-line option (default: --the-name)."""
+    return field(default=default, metadata={"rule": rule, "help": help, "option": option})
+
+
+#: The batch size of a run that does not set one: TRAIN_BATCH_SIZE, halved while an epoch of the training set
+#: would take fewer than MIN_STEPS_PER_EPOCH optimizer steps, but not below MIN_TRAIN_BATCH_SIZE (names apart from
+#: vae_gen.sampling.generator.DEFAULT_BATCH_SIZE, the decoder's batch when generating). A folder of
+#: 1,300 images at 128 gives 10 steps an epoch, and 20 epochs of that train a VAE to grey blobs; at 16, 74.
+TRAIN_BATCH_SIZE, MIN_STEPS_PER_EPOCH, MIN_TRAIN_BATCH_SIZE = 128, 100, 16
+
+
+def default_batch_size(train_images: int) -> int:
+    """The batch size for `train_images` training images when the settings leave it to the data."""
+    batch = TRAIN_BATCH_SIZE
+    while batch > MIN_TRAIN_BATCH_SIZE and -(-train_images // batch) < MIN_STEPS_PER_EPOCH:
+        batch //= 2
+    return batch
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One training run: architecture, optimization and data slice. Valid once constructed."""
+
+    data: str = setting(FASHION_MNIST, text(), f"{FASHION_MNIST}, or a folder of images (PNG, JPEG, BMP, GIF, WebP), "
+                        "flat or in one subfolder per class")  # fmt: skip
+    #: (height, width) to resize a folder's images to; None: their own size, which must then agree.
+    image_size: tuple[int, int] | None = setting(None, image_size(), "resize a folder's images to this size")
+    #: 1 (grayscale) or 3 (RGB); None: RGB if any image of the folder has colour, else grayscale.
+    channels: int | None = setting(None, integer_choice(1, 3), "1 (grayscale) or 3 (RGB) (default: from the images)")
+    #: The share of a folder's images held out for testing; None: DEFAULT_TEST_FRACTION, or the folder's test/.
+    test_fraction: float | None = setting(None, fraction(), f"share of a folder's images held out for testing "
+                                          f"(default {DEFAULT_TEST_FRACTION:g}, or the folder's test/ subfolder)")  # fmt: skip
+    skip_bad: bool = setting(False, flag(), "leave unreadable image files out (counted) instead of stopping")
+    #: Condition the encoder and decoder on the class label (a labelled source: Fashion-MNIST, or class subfolders).
+    conditional: bool = setting(False, flag(), "class-conditional VAE: the label goes into the encoder and the decoder, "
+                                "and vae-gen sample --class asks for a class; needs labelled data")  # fmt: skip
+    arch: str = setting("dense", one_of(*ARCHITECTURES), "model architecture")
+    latent_dim: int = setting(2, integer(1), "latent size")
+    epochs: int = setting(30, integer(1), "training epochs")
+    #: None: from the training set's size (default_batch_size), recorded as a number when training starts.
+    batch_size: int | None = setting(None, integer(1, optional=True, null_means="from the data"), "images per training "
+                                     f"step (default {TRAIN_BATCH_SIZE}, halved while an epoch would take fewer than "
+                                     f"{MIN_STEPS_PER_EPOCH} steps, down to {MIN_TRAIN_BATCH_SIZE})")  # fmt: skip
+    learning_rate: float = setting(1e-3, number(0, inclusive=False), "Adam's learning rate")
+    #: Decoupled weight decay of the kernels (AdamW): each step shrinks them by learning rate x this.
+    weight_decay: float = setting(0.0, number(0, inclusive=True), "decoupled weight decay of the kernels, as in AdamW; 0 is off")
+    seed: int = setting(0, integer(0, MAX_SEED), "seed of the weights, the shuffling and the sampling")
+    train_limit: int | None = setting(None, integer(1, optional=True), "use only the first N training images")
+    test_limit: int | None = setting(None, integer(1, optional=True), "use only the first N test images")
+    #: Epochs over which the KL weight of the training objective rises linearly to 1 (0: off).
+    kl_warmup_epochs: int = setting(0, integer(0), "raise the KL weight linearly to 1 over this many epochs; 0 is off",
+                                    option="--kl-warmup")  # fmt: skip
+    #: "constant", or "cosine": decay from learning_rate to 1% of it over all steps.
+    lr_schedule: str = setting("constant", one_of(*LR_SCHEDULES), "learning-rate schedule")
+    #: Restore the weights of the epoch with the lowest test -ELBO (among full-KL epochs).
+    keep_best: bool = setting(False, flag(), "keep the weights of the epoch with the lowest test -ELBO")
+    #: Bitwise-reproducible kernels. Off, conv training runs about 3.5x faster on 2 cores
+    #: (TensorFlow's deterministic kernels are single-threaded), and results differ run
+    #: to run in the last digits; the seeds still fix the weights' start and the data order.
+    deterministic: bool = setting(True, flag(), "bitwise-reproducible kernels; --no-deterministic (or --nondeterministic) "
+                                  "trains about 3.5x faster on 2 cores, results then vary in the last digits")  # fmt: skip
+    #: "float32" or "mixed_bfloat16". The saved models are float32 either way.
+    precision: str = setting("float32", one_of(*PRECISIONS), "arithmetic of training; mixed_bfloat16 is about 1.75x "
+                             "faster on CPUs with AMX or AVX-512 BF16, the saved models are float32 either way")  # fmt: skip
+
+    #: "elbo" or "adversarial" (sharper samples, a worse -ELBO; docs/training.md).
+    objective: str = setting("elbo", one_of(*OBJECTIVES), "training objective: elbo (the negative ELBO), or "
+                             "adversarial (the ELBO plus a discriminator on prior samples and reconstructions: sharp "
+                             "samples at a cost in -ELBO)")  # fmt: skip
+    #: The adversarial gradient at the decoder's output layer, as a multiple of the ELBO's gradient there.
+    adversarial_weight: float = setting(0.1, number(0, inclusive=False), "with --objective adversarial: the "
+                                        "discriminator's gradient at the decoder's output layer as a multiple of the "
+                                        "ELBO's gradient there")  # fmt: skip
+    #: gamma of the discriminator's R1 penalty, gamma / 2 * E ||grad_x D(x)||^2 on real images in [0, 1].
+    r1_gamma: float = setting(1.0, number(0, inclusive=True), "with --objective adversarial: the weight of the "
+                              "discriminator's R1 gradient penalty on real images (higher: a smoother "
+                              "discriminator)")  # fmt: skip
+    #: Stride-2 convolutions in the discriminator, 64 channels doubling at each: 2 (the shipped sharp models')
+    #: sees 10-pixel patches before its dense layer, 3 sees 22-pixel ones.
+    discriminator_depth: int = setting(2, integer(2, 4), "with --objective adversarial: stride-2 convolutions in "
+                                       "the discriminator (more: it judges larger shapes, not only textures)")  # fmt: skip
+    #: Weight of the auxiliary-classifier term (AC-GAN, Odena et al. 2017) of a conditional run: 0 is off.
+    class_weight: float = setting(0.0, number(0, inclusive=True), "with --objective adversarial and --conditional: "
+                                  "the discriminator also learns the class of real images, and the decoder's images "
+                                  "are pushed to be recognised as their label, at this weight next to the "
+                                  "adversarial term; 0 is off")  # fmt: skip
+    #: A model folder or run folder whose encoder.keras and decoder.keras start the run (recorded as given).
+    init_from: str | None = setting(None, optional_text("new weights from the seed"), "start from the weights of "
+                                    "this model or run folder (fine-tuning; installed shipped models hold no Keras "
+                                    "files, so use a checkout's models/NAME); its architecture, latent size, image "
+                                    "shape and classes must be the run's")  # fmt: skip
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            try:
+                value = spec.metadata["rule"].check(getattr(self, spec.name))
+            except ValueError as exc:
+                raise SettingError(spec.name, str(exc)) from None
+            object.__setattr__(self, spec.name, value)  # normalized: 1 -> 1.0 for a float setting
+        if self.class_weight > 0 and not (self.conditional and self.objective == "adversarial"):
+            raise SettingError("class_weight", f"{self.class_weight} needs --conditional and --objective adversarial "
+                                               "(it pushes a conditional decoder's images towards their label)")  # fmt: skip
+        if self.data == FASHION_MNIST:
+            for name in ("image_size", "channels", "test_fraction"):
+                if getattr(self, name) is not None:
+                    raise SettingError(name, f"applies to a folder of images; {FASHION_MNIST} is 28x28 grayscale with "
+                                             "its own test set")  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready values; `from_dict(to_dict())` gives the same settings."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> TrainSettings:
+        """A copy with some settings changed, validated like any other."""
+        unknown = sorted(set(changes) - set(names()))
+        if unknown:
+            raise SettingError(unknown[0], f"is not a training setting; known: {', '.join(names())}")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "settings") -> TrainSettings:
+        """Settings from parsed JSON (a recipe or a run's settings.json); missing ones take their defaults.
+
+        A setting that vae-gen no longer has is accepted only at the value
+        that meant what the code does now (RETIRED), so an old run folder's
+        settings.json still reproduces its run, and no run silently loses an
+        option it relied on.
+        """
+        where = f"{source}: "
+        if not isinstance(data, Mapping):
+            raise SettingError("settings", f"must be a JSON object, got {type(data).__name__}", where)
+        current = set(names())
+        unknown = sorted(set(data) - current - set(RETIRED))
+        if unknown:
+            raise SettingError(unknown[0], f"is not a training setting; known: {', '.join(names())}", where)
+        try:
+            settings = cls(**{key: value for key, value in data.items() if key in current})
+        except SettingError as exc:
+            raise SettingError(exc.name, exc.problem, where) from None
+        for key in sorted(set(data) & set(RETIRED)):
+            meaning_now = RETIRED[key](settings.arch)
+            if _as_json(data[key]) != meaning_now:
+                raise SettingError(
+                    key,
+                    f"{data[key]!r} was an option that vae-gen no longer has (removed after commit 8ce88c3; "
+                    f"docs/experiments.md); only {meaning_now!r}, what the {settings.arch} architecture now does, is accepted",
+                    where,
+                )
+        return settings
+
+    @classmethod
+    def from_record(cls, recorded: Mapping[str, Any], source: str = "settings") -> TrainSettings:
+        """The settings a run folder or a model card recorded, as far as this vae-gen has them.
+
+        For exporting and reporting runs, never for training: settings this
+        vae-gen no longer has are dropped (the run's Keras files hold what they
+        built), and so are the facts recorded beside the settings. Cards written
+        before `data` was a setting hold under "data" the facts about the
+        Fashion-MNIST they were trained on, which is what the default means.
+        """
+        kept = {key: value for key, value in recorded.items() if key in names()}
+        if isinstance(kept.get("data"), dict):
+            del kept["data"]
+        return cls.from_dict(kept, source)
+
+    @classmethod
+    def from_file(cls, path: Path) -> TrainSettings:
+        """Settings from a JSON file: a recipe, or the settings.json of a run folder."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidArgumentError(f"{path}: no such settings file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidArgumentError(f"{path}: not a readable JSON settings file ({exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+
+#: Settings that earlier versions recorded and this one no longer has, by the value that means what the
+#: code does now for an architecture: the experiments that did not help, switched off (docs/experiments.md),
+#: and the residual architecture's hidden layer and 4x4 encoder map, now part of it.
+RETIRED: dict[str, Callable[[str], Any]] = {
+    "mirror": lambda arch: False,
+    "decoder_blocks": lambda arch: 1,
+    "encoder_noise": lambda arch: 0.0,
+    "ema_momentum": lambda arch: 0.0,
+    "decoder_hidden": lambda arch: [64] if arch == "residual" else [],
+    "encoder_map": lambda arch: 4 if arch == "residual" else 7,
+}
+
+
+def names() -> list[str]:
+    """The settings' names, in declaration order."""
+    return [spec.name for spec in dataclasses.fields(TrainSettings)]
+
+
+def option_of(name: str) -> str:
+    """The `vae-gen train` option that sets the field `name`."""
+    spec = next(spec for spec in dataclasses.fields(TrainSettings) if spec.name == name)
+    return spec.metadata["option"] or "--" + name.replace("_", "-")
+
+
+def _as_json(value: Any) -> Any:
+    # A tuple recorded by an older version reads back from JSON as a list; 0 and 0.0 compare equal.
+    return list(value) if isinstance(value, tuple) else value
+
+
+def check_new_run_folder(out_dir: Path) -> None:
+    """Refuse a run folder that exists with something in it (a run is never overwritten) or whose parent is
+    missing: checked before TensorFlow loads, and again by training itself."""
+    from ..errors import OutputError
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise OutputError(f"{out_dir}: already exists and is not an empty folder; choose a new run folder")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir.parent}: folder does not exist")
+
+
+def starting_folder(init_from: str) -> Path:
+    """The folder `init_from` names (a model folder or a run folder; a shipped model's name in a checkout),
+    absolute; it must hold encoder.keras and decoder.keras."""
+    from ..errors import ModelNotFoundError
+    from ..model.store import resolve_model, shipped_models_dir
+
+    try:
+        folder = resolve_model(init_from).resolve()
+    except ModelNotFoundError as exc:
+        raise SettingError("init_from", str(exc)) from None
+    missing = [name for name in ("encoder.keras", "decoder.keras") if not (folder / name).is_file()]
+    if missing:
+        hint = ""
+        if folder.parent.resolve() == shipped_models_dir().resolve():
+            hint = f" (the installed package ships only ONNX graphs; give a checkout's models/{folder.name} folder)"
+        raise SettingError("init_from", f"{folder} has no {' or '.join(missing)} to start from{hint}")
+    return folder
+
+
+def check_before_training(settings: TrainSettings, out_dir: Path) -> None:
+    """What can be refused without TensorFlow: the run folder, the data folder, the starting weights."""
+    check_new_run_folder(out_dir)
+    if settings.data != FASHION_MNIST and not Path(settings.data).expanduser().is_dir():
+        raise SettingError("data", f"{settings.data!r} is neither {FASHION_MNIST} nor an existing folder of images")
+    if settings.init_from is not None:
+        starting_folder(settings.init_from)
+
+
+#: A run folder holds this file from the moment training starts until every final file is in place: the folder
+#: is then clearly unfinished, and says how to continue.
+INCOMPLETE_FILE = "INCOMPLETE"
+#: The state of the last finished epoch (weights, optimizer moments, random-number states, best so far).
+CHECKPOINT_FILE = "checkpoint.npz"
+
+
+def incomplete_note(run_dir: Path) -> str:
+    """The text of a run folder's INCOMPLETE file."""
+    return (
+        f"Training of this run has not finished; {CHECKPOINT_FILE} (when present) holds its last finished epoch.\n"
+        f"Continue it with:\n    vae-gen train --resume {run_dir}\n"
+    )
+
+
+def check_before_resuming(run_dir: Path) -> TrainSettings:
+    """The settings of an unfinished run folder, checked without TensorFlow: it must be marked INCOMPLETE and hold
+    its settings.json; its data folder must still exist."""
+    from ..errors import InvalidArgumentError
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InvalidArgumentError(f"--resume {run_dir}: no such run folder")
+    if not (run_dir / INCOMPLETE_FILE).is_file():
+        finished = (run_dir / "metrics.json").is_file()
+        raise InvalidArgumentError(
+            f"--resume {run_dir}: " + ("its training finished already; nothing to resume" if finished
+                                       else "not an unfinished run folder of vae-gen train (it has no INCOMPLETE file)")
+        )  # fmt: skip
+    settings_path = run_dir / "settings.json"
+    if not settings_path.is_file():
+        raise InvalidArgumentError(f"--resume {run_dir}: its settings.json is missing; the run cannot be continued")
+    settings = TrainSettings.from_file(settings_path)
+    if settings.data != FASHION_MNIST and not Path(settings.data).is_dir():
+        raise InvalidArgumentError(f"--resume {run_dir}: its data folder {settings.data} no longer exists")
+    return settings
