@@ -39,7 +39,8 @@ from vae_gen.model.card import (
 from vae_gen.output.atomic import atomic_folder
 from vae_gen.train.datasets import load_dataset
 from vae_gen.train.evaluate import evaluate
-from vae_gen.training.settings import FASHION_MNIST, INCOMPLETE_FILE, TrainSettings
+from vae_gen.training.run_folder import INCOMPLETE_FILE
+from vae_gen.training.settings import FASHION_MNIST, TrainSettings
 
 from .code_layers import refuse_code_layers, refuse_unsaved_names
 from .convert import OPSET, ExportError, to_onnx

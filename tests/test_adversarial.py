@@ -159,7 +159,8 @@ def test_the_r1_weight_is_a_setting_the_discriminator_loss_uses():
     ],
 )
 def test_discriminator_settings_out_of_their_rules_are_refused(changes, message):
-    from vae_gen.training.settings import SettingError, TrainSettings
+    from vae_gen.training.rules import SettingError
+    from vae_gen.training.settings import TrainSettings
 
     with pytest.raises(SettingError, match=message):
         TrainSettings(**changes)

@@ -12,7 +12,8 @@ import pytest
 
 import vae_gen
 from vae_gen.cli.commands import build_parser, main
-from vae_gen.training.settings import RETIRED, SettingError, TrainSettings, names, option_of
+from vae_gen.training.rules import SettingError
+from vae_gen.training.settings import RETIRED, TrainSettings, names, option_of
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 

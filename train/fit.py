@@ -32,17 +32,15 @@ import tensorflow as tf
 
 from vae_gen.core.constants import EVAL_SEED
 from vae_gen.output.atomic import remove_stale_temporaries
-from vae_gen.training.settings import (
+from vae_gen.training.run_folder import (
     CHECKPOINT_FILE,
-    FASHION_MNIST,
     INCOMPLETE_FILE,
-    TrainSettings,
     check_before_resuming,
     check_new_run_folder,
-    default_batch_size,
     incomplete_note,
     starting_folder,
 )
+from vae_gen.training.settings import FASHION_MNIST, TrainSettings, default_batch_size
 
 from .adversarial import AdversarialVAE, build_discriminator
 from .checkpoint import Checkpoint, Progress, SaveCheckpoint, load_checkpoint, restore
@@ -430,7 +428,7 @@ def build_model(
 def load_starting_weights(folder: Path, encoder: keras.Model, decoder: keras.Model) -> None:
     """Copy the weights of `folder`'s encoder.keras and decoder.keras into the new networks, which must be of
     the same shapes (one line naming the first that differs, otherwise)."""
-    from vae_gen.training.settings import SettingError
+    from vae_gen.training.rules import SettingError
 
     for name, network in (("encoder", encoder), ("decoder", decoder)):
         saved = keras.saving.load_model(folder / f"{name}.keras", compile=False, safe_mode=True)

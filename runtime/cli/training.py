@@ -19,16 +19,9 @@ from ..errors import InvalidArgumentError
 from ..model.card import DECODER_OUTPUTS, load_verified
 from ..model.store import resolve_model
 from ..output.atomic import atomic_file
-from ..training.settings import (
-    FASHION_MNIST,
-    Rule,
-    SettingError,
-    TrainSettings,
-    check_before_resuming,
-    check_before_training,
-    names,
-    option_of,
-)
+from ..training.rules import Rule, SettingError
+from ..training.run_folder import check_before_resuming, check_before_training
+from ..training.settings import FASHION_MNIST, TrainSettings, names, option_of
 from .args import image_shape, output_positions, positive_int, value_range
 
 #: The kinds of `vae-gen fit-prior` (vae_gen.export.fit_prior.KINDS), here without TensorFlow for --help.

@@ -3,23 +3,37 @@
 `TrainSettings` is what `vae-gen train` builds from its options, what a
 recipe file (`--config`) and a run folder's settings.json hold, and what
 `vae_gen.train.fit.train` takes. Each field carries its rule (type and
-allowed values) and its help text; the CLI builds its options from them, so
-a choice list or a bound is never written twice. This module imports neither
-TensorFlow nor numpy: a bad value is refused before anything heavy loads.
+allowed values, from `rules`) and its help text; the CLI builds its options
+from them, so a choice list or a bound is never written twice. Settings that
+earlier versions recorded (RETIRED) and the default batch size live here too.
+This module imports neither TensorFlow nor numpy: a bad value is refused
+before anything heavy loads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgumentError
 from ..sampling.latents import MAX_SEED
+from .rules import (
+    SettingError,
+    flag,
+    fraction,
+    image_size,
+    integer,
+    integer_choice,
+    number,
+    one_of,
+    optional_text,
+    setting,
+    text,
+)
 
 ARCHITECTURES = ("dense", "conv", "residual")
 #: The default data: Fashion-MNIST's IDX files. Any other value of `data` is a folder of images.
@@ -33,164 +47,6 @@ LR_SCHEDULES = ("constant", "cosine")
 #: "elbo": the negative ELBO alone. "adversarial": the ELBO plus a discriminator's verdict on prior samples and
 #: reconstructions, for sharp samples (vae_gen.train.adversarial).
 OBJECTIVES = ("elbo", "adversarial")
-
-
-class SettingError(InvalidArgumentError):
-    """A training setting with a value outside what it allows.
-
-    `name` is the field (`latent_dim`), `problem` says what is wrong
-    ("must be an integer >= 1, got 0"); the message joins them the way the
-    caller spoke: the CLI names its option, a file its path and field.
-    """
-
-    def __init__(self, name: str, problem: str, where: str = "") -> None:
-        self.name, self.problem, self.where = name, problem, where
-        super().__init__(f"{where}{name} {problem}")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What one setting allows, and how its command-line text is read."""
-
-    #: Checks a value (from Python or JSON) and returns it normalized; raises ValueError(problem).
-    check: Callable[[Any], Any]
-    #: Turns command-line text into a value before `check`; raises ValueError(problem).
-    parse: Callable[[str], Any]
-    #: How --help shows the value.
-    metavar: str | None = None
-
-
-def parsing(convert: Callable[[str], Any], allowed: str) -> Callable[[str], Any]:
-    """Command-line text -> a value by `convert`, or ValueError saying what is allowed."""
-
-    def parse(text: str) -> Any:
-        try:
-            return convert(text)
-        except ValueError:
-            raise ValueError(f"must be {allowed}, got {text!r}") from None
-
-    return parse
-
-
-def integer(minimum: int, maximum: int | None = None, optional: bool = False, null_means: str = "all") -> Rule:
-    allowed = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
-    if optional:
-        allowed += f" (or null: {null_means})"
-
-    def check(value: Any) -> Any:
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
-            raise ValueError(f"must be {allowed}, got {value!r}")
-        return value
-
-    return Rule(check, parsing(int, allowed))
-
-
-def number(minimum: float, inclusive: bool) -> Rule:
-    allowed = f"a finite number {'>=' if inclusive else '>'} {minimum:g}"
-
-    def check(value: Any) -> Any:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok or not (value >= minimum if inclusive else value > minimum):
-            raise ValueError(f"must be {allowed}, got {value!r}")
-        return float(value)
-
-    return Rule(check, parsing(float, allowed))
-
-
-def text() -> Rule:
-    def check(value: Any) -> Any:
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"must be a non-empty string, got {value!r}")
-        return value
-
-    return Rule(check, lambda text: text)
-
-
-def fraction() -> Rule:
-    """A number strictly between 0 and 1, or None (the default applies)."""
-
-    allowed = f"a number > 0 and < 1 (or null: {DEFAULT_TEST_FRACTION:g})"
-
-    def check(value: Any) -> Any:
-        if value is None:
-            return None
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
-        if not ok:
-            raise ValueError(f"must be {allowed}, got {value!r}")
-        return float(value)
-
-    return Rule(check, parsing(float, allowed), metavar="FRACTION")
-
-
-def image_size() -> Rule:
-    """(height, width), written HxW on the command line and [H, W] in JSON; or None (the images' own)."""
-    allowed = f"HxW with integers from 1 to {MAX_IMAGE_SIDE} (or null: the images' own size)"
-
-    def check(value: Any) -> Any:
-        if value is None:
-            return None
-        sides = list(value) if isinstance(value, (list, tuple)) else []
-        if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_IMAGE_SIDE for s in sides):
-            raise ValueError(f"must be {allowed}, got {value!r}")
-        return (sides[0], sides[1])
-
-    def parse(text: str) -> Any:
-        try:
-            height, width = (int(side) for side in text.lower().split("x"))
-        except ValueError:
-            raise ValueError(f"must be {allowed}, got {text!r}") from None
-        return (height, width)
-
-    return Rule(check, parse, metavar="HxW")
-
-
-def optional_text(meaning_of_null: str) -> Rule:
-    """A non-empty string, or None (`meaning_of_null`)."""
-    allowed = f"a non-empty string (or null: {meaning_of_null})"
-
-    def check(value: Any) -> Any:
-        if value is not None and (not isinstance(value, str) or not value):
-            raise ValueError(f"must be {allowed}, got {value!r}")
-        return value
-
-    return Rule(check, lambda text: text)
-
-
-def one_of(*choices: str) -> Rule:
-    def check(value: Any) -> Any:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    return Rule(check, lambda text: text, metavar="{" + ",".join(choices) + "}")
-
-
-def integer_choice(*choices: int) -> Rule:
-    """One of `choices`, or None (decided from the data)."""
-    allowed = f"one of {', '.join(map(str, choices))} (or null: from the data)"
-
-    def check(value: Any) -> Any:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value not in choices):
-            raise ValueError(f"must be {allowed}, got {value!r}")  # 3.0 too: it would reach numpy as a shape
-        return value
-
-    return Rule(check, parsing(int, allowed), metavar="{" + ",".join(map(str, choices)) + "}")
-
-
-def flag() -> Rule:
-    def check(value: Any) -> Any:
-        if not isinstance(value, bool):
-            raise ValueError(f"must be true or false, got {value!r}")
-        return value
-
-    return Rule(check, lambda text: text)
-
-
-def setting(default: Any, rule: Rule, help: str, option: str | None = None) -> Any:
-    """A dataclass field with its rule, its help and its command-line option (default: --the-name)."""
-    return field(default=default, metadata={"rule": rule, "help": help, "option": option})
 
 
 #: The batch size of a run that does not set one: TRAIN_BATCH_SIZE, halved while an epoch of the training set
@@ -215,12 +71,13 @@ class TrainSettings:
     data: str = setting(FASHION_MNIST, text(), f"{FASHION_MNIST}, or a folder of images (PNG, JPEG, BMP, GIF, WebP), "
                         "flat or in one subfolder per class")  # fmt: skip
     #: (height, width) to resize a folder's images to; None: their own size, which must then agree.
-    image_size: tuple[int, int] | None = setting(None, image_size(), "resize a folder's images to this size")
+    image_size: tuple[int, int] | None = setting(None, image_size(MAX_IMAGE_SIDE), "resize a folder's images to this size")
     #: 1 (grayscale) or 3 (RGB); None: RGB if any image of the folder has colour, else grayscale.
     channels: int | None = setting(None, integer_choice(1, 3), "1 (grayscale) or 3 (RGB) (default: from the images)")
     #: The share of a folder's images held out for testing; None: DEFAULT_TEST_FRACTION, or the folder's test/.
-    test_fraction: float | None = setting(None, fraction(), f"share of a folder's images held out for testing "
-                                          f"(default {DEFAULT_TEST_FRACTION:g}, or the folder's test/ subfolder)")  # fmt: skip
+    test_fraction: float | None = setting(None, fraction(DEFAULT_TEST_FRACTION), "share of a folder's images held out "
+                                          f"for testing (default {DEFAULT_TEST_FRACTION:g}, or the folder's test/ "
+                                          "subfolder)")  # fmt: skip
     skip_bad: bool = setting(False, flag(), "leave unreadable image files out (counted) instead of stopping")
     #: Condition the encoder and decoder on the class label (a labelled source: Fashion-MNIST, or class subfolders).
     conditional: bool = setting(False, flag(), "class-conditional VAE: the label goes into the encoder and the decoder, "
@@ -394,81 +251,3 @@ def option_of(name: str) -> str:
 def _as_json(value: Any) -> Any:
     # A tuple recorded by an older version reads back from JSON as a list; 0 and 0.0 compare equal.
     return list(value) if isinstance(value, tuple) else value
-
-
-def check_new_run_folder(out_dir: Path) -> None:
-    """Refuse a run folder that exists with something in it (a run is never overwritten) or whose parent is
-    missing: checked before TensorFlow loads, and again by training itself."""
-    from ..errors import OutputError
-
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise OutputError(f"{out_dir}: already exists and is not an empty folder; choose a new run folder")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"{out_dir.parent}: folder does not exist")
-
-
-def starting_folder(init_from: str) -> Path:
-    """The folder `init_from` names (a model folder or a run folder; a shipped model's name in a checkout),
-    absolute; it must hold encoder.keras and decoder.keras."""
-    from ..errors import ModelNotFoundError
-    from ..model.store import resolve_model, shipped_models_dir
-
-    try:
-        folder = resolve_model(init_from).resolve()
-    except ModelNotFoundError as exc:
-        raise SettingError("init_from", str(exc)) from None
-    missing = [name for name in ("encoder.keras", "decoder.keras") if not (folder / name).is_file()]
-    if missing:
-        hint = ""
-        if folder.parent.resolve() == shipped_models_dir().resolve():
-            hint = f" (the installed package ships only ONNX graphs; give a checkout's models/{folder.name} folder)"
-        raise SettingError("init_from", f"{folder} has no {' or '.join(missing)} to start from{hint}")
-    return folder
-
-
-def check_before_training(settings: TrainSettings, out_dir: Path) -> None:
-    """What can be refused without TensorFlow: the run folder, the data folder, the starting weights."""
-    check_new_run_folder(out_dir)
-    if settings.data != FASHION_MNIST and not Path(settings.data).expanduser().is_dir():
-        raise SettingError("data", f"{settings.data!r} is neither {FASHION_MNIST} nor an existing folder of images")
-    if settings.init_from is not None:
-        starting_folder(settings.init_from)
-
-
-#: A run folder holds this file from the moment training starts until every final file is in place: the folder
-#: is then clearly unfinished, and says how to continue.
-INCOMPLETE_FILE = "INCOMPLETE"
-#: The state of the last finished epoch (weights, optimizer moments, random-number states, best so far).
-CHECKPOINT_FILE = "checkpoint.npz"
-
-
-def incomplete_note(run_dir: Path) -> str:
-    """The text of a run folder's INCOMPLETE file."""
-    return (
-        f"Training of this run has not finished; {CHECKPOINT_FILE} (when present) holds its last finished epoch.\n"
-        f"Continue it with:\n    vae-gen train --resume {run_dir}\n"
-    )
-
-
-def check_before_resuming(run_dir: Path) -> TrainSettings:
-    """The settings of an unfinished run folder, checked without TensorFlow: it must be marked INCOMPLETE and hold
-    its settings.json; its data folder must still exist."""
-    from ..errors import InvalidArgumentError
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InvalidArgumentError(f"--resume {run_dir}: no such run folder")
-    if not (run_dir / INCOMPLETE_FILE).is_file():
-        finished = (run_dir / "metrics.json").is_file()
-        raise InvalidArgumentError(
-            f"--resume {run_dir}: " + ("its training finished already; nothing to resume" if finished
-                                       else "not an unfinished run folder of vae-gen train (it has no INCOMPLETE file)")
-        )  # fmt: skip
-    settings_path = run_dir / "settings.json"
-    if not settings_path.is_file():
-        raise InvalidArgumentError(f"--resume {run_dir}: its settings.json is missing; the run cannot be continued")
-    settings = TrainSettings.from_file(settings_path)
-    if settings.data != FASHION_MNIST and not Path(settings.data).is_dir():
-        raise InvalidArgumentError(f"--resume {run_dir}: its data folder {settings.data} no longer exists")
-    return settings
