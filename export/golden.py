@@ -26,6 +26,7 @@ import numpy as np
 from vae_gen.core.constants import GOLDEN_ROWS, GOLDEN_SEED
 from vae_gen.model.card import GoldenCheck, ModelCard
 from vae_gen.model.engine import CROSS_ENGINE
+from vae_gen.model.selftest import golden_outputs
 
 
 def _fixed_and_random_rows(width: int) -> np.ndarray:
@@ -75,7 +76,7 @@ def record_golden(folder: Path) -> ModelCard:
         labels=_rows(golden_labels(len(card.classes))) if card.classes else (),
         noise=() if noise is None else _rows(noise),
     )
-    images, noise_images = generator.golden_outputs(golden)
+    images, noise_images = golden_outputs(generator.sessions, golden)
     golden = dataclasses.replace(golden, images=_rows(images, 7))
     if noise_images is not None:
         golden = dataclasses.replace(golden, noise_images=_rows(noise_images, 7))

@@ -29,8 +29,9 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .model.card import FORMAT_VERSION, ModelCard
+    from .model.selftest import SelfTestResult
     from .model.store import DEFAULT_MODEL, list_models, resolve_model
-    from .sampling.generator import Generator, SelfTestResult
+    from .sampling.generator import Generator
     from .sampling.latents import LATENT_BLOCK, MAX_SEED
 
 __version__ = "0.1.0"
@@ -40,7 +41,7 @@ __version__ = "0.1.0"
 # generates. Each name maps to the module that defines it.
 _LAZY = {
     "Generator": "sampling.generator",
-    "SelfTestResult": "sampling.generator",
+    "SelfTestResult": "model.selftest",
     "LATENT_BLOCK": "sampling.latents",
     "MAX_SEED": "sampling.latents",
     "FORMAT_VERSION": "model.card",

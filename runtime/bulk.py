@@ -45,16 +45,9 @@ from .output.run_layout import (
     run_range,
     shard_range,
 )
-from .sampling.generator import (
-    DEFAULT_BATCH_SIZE,
-    MAX_IMAGES,
-    Generator,
-    ProgressCallback,
-    check_batch_size,
-    check_count,
-)
+from .sampling.generator import Generator, ProgressCallback
 from .sampling.labels import LabelSpec
-from .sampling.latents import check_seed, check_temperature
+from .sampling.request import MAX_IMAGES
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +126,7 @@ def generate_run(
         keep = lambda first, batch: kept.append(batch)  # noqa: E731
     written = 0
     if checked.out is None:
-        for _, batch in generator.iter_batches(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
-                                               guidance=spec.guidance, batch_size=spec.batch_size, progress=progress,
-                                               cancel=cancel):  # fmt: skip
+        for _, batch in generator.stream(spec.sampling.part(lo, hi), spec.batch_size, progress, cancel):
             kept.append(batch)
     elif checked.to_array:
         generate_to_array(generator, checked.out, spec, lo, hi, mode=mode, progress=progress, on_batch=keep, cancel=cancel)
@@ -151,8 +142,7 @@ def generate_run(
         log.info("wrote %d images to %s", written, checked.out)
     if checked.grid is not None:
         if mode == "resume":
-            kept = [generator.generate(hi - lo, seed, temperature=temperature, start=lo, label=spec.label,
-                                       guidance=spec.guidance, batch_size=spec.batch_size)]  # fmt: skip
+            kept = [batch for _, batch in generator.stream(spec.sampling.part(lo, hi), spec.batch_size)]
         _write_grid(generator, spec, np.concatenate(kept), lo, checked.grid, checked.grid_scale)
     return RunResult(spec, lo, hi, written)
 
@@ -188,12 +178,10 @@ def _checked_run(
     start = check_integer(start, 0, MAX_IMAGES, "start=")
     workers = None if workers is None else check_integer(workers, 0, MAX_WORKERS, "workers=")
     check_callbacks(progress, cancel)
-    spec = RunSpec.for_generator(generator, check_seed(seed), check_count(count), check_temperature(temperature),
-                                 check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size), label, layout,
-                                 guidance)  # fmt: skip
+    spec = RunSpec.for_generator(generator, seed, count, temperature, batch_size, label, layout, guidance)
     if mode not in MODES:
         raise InvalidArgumentError(f"mode must be {', '.join(MODES)}, got {mode!r}")
-    lo, hi = run_range(count, spec.batch_size, start, shard)
+    lo, hi = run_range(spec.count, spec.batch_size, start, shard)
     if grid is not None:
         if hi - lo > MAX_GRID_IMAGES:
             raise InvalidArgumentError(f"grid= holds at most {MAX_GRID_IMAGES} images, got {hi - lo}")
@@ -213,7 +201,7 @@ def _checked_run(
 def _write_grid(generator: Generator, spec: RunSpec, images: np.ndarray, lo: int, grid: Path, scale: int) -> None:
     """The run's images as one contact sheet; a run of every class ("all") gets one row per class."""
     columns = None
-    labels = generator.labels(spec.label)
+    labels = spec.sampling.labels
     if labels is not None and labels.cycles:  # "all": one row per class
         images, columns = rows_by_class(images, lo, len(labels.classes))
     save_grid(images, grid, scale=scale, columns=columns)

@@ -90,7 +90,26 @@ def test_every_subpackage_is_installed_and_the_top_level_is_the_public_api():
     packages = tomllib.loads((RUNTIME.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     subpackages = {path.parent.name for path in RUNTIME.glob("*/__init__.py")}
     assert {f"vae_gen.{name}" for name in subpackages} <= set(packages), "add the subpackage to pyproject.toml"
+    diagram = (RUNTIME.parent / "docs" / "architecture.md").read_text()
+    assert all(f" {name}/ " in diagram for name in subpackages), "draw the subpackage in docs/architecture.md"
     top_level = {path.stem for path in RUNTIME.glob("*.py")}
     assert top_level == {"__init__", "__main__", "console", "errors", "bulk", "scale_out"}, (
         "a module at the top of runtime/ is public API; put internals in the subpackage of their layer"
     )
+
+
+def test_one_bulk_request_enters_each_module_at_most_once_on_the_way_down():
+    """benchmarks/request_walk.py's trace of generate_to_array down to session.run: no module twice on one call
+    stack, no call into a higher layer (the request is checked at the edge and passed down whole)."""
+    import sys
+
+    sys.path.insert(0, str(RUNTIME.parent / "benchmarks"))
+    from request_walk import counts, walk
+
+    stacks = walk(images=64, batch_size=32)
+    figures = counts(stacks)
+    assert figures["deepest repeat"] == 1 and figures["climbs"] == 0, figures
+    called = {function for stack in stacks for _, function in stack}
+    request_checks = {"check_seed", "check_count", "check_start", "check_temperature", "check_guidance",
+                      "check_batch_size", "check_integer", "resolve", "Sampling.checked"}  # fmt: skip
+    assert "ModelSessions.decode" in called and not called & request_checks, sorted(called)

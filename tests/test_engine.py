@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 import vae_gen
-from vae_gen.model import engine
-from vae_gen.output import png_folder
 from vae_gen.bulk import generate_run
 from vae_gen.cli.commands import main
 from vae_gen.core.constants import GOLDEN_ROWS
+from vae_gen.model import engine
 from vae_gen.model.card import ModelCard
 from vae_gen.model.engine import CROSS_ENGINE, engine_fingerprint
+from vae_gen.output import png_folder
 
 OTHER_ENGINE = engine_fingerprint() | {"cpu": "sse"}
 
@@ -213,7 +213,7 @@ def test_onnxruntime_threads_stay_on_the_cpus_the_process_may_use():
 import os, sys
 os.sched_setaffinity(0, {0})
 import vae_gen
-from vae_gen.sampling.generator import affinity_threads
+from vae_gen.model.sessions import affinity_threads
 assert affinity_threads() == 1, affinity_threads()
 vae_gen.load().generate(256, 0)
 escaped = []

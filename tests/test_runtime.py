@@ -100,7 +100,7 @@ def test_threads_give_identical_results(generator):
 
 def test_lazy_session_is_created_on_first_use():
     lazy = vae_gen.load(lazy=True, threads=1)
-    assert lazy._sessions == {}
+    assert lazy.sessions.opened == {}
     assert lazy.generate(2, seed=0).shape == (2, 28, 28)
 
 
@@ -178,8 +178,8 @@ class CountingSession:
 
 
 def test_batch_size_is_the_images_per_decoder_call(generator, monkeypatch):
-    counting = CountingSession(generator._session("decoder"))
-    monkeypatch.setitem(generator._sessions, "decoder", counting)
+    counting = CountingSession(generator.sessions.get("decoder"))
+    monkeypatch.setitem(generator.sessions.opened, "decoder", counting)
     z = generator.latents(100, seed=0)
     reference = generator.decode(z, batch_size=100)
     assert counting.calls == [100]

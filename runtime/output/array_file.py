@@ -69,11 +69,8 @@ def generate_to_array(
     remove_stale_temporaries(path)  # what a killed earlier run into this path left
     shape = (hi - lo, *generator.uint8_shape)
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": shape}
-    batches = generator.iter_batches(
-        hi - lo, spec.seed, temperature=spec.temperature, start=lo, label=spec.label, guidance=spec.guidance,
-        batch_size=spec.batch_size, progress=progress,
-    )  # fmt: skip
-    labels = generator.labels(spec.label)
+    batches = generator.stream(spec.sampling.part(lo, hi), spec.batch_size, progress)
+    labels = spec.sampling.labels
     try:
         with atomic_file(path) as tmp:
             if path.suffix == ".npy":

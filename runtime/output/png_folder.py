@@ -15,7 +15,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +90,7 @@ def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool, st
             recorded = json.loads(record.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise OutputError(f'{record}: unreadable run record ({exc}); pass mode="overwrite" to start afresh') from None
-        expected = asdict(spec)
+        expected = spec.record()
         recorded = RunSpec.normalized_record(recorded)
         engine = recorded.pop(ENGINE_FIELD, None) if isinstance(recorded, dict) else None
         if isinstance(recorded, dict):
@@ -124,7 +123,7 @@ def _holds_another_run(folder: Path, spec: RunSpec, has_pngs: bool) -> bool:
         return True
     recorded.pop(ENGINE_FIELD, None)
     recorded.pop(ENGINES_FIELD, None)
-    return bool(recorded != asdict(spec))
+    return bool(recorded != spec.record())
 
 
 def _check_engine(folder: Path, recorded: object, strict: bool) -> None:
@@ -148,7 +147,7 @@ def _check_engine(folder: Path, recorded: object, strict: bool) -> None:
 def run_record(spec: RunSpec, engines: list[dict[str, str]] | None = None) -> dict[str, object]:
     """The JSON of a run record: the spec, the engine that started the run, and (a Dask run) every engine that
     wrote some of it."""
-    record: dict[str, object] = asdict(spec) | {ENGINE_FIELD: engine_fingerprint()}
+    record: dict[str, object] = spec.record() | {ENGINE_FIELD: engine_fingerprint()}
     if engines is not None:
         record[ENGINES_FIELD] = engines
     return record
@@ -194,10 +193,8 @@ def generate_to_folder(
     hi = spec.count if hi is None else hi
     if mode not in MODES:
         raise InvalidArgumentError(f"mode must be {', '.join(MODES)}, got {mode!r}")
-    labels = generator.labels(spec.label)
-
-    def path_of(index: int) -> str:
-        return spec.relpath(index, labels)
+    labels = spec.sampling.labels
+    path_of = spec.relpath
 
     folder = prepare_folder(folder)
 
@@ -268,7 +265,7 @@ def _write_manifest(folder: Path, spec: RunSpec, labels: Labels | None, lo: int,
         for first, stop in block_ranges(lo, hi, spec.batch_size):
             names = labels.names(first, stop) if labels is not None else None
             for i in range(first, stop):
-                line: dict[str, object] = {"index": i, "file": path_of(i), "seed": spec.seed}
+                line: dict[str, object] = {"index": i, "file": path_of(i), "seed": spec.sampling.seed}
                 if names is not None:
                     line["class"] = names[i - first]
                 handle.write(json.dumps(line) + "\n")
@@ -312,10 +309,7 @@ def _batches_needed(
     for blo, bhi in block_ranges(lo, hi, spec.batch_size):
         todo = missing(blo, bhi)
         if todo:
-            ((first, batch),) = generator.iter_batches(
-                bhi - blo, spec.seed, temperature=spec.temperature, start=blo, label=spec.label, guidance=spec.guidance,
-                batch_size=spec.batch_size,
-            )
+            ((first, batch),) = generator.stream(spec.sampling.part(blo, bhi), spec.batch_size)
             yield first, batch, todo
         done += bhi - blo
         if progress is not None:

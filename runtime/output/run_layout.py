@@ -10,7 +10,6 @@ decoded exactly as one full run decodes it.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from dataclasses import dataclass
@@ -18,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.checks import shown
 from ..errors import InvalidArgumentError
+from ..model.sessions import DEFAULT_BATCH_SIZE
+from ..sampling.generator import check_batch_size
 
 if TYPE_CHECKING:
     from ..sampling.generator import Generator
-    from ..sampling.labels import Labels, LabelSpec
+    from ..sampling.labels import LabelSpec
+    from ..sampling.request import Sampling
 
 #: A PNG folder over this many images is split into subfolders of this many.
 FILES_PER_FOLDER = 10_000
@@ -30,25 +32,22 @@ RUN_RECORD = "vae-gen-run.json"
 #: Where a PNG run's files go: "flat" (numbered, in subfolders of FILES_PER_FOLDER when the run is larger), or
 #: "by-class" (CLASS/NNNNNN.png, one folder per class: a labelled dataset that image-folder readers take).
 LAYOUTS = ("flat", "by-class")
+#: What the record of a run made before a field existed means by its absence: an unconditional, flat run.
+RECORD_DEFAULTS: dict[str, Any] = {"label": None, "layout": "flat", "prior_sha256": None, "guidance": 0.0}
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What determines every image of a run, and where its files go."""
+    """What determines every image of a run, and where its files go. `sampling` is the whole run (start 0), checked
+    once when the spec is made; `record()` is what a PNG run's folder keeps of it."""
 
     model: str
     decoder_sha256: str
-    seed: int
-    count: int
-    temperature: float
+    sampling: Sampling
     batch_size: int
-    #: The class label of a conditional model's run (a class name, "all", or a {name: weight} blend); else None.
-    label: str | dict[str, float] | None = None
     layout: str = "flat"
     #: sha256 of the prior graph the noise goes through; None when latents are drawn from N(0, I) directly.
     prior_sha256: str | None = None
-    #: A conditional model's class guidance (vae_gen.sampling.guidance); 0 for the decoder's own output.
-    guidance: float = 0.0
 
     @classmethod
     def for_generator(
@@ -62,13 +61,13 @@ class RunSpec:
         layout: str = "flat",
         guidance: float = 0.0,
     ) -> RunSpec:
-        """The spec of a run of `generator`; batch_size None means the runtime's default, as the CLI uses."""
-        from ..sampling.generator import DEFAULT_BATCH_SIZE
-
-        batch = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
-        labels = generator.labels(label)  # one label for the whole run: a run record must be able to hold it
+        """The spec of a run of `generator`, its values checked here; batch_size None means the runtime's
+        default, as the CLI uses. One label for the whole run: a run record must be able to hold it."""
+        sampling = generator.sampling(count, seed, temperature=temperature, label=label, guidance=guidance, one_label=True)
+        batch = DEFAULT_BATCH_SIZE if batch_size is None else check_batch_size(batch_size)
         if layout not in LAYOUTS:
             raise InvalidArgumentError(f"layout= must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        labels = sampling.labels
         if layout == "by-class":
             if labels is None:
                 raise InvalidArgumentError(
@@ -77,11 +76,22 @@ class RunSpec:
             if isinstance(labels.spec, dict):
                 raise InvalidArgumentError('layout="by-class" puts each image in its class\'s folder; a blend has none')
             class_folders(labels.classes)  # refuses names that would share a folder
-        spec = None if labels is None else labels.spec
         prior = generator.card.prior.graph.sha256 if generator.use_prior and generator.card.prior is not None else None
-        guidance = generator.check_guidance(guidance)
-        return cls(generator.name, generator.card.decoder.sha256, seed, count, float(temperature), batch, spec, layout, prior,
-                   guidance)  # fmt: skip
+        return cls(generator.name, generator.card.decoder.sha256, sampling, batch, layout, prior)
+
+    @property
+    def count(self) -> int:
+        """Images in the whole run."""
+        return self.sampling.count
+
+    def record(self) -> dict[str, Any]:
+        """The run's record, as every version has written it (flat fields: the format of vae-gen-run.json)."""
+        sampling = self.sampling
+        return {
+            "model": self.model, "decoder_sha256": self.decoder_sha256, "seed": sampling.seed, "count": sampling.count,
+            "temperature": sampling.temperature, "batch_size": self.batch_size, "label": sampling.label,
+            "layout": self.layout, "prior_sha256": self.prior_sha256, "guidance": sampling.guidance,
+        }  # fmt: skip
 
     @classmethod
     def normalized_record(cls, recorded: Any) -> Any:
@@ -89,11 +99,11 @@ class RunSpec:
         (an unconditional, flat run), so that their runs still resume."""
         if not isinstance(recorded, dict):
             return recorded
-        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
-        return defaults | recorded
+        return RECORD_DEFAULTS | recorded
 
-    def relpath(self, index: int, labels: Labels | None) -> str:
+    def relpath(self, index: int) -> str:
         """Where image `index` of this run lives inside its folder."""
+        labels = self.sampling.labels
         if self.layout == "by-class":
             assert labels is not None
             return png_relpath(index, self.count, class_folders(labels.classes)[labels.names(index, index + 1)[0]])

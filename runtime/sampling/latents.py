@@ -59,9 +59,10 @@ def block_ranges(start: int, stop: int, block: int = LATENT_BLOCK) -> Iterator[t
 
 
 def sample_latents(seed: int, start: int, stop: int, latent_dim: int, temperature: float = 1.0) -> np.ndarray:
-    """Latents of images [start, stop) as float32 [stop - start, latent_dim], scaled by temperature."""
-    seed = check_seed(seed)
-    temperature = check_temperature(temperature)
+    """Latents of images [start, stop) as float32 [stop - start, latent_dim], scaled by temperature.
+
+    Takes its arguments as checked (`check_seed`, `check_temperature`, a request's range): it runs once per
+    batch, below the edge that checked them."""
     parts = []
     for lo, hi in block_ranges(start, stop):
         block = lo // LATENT_BLOCK
