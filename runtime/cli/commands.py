@@ -44,7 +44,7 @@ from .args import (
 from .explore import add_explore_commands
 from .options import CLASS_HELP, add_class_option, add_prior_option, generator_for, label_of
 from .serving import add_serve_command
-from .training import add_training_commands
+from .training_parsers import add_training_commands
 
 log = logging.getLogger("vae_gen")
 
