@@ -76,6 +76,29 @@ def test_kl_warmup_weights():
     assert seen == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
 
 
+def test_the_kl_weight_scales_the_objective_and_its_warmup_but_not_the_reported_elbo():
+    import keras
+
+    from vae_gen.train.fit import KlWarmup, build_model
+    from vae_gen.training.settings import TrainSettings
+
+    vae = build_model(TrainSettings(arch="dense", latent_dim=2, kl_weight=2.0), (28, 28, 1), classes=0)
+    assert float(vae.kl_weight.numpy()) == 2.0
+    warmup = KlWarmup(2, kl_weight=2.0)
+    warmup.set_model(vae)
+    seen = []
+    for epoch in range(3):
+        warmup.on_epoch_begin(epoch)
+        seen.append(float(vae.kl_weight.numpy()))
+    assert seen == [1.0, 2.0, 2.0]
+    # One step: the metric is the true -ELBO (reconstruction + KL), whatever the objective's beta.
+    images = keras.ops.convert_to_tensor(np.random.default_rng(0).random((8, 28, 28, 1)).astype(np.float32))
+    vae.compile(keras.optimizers.Adam(1e-3))
+    logs = vae.train_step(images)
+    assert np.isclose(float(logs["neg_elbo"]), float(logs["reconstruction"]) + float(logs["kl"]), rtol=1e-5)
+    assert TrainSettings().kl_weight == 1.0  # every shipped model's
+
+
 def test_keep_best_restores_the_best_eligible_epoch():
     from vae_gen.train.fit import KeepBest
     from vae_gen.train.model import build_vae

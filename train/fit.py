@@ -85,14 +85,15 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class KlWarmup(keras.callbacks.Callback):
-    """Sets the VAE's KL weight to min(1, (epoch + 1) / warmup_epochs) before each epoch."""
+    """Sets the VAE's KL weight to min(1, (epoch + 1) / warmup_epochs) times `kl_weight` before each epoch."""
 
-    def __init__(self, warmup_epochs: int):
+    def __init__(self, warmup_epochs: int, kl_weight: float = 1.0):
         super().__init__()
         self.warmup_epochs = warmup_epochs
+        self.kl_weight = kl_weight
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.kl_weight.assign(min(1.0, (epoch + 1) / self.warmup_epochs))
+        self.model.kl_weight.assign(min(1.0, (epoch + 1) / self.warmup_epochs) * self.kl_weight)
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -279,7 +280,7 @@ def _run(
     if judging is not None:
         callbacks.append(judging)
     if settings.kl_warmup_epochs:
-        callbacks.append(KlWarmup(settings.kl_warmup_epochs))
+        callbacks.append(KlWarmup(settings.kl_warmup_epochs, settings.kl_weight))
     if settings.keep_best:
         callbacks.append(keep_best)
     callbacks.append(SaveCheckpoint(out_dir / CHECKPOINT_FILE, state, progress, keep_best if settings.keep_best else None,
@@ -416,6 +417,13 @@ def build_model(
     encoder, decoder = build_networks(settings.arch, settings.latent_dim, image_shape, settings.precision, classes)
     if settings.init_from is not None and starting_weights:
         load_starting_weights(starting_folder(settings.init_from), encoder, decoder)
+    vae = _vae_for(settings, encoder, decoder, image_shape, classes)
+    vae.kl_weight.assign(settings.kl_weight)  # the objective's; every reported -ELBO weighs the KL term by 1
+    return vae
+
+
+def _vae_for(settings: TrainSettings, encoder, decoder, image_shape: tuple[int, int, int], classes: int) -> VAE:
+    """The model class of the settings' objective around the two networks."""
     if settings.objective == "adversarial":
         discriminator = build_discriminator(image_shape, classes, settings.discriminator_depth,
                                             classify=settings.class_weight > 0)  # fmt: skip

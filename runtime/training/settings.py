@@ -98,6 +98,10 @@ class TrainSettings:
     #: Epochs over which the KL weight of the training objective rises linearly to 1 (0: off).
     kl_warmup_epochs: int = setting(0, integer(0), "raise the KL weight linearly to 1 over this many epochs; 0 is off",
                                     option="--kl-warmup")  # fmt: skip
+    #: beta of a beta-VAE (Higgins et al. 2017): the KL term's weight in the training objective only.
+    kl_weight: float = setting(1.0, number(0, inclusive=False), "the KL term's weight in the training objective "
+                               "(beta); above 1 the encoder fills N(0, I) more evenly, so prior samples land where the "
+                               "decoder was trained; every reported -ELBO still weighs it by 1")  # fmt: skip
     #: "constant", or "cosine": decay from learning_rate to 1% of it over all steps.
     lr_schedule: str = setting("constant", one_of(*LR_SCHEDULES), "learning-rate schedule")
     #: Restore the weights of the epoch with the lowest test -ELBO (among full-KL epochs).
