@@ -28,14 +28,8 @@ import tf2onnx
 
 from vae_gen.core.constants import PARITY_TOLERANCE
 from vae_gen.errors import OutputError
-from vae_gen.model.card import (
-    FORMAT_VERSION,
-    Conditioning,
-    GoldenCheck,
-    ModelCard,
-    OnnxFile,
-    sha256_of,
-)
+from vae_gen.model.card import FORMAT_VERSION, ModelCard, sha256_of
+from vae_gen.model.card_parts import Conditioning, GoldenCheck, OnnxFile
 from vae_gen.output.atomic import atomic_folder
 from vae_gen.train.datasets import load_dataset
 from vae_gen.train.evaluate import evaluate

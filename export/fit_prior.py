@@ -35,7 +35,8 @@ from vae_gen.core.constants import (
     TWO_STAGE_HIDDEN,
 )
 from vae_gen.errors import InvalidArgumentError
-from vae_gen.model.card import FORMAT_VERSION, OnnxFile, Prior, sha256_of
+from vae_gen.model.card import FORMAT_VERSION, sha256_of
+from vae_gen.model.card_parts import OnnxFile, Prior
 from vae_gen.output.atomic import atomic_folder
 from vae_gen.sampling.generator import Generator
 from vae_gen.training.settings import FASHION_MNIST, TrainSettings

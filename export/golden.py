@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from vae_gen.core.constants import GOLDEN_ROWS, GOLDEN_SEED
-from vae_gen.model.card import GoldenCheck, ModelCard
+from vae_gen.model.card import ModelCard
+from vae_gen.model.card_parts import GoldenCheck
 from vae_gen.model.engine import CROSS_ENGINE
 from vae_gen.model.selftest import golden_outputs
 

@@ -34,7 +34,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from vae_gen.model.card import CHANNELS, DECODER_OUTPUTS
+from vae_gen.model.card_fields import CHANNELS, DECODER_OUTPUTS
 
 from .convert import ExportError
 from .label_inputs import find_decoder_label, find_encoder_label

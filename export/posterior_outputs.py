@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from vae_gen.model.card import FUSED_ENCODER_OUTPUTS
+from vae_gen.model.card_fields import FUSED_ENCODER_OUTPUTS
 
 from .convert import ExportError
 

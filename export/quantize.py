@@ -31,7 +31,8 @@ import onnx
 import onnxruntime
 
 from vae_gen.core.constants import CALIBRATION_LATENTS, CALIBRATION_SEED, COMPARISON_LATENTS, COMPARISON_SEED
-from vae_gen.model.card import FORMAT_VERSION, GoldenCheck, ModelCard, OnnxFile, load_verified, sha256_of
+from vae_gen.model.card import FORMAT_VERSION, ModelCard, load_verified, sha256_of
+from vae_gen.model.card_parts import GoldenCheck, OnnxFile
 from vae_gen.model.engine import CROSS_ENGINE
 from vae_gen.output.atomic import atomic_folder
 from vae_gen.train.evaluate import evaluate

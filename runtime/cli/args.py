@@ -6,7 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-from ..model.card import FUSED_ENCODER_OUTPUTS
+from ..model.card_fields import FUSED_ENCODER_OUTPUTS
 from ..sampling.latents import MAX_SEED
 
 

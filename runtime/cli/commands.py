@@ -29,7 +29,8 @@ from ..core.checks import shown
 from ..core.exit_codes import CLOSED_PIPE, INTERRUPTED, USER_ERROR
 from ..core.memory import exit_out_of_memory, is_out_of_memory, out_of_memory
 from ..errors import Cancelled, VaeGenError
-from ..model.card import ModelCard, OnnxFile, load_verified
+from ..model.card import ModelCard, load_verified
+from ..model.card_parts import OnnxFile
 from ..model.store import DEFAULT_MODEL, list_models, resolve_model
 from ..output.images import MAX_GRID_IMAGES, MAX_GRID_SCALE
 from ..output.run_layout import LAYOUTS

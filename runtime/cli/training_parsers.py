@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..model.card import DECODER_OUTPUTS
+from ..model.card_fields import DECODER_OUTPUTS
 from ..training.rules import Rule
 from ..training.settings import TrainSettings, option_of
 from .args import image_shape, output_positions, positive_int, value_range
