@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.checks import check_integer
 from ..core.memory import GuardedSession, import_onnxruntime, is_out_of_memory, out_of_memory
 from ..errors import InvalidArgumentError, ModelIntegrityError
 from .card import ModelCard, OnnxFile, verified_bytes
@@ -30,8 +31,11 @@ DEFAULT_BATCH_SIZE = 32
 #: Larger batches only cost memory: onnxruntime's activations take about 0.42 MB per image of a batch with the
 #: default model, 1.8 GB at 4,096 (measured: /usr/bin/time -f %M vae-gen sample -n 4096 --batch-size 4096 --out b.npy).
 MAX_BATCH_SIZE = 4_096
-#: The graphs a model folder may hold.
-ROLES = ("decoder", "encoder", "prior")
+
+
+def check_batch_size(batch_size: object) -> int:
+    """Images per decoder call: 1 to MAX_BATCH_SIZE."""
+    return check_integer(batch_size, 1, MAX_BATCH_SIZE, "batch size")
 
 
 def affinity_threads() -> int | None:

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.checks import shown
 from ..errors import InvalidArgumentError
-from ..model.sessions import DEFAULT_BATCH_SIZE
-from ..sampling.generator import check_batch_size
+from ..model.sessions import DEFAULT_BATCH_SIZE, check_batch_size
 
 if TYPE_CHECKING:
     from ..sampling.generator import Generator

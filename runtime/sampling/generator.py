@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.checks import check_callbacks, check_integer, numeric_array
+from ..core.checks import check_callbacks, check_integer
 from ..errors import CancelEvent, InvalidArgumentError, raise_if_cancelled
 from ..model.card import load_verified
 from ..model.selftest import SelfTestResult, selftest
-from ..model.sessions import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ModelSessions
+from ..model.sessions import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ModelSessions, check_batch_size
 from ..model.store import resolve_model
-from .guidance import check_guidance, guided, uniform_rows
+from .arrays import check_images, check_latents, check_noise
+from .decoding import decode_batches, to_uint8
+from .guidance import check_guidance
 from .labels import Labels, LabelSpec, resolve
-from .latents import block_ranges, check_seed, check_temperature, sample_latents
+from .latents import block_ranges, check_seed, check_temperature
+from .noise import Noise
 from .request import Sampling, check_count, check_start
 
 if TYPE_CHECKING:
@@ -34,13 +37,6 @@ MAX_THREADS = 256
 __all__ = ["DEFAULT_BATCH_SIZE", "MAX_BATCH_SIZE", "MAX_THREADS", "Generator", "ProgressCallback", "SelfTestResult"]
 
 ProgressCallback = Callable[[int, int], None]
-
-
-def as_float32(array: np.ndarray) -> np.ndarray:
-    """A contiguous float32 copy (or view); values beyond float32 become inf quietly, for the caller's finiteness
-    check to refuse in one line (numpy would also print a RuntimeWarning)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.ascontiguousarray(array, dtype=np.float32)
 
 
 class Generator:
@@ -77,11 +73,9 @@ class Generator:
         self.card = load_verified(self.folder)
         # One onnxruntime session per graph, opened and checked on first use (now for the decoder, unless lazy).
         self.sessions = ModelSessions(self.folder, self.card, threads, providers)
-        self._use_prior = bool(use_prior) and self.card.prior is not None
+        self._noise = Noise(self.sessions, bool(use_prior) and self.card.prior is not None)
         if not lazy:
             self.sessions.get("decoder")
-
-    # -- properties -----------------------------------------------------------------
 
     @property
     def name(self) -> str:
@@ -115,17 +109,15 @@ class Generator:
         """False for a decoder-only model: it generates, but `encode` refuses."""
         return self.card.encoder is not None
 
-    # -- generation -----------------------------------------------------------------
-
     @property
     def use_prior(self) -> bool:
         """True when generation maps noise through the folder's prior graph (fixed when the Generator is made)."""
-        return self._use_prior
+        return self._noise.prior is not None
 
     @property
     def noise_dim(self) -> int:
         """Width of the N(0, I) noise an image is drawn from: the prior's input, or latent_dim without one."""
-        return self.card.prior.noise_dim if self.use_prior and self.card.prior is not None else self.latent_dim
+        return self._noise.dim
 
     def noise(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> np.ndarray:
         """The N(0, I) noise of images [start, start + n) for `seed`, scaled by temperature: float32 [n, noise_dim].
@@ -133,40 +125,19 @@ class Generator:
         Without a prior in use the noise is the latents; with one, `to_latents` maps it.
         """
         n, start, seed = check_count(n), check_start(start), check_seed(seed)
-        return self._tempered(sample_latents(seed, start, start + n, self.noise_dim), check_temperature(temperature))
+        return self._noise.draw(seed, start, start + n, check_temperature(temperature))
 
     def to_latents(self, noise: np.ndarray) -> np.ndarray:
         """Noise float32 [n, noise_dim] -> latents float32 [n, latent_dim]: through the prior graph when one is in use."""
-        array = numeric_array(noise, "noise")
-        if array.ndim != 2 or array.shape[1] != self.noise_dim or not np.issubdtype(array.dtype, np.floating):
-            raise InvalidArgumentError(f"noise must be floats of shape [n, {self.noise_dim}] for model {self.name!r}, "
-                                       f"got {array.dtype} {list(array.shape)}")  # fmt: skip
-        array = as_float32(array)
-        if not np.all(np.isfinite(array)):
-            raise InvalidArgumentError("noise must be finite float32 values: found NaN, inf or a value beyond float32")
-        return self.sessions.prior(array) if self.use_prior else array
+        return self._noise.to_latents(check_noise(noise, self.noise_dim, self.name))
 
     def latents(self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0) -> np.ndarray:
         """The latents of images [start, start + n) for `seed`: float32 [n, latent_dim] (the prior's, when in use)."""
         return self.to_latents(self.noise(n, seed, temperature=temperature, start=start))
 
-    def _tempered(self, noise: np.ndarray, temperature: float) -> np.ndarray:
-        """Noise scaled by the temperature, but for a prior's unscaled leading coordinates (a mixture's component)."""
-        if temperature == 1.0:
-            return noise
-        keep = self.card.prior.unscaled_noise if self.use_prior and self.card.prior is not None else 0
-        if not keep:
-            scaled: np.ndarray = noise * np.float32(temperature)  # as sample_latents scales: the bytes of before
-            return scaled
-        out: np.ndarray = noise.copy()
-        out[:, keep:] *= np.float32(temperature)
-        return out
-
     def labels(self, label: LabelSpec | None, n: int | None = None, start: int = 0) -> Labels | None:
-        """`label` checked against this model's classes (see vae_gen.sampling.labels); None for an unconditional model.
-
-        n: the images a per-image sequence must cover; start: the index of its first image.
-        """
+        """`label` checked against this model's classes (vae_gen.sampling.labels; None without classes) for a
+        per-image sequence of `n` images from index `start`."""
         return resolve(label, self.classes, self.name, n, start)
 
     def decode(
@@ -182,34 +153,14 @@ class Generator:
         guidance): onnxruntime is no faster on larger batches here, and its
         buffers grow with them.
         """
-        z = self._check_latents(z)
+        z = check_latents(z, self.latent_dim, self.name)
         batch_size = check_batch_size(batch_size)
         guidance = self.check_guidance(guidance)
-        return self._decode(z, self.labels(label, len(z)), 0, batch_size, guidance)
+        return decode_batches(self.sessions, z, self.labels(label, len(z)), 0, batch_size, guidance)
 
     def check_guidance(self, guidance: object) -> float:
         """`guidance` checked for this model: a number in [0, MAX_GUIDANCE], and 0 unless it has classes."""
         return check_guidance(guidance, self.classes, self.name)
-
-    def _decode(self, z: np.ndarray, labels: Labels | None, first: int, batch_size: int, guidance: float = 0.0) -> np.ndarray:
-        """Decode checked latents of images first..first+len(z)-1, labelled by `labels`, with checked `guidance`."""
-        decode = self.sessions.decode
-
-        def run(lo: int, hi: int) -> np.ndarray:
-            if labels is None:
-                return decode(z[lo:hi], None)
-            conditioned = decode(z[lo:hi], labels.rows(first + lo, first + hi))
-            if not guidance:
-                return conditioned
-            unconditioned = decode(z[lo:hi], uniform_rows(hi - lo, len(labels.classes)))
-            return guided(conditioned, unconditioned, guidance, self.card.value_range)
-
-        if len(z) <= batch_size:
-            return run(0, len(z))
-        out = np.empty((len(z), *self.card.image_shape), np.float32)
-        for lo in range(0, len(z), batch_size):
-            out[lo : lo + batch_size] = run(lo, min(lo + batch_size, len(z)))
-        return out
 
     def decode_uint8(
         self, z: np.ndarray, *, label: LabelSpec | None = None, guidance: float = 0.0, batch_size: int = DEFAULT_BATCH_SIZE
@@ -265,9 +216,9 @@ class Generator:
         for lo, hi in block_ranges(request.start, request.stop, batch_size):
             raise_if_cancelled(cancel)
             aligned = lo - lo % batch_size
-            noise = self._tempered(sample_latents(request.seed, aligned, hi, self.noise_dim), request.temperature)
-            z = self.sessions.prior(noise) if self.use_prior else noise
-            yield lo, self.to_uint8(self._decode(z, request.labels, aligned, batch_size, request.guidance))[lo - aligned :]
+            z = self._noise.to_latents(self._noise.draw(request.seed, aligned, hi, request.temperature))
+            images = decode_batches(self.sessions, z, request.labels, aligned, batch_size, request.guidance)
+            yield lo, self.to_uint8(images)[lo - aligned :]
             done += hi - lo
             if progress is not None:
                 progress(done, request.count)
@@ -319,10 +270,7 @@ class Generator:
 
     def to_uint8(self, images: np.ndarray) -> np.ndarray:
         """Map decoder output in value_range to uint8 (round half to even, clip), dropping a single channel."""
-        low, high = self.card.value_range
-        scaled = (images - np.float32(low)) * np.float32(255.0 / (high - low))
-        out: np.ndarray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-        return out[..., 0] if out.shape[-1] == 1 else out
+        return to_uint8(images, self.card.value_range)
 
     def encode(self, images: np.ndarray, *, label: LabelSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Encode images float [n, H, W, C] (or [n, H, W] when C is 1) in value_range to (z_mean, z_log_var).
@@ -336,48 +284,16 @@ class Generator:
             raise InvalidArgumentError(
                 f"model {self.name!r} has no encoder (it was exported from a decoder alone), so it cannot encode images"
             )
-        array = numeric_array(images, "images")
-        if array.ndim == 3 and self.card.image_shape[2] == 1:
-            array = array[..., None]
-        if array.ndim != 4 or tuple(array.shape[1:]) != self.card.image_shape:
-            raise InvalidArgumentError(
-                f"images must have shape [n, {', '.join(map(str, self.card.image_shape))}], got {list(array.shape)}"
-            )
-        if not np.issubdtype(array.dtype, np.floating):
-            raise InvalidArgumentError(f"images must be floating point values, got dtype {array.dtype}")
-        array = as_float32(array)
-        if not np.all(np.isfinite(array)):
-            raise InvalidArgumentError("images must be finite float32 values: found NaN, inf or a value beyond float32")
+        array = check_images(images, self.card.image_shape)
         labels = self.labels(label, len(array))
         return self.sessions.encode(array, None if labels is None else labels.rows(0, len(array)))
-
-    # -- self test ------------------------------------------------------------------
 
     def selftest(self) -> SelfTestResult:
         """Decode the golden inputs of model.json and compare with the recorded outputs (vae_gen.model.selftest)."""
         return selftest(self.sessions)
-
-    # -- internals ------------------------------------------------------------------
 
     @property
     def uint8_shape(self) -> tuple[int, ...]:
         """The shape of one generated uint8 image: (H, W) for grayscale, (H, W, C) for colour."""
         h, w, c = self.card.image_shape
         return (h, w) if c == 1 else (h, w, c)
-
-    def _check_latents(self, z: object) -> np.ndarray:
-        array = numeric_array(z, "latents")
-        if array.ndim != 2 or array.shape[1] != self.latent_dim:
-            raise InvalidArgumentError(
-                f"latents must have shape [n, {self.latent_dim}] for model {self.name!r}, got {list(array.shape)}"
-            )
-        if not np.issubdtype(array.dtype, np.floating):
-            raise InvalidArgumentError(f"latents must be floating point, got dtype {array.dtype}")
-        array = as_float32(array)
-        if not np.all(np.isfinite(array)):
-            raise InvalidArgumentError("latents must be finite float32 values: found NaN, inf or a value beyond float32")
-        return array
-
-
-def check_batch_size(batch_size: object) -> int:
-    return check_integer(batch_size, 1, MAX_BATCH_SIZE, "batch size")
