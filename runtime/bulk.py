@@ -97,14 +97,12 @@ def generate_run(
         recorded with the run, in each manifest line, and in a .npz's "labels".
     guidance: a conditional model's class guidance, >= 0 (vae_gen.sampling.guidance),
         recorded with the run; 0 decodes the model's own output.
-    layout: "flat" (NNNNNN.png) or "by-class" (CLASS/NNNNNN.png: a labelled
-        dataset that keras.utils.image_dataset_from_directory and
-        `vae-gen train --data` read back).
+    layout: "flat" (NNNNNN.png) or "by-class" (CLASS/NNNNNN.png: a labelled dataset that
+        keras.utils.image_dataset_from_directory and `vae-gen train --data` read back).
     start / shard ("K/N" or (K, N)): write only images start..count-1, or
         only shard K of N (whole decode batches of the run); the files are
         byte for byte those a full run writes at those indices.
-    batch_size: images per decoder call (None: DEFAULT_BATCH_SIZE). Keep it
-        the same across shards, resumes and workers of one run.
+    batch_size: images per decoder call (None: DEFAULT_BATCH_SIZE); the same across a run's shards and resumes.
     mode: "new" (refuse existing images), "overwrite", or "resume" (PNG
         folders: write only what is missing).
     workers: processes encoding PNGs; None: one per core from
@@ -112,39 +110,46 @@ def generate_run(
     grid: also write the images as one contact-sheet PNG, scaled by grid_scale.
     cancel: an event; once set, the run stops at its next file boundary with
         `Cancelled`, every file written is complete, and mode="resume" finishes it.
-    strict_engine: a PNG run another engine started (CPU features, onnxruntime,
-        numpy: vae_gen.model.engine) is refused instead of joined with a warning.
-    Every argument is checked before anything is written.
+    strict_engine: a PNG run another engine started (CPU features, onnxruntime, numpy:
+        vae_gen.model.engine) is refused instead of joined with a warning. Every argument is checked first.
     """
     checked = _checked_run(generator, out, count, seed, temperature, label, guidance, start, shard, batch_size, layout,
                            mode, workers, grid, grid_scale, progress, cancel)  # fmt: skip
-    spec, lo, hi = checked.spec, checked.lo, checked.hi
     kept: list[np.ndarray] = []
     # A resumed run skips the batches already on disk, so its grid is generated on its own afterwards.
     keep: Callable[[int, np.ndarray], None] | None = None
     if checked.grid is not None and mode != "resume":
         keep = lambda first, batch: kept.append(batch)  # noqa: E731
-    written = 0
-    if checked.out is None:
-        for _, batch in generator.stream(spec.sampling.part(lo, hi), spec.batch_size, progress, cancel):
-            kept.append(batch)
-    elif checked.to_array:
-        generate_to_array(generator, checked.out, spec, lo, hi, mode=mode, progress=progress, on_batch=keep, cancel=cancel)
-        written = hi - lo
-    else:
-        workers = checked.workers
-        if workers is None:
-            workers = (os.cpu_count() or 1) if hi - lo >= PARALLEL_PNG_MIN_IMAGES else 0
-        written = generate_to_folder(
-            generator, checked.out, spec, lo, hi,
-            mode=mode, workers=workers, progress=progress, on_batch=keep, cancel=cancel, strict_engine=strict_engine,
-        )  # fmt: skip
-        log.info("wrote %d images to %s", written, checked.out)
+    written = _write(generator, checked, mode, keep, progress, cancel, strict_engine)
+    spec, lo, hi = checked.spec, checked.lo, checked.hi
     if checked.grid is not None:
-        if mode == "resume":
-            kept = [batch for _, batch in generator.stream(spec.sampling.part(lo, hi), spec.batch_size)]
+        if checked.out is None or mode == "resume":  # only a grid's run reports progress from here
+            watching = (progress, cancel) if checked.out is None else (None, None)
+            kept = [batch for _, batch in generator.stream(spec.sampling.part(lo, hi), spec.batch_size, *watching)]
         _write_grid(generator, spec, np.concatenate(kept), lo, checked.grid, checked.grid_scale)
     return RunResult(spec, lo, hi, written)
+
+
+def _write(
+    generator: Generator, checked: _CheckedRun, mode: str, keep: Callable[[int, np.ndarray], None] | None,
+    progress: ProgressCallback | None, cancel: CancelEvent | None, strict_engine: bool,
+) -> int:  # fmt: skip
+    """Write the checked run's images to its array file or PNG folder (none without `out`); returns how many."""
+    spec, lo, hi = checked.spec, checked.lo, checked.hi
+    if checked.out is None:
+        return 0
+    if checked.to_array:
+        generate_to_array(generator, checked.out, spec, lo, hi, mode=mode, progress=progress, on_batch=keep, cancel=cancel)
+        return hi - lo
+    workers = checked.workers
+    if workers is None:
+        workers = (os.cpu_count() or 1) if hi - lo >= PARALLEL_PNG_MIN_IMAGES else 0
+    written = generate_to_folder(
+        generator, checked.out, spec, lo, hi,
+        mode=mode, workers=workers, progress=progress, on_batch=keep, cancel=cancel, strict_engine=strict_engine,
+    )  # fmt: skip
+    log.info("wrote %d images to %s", written, checked.out)
+    return written
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ from typing import Any
 from .errors import InvalidArgumentError, MissingExtraError
 from .model.engine import describe, engine_fingerprint
 from .model.store import resolve_model
-from .output.png_folder import ENGINE_FIELD, ENGINES_FIELD, generate_to_folder, merge_manifests, run_record, write_run_record
+from .output.png_folder import generate_to_folder, merge_manifests
 from .output.run_layout import RUN_RECORD, RunSpec, shard_range
+from .output.run_record import ENGINE_FIELD, ENGINES_FIELD, run_record, write_run_record
 from .sampling.generator import DEFAULT_BATCH_SIZE, Generator
 from .sampling.labels import LabelSpec
 

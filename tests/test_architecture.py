@@ -113,3 +113,16 @@ def test_one_bulk_request_enters_each_module_at_most_once_on_the_way_down():
     request_checks = {"check_seed", "check_count", "check_start", "check_temperature", "check_guidance",
                       "check_batch_size", "check_integer", "resolve", "Sampling.checked"}  # fmt: skip
     assert "ModelSessions.decode" in called and not called & request_checks, sorted(called)
+
+
+def test_modules_and_functions_stay_small_enough_to_read():
+    """Issue 28's bounds: no runtime file over 300 lines, no function over 60 (docstring included)."""
+    too_long = []
+    for module, path in runtime_modules().items():
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 300:
+            too_long.append(f"{module}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                too_long.append(f"{module}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not too_long, "split these:\n" + "\n".join(too_long)

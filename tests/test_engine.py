@@ -22,7 +22,7 @@ from vae_gen.core.constants import GOLDEN_ROWS
 from vae_gen.model import engine
 from vae_gen.model.card import ModelCard
 from vae_gen.model.engine import CROSS_ENGINE, engine_fingerprint
-from vae_gen.output import png_folder
+from vae_gen.output import run_record
 
 OTHER_ENGINE = engine_fingerprint() | {"cpu": "sse"}
 
@@ -58,7 +58,7 @@ def half_run(tmp_path) -> Path:
 
 @pytest.mark.parametrize("join", [["--shard", "1/2"], ["--start", "64"], ["--resume"]])
 def test_joining_a_run_on_another_engine_warns(half_run, monkeypatch, caplog, join):
-    monkeypatch.setattr(png_folder, "engine_fingerprint", lambda: OTHER_ENGINE)
+    monkeypatch.setattr(run_record, "engine_fingerprint", lambda: OTHER_ENGINE)
     assert sample("-n", "128", "--batch-size", "64", "--out", str(half_run), *join) == 0
     (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert f"the run was started on {engine.describe(engine_fingerprint())}" in warning
@@ -69,9 +69,9 @@ def test_joining_a_run_on_another_engine_warns(half_run, monkeypatch, caplog, jo
 def test_the_warning_is_one_line_on_stderr(half_run):
     script = f"""
 import sys
-from vae_gen.output import png_folder
+from vae_gen.output import run_record
 from vae_gen.cli.commands import main
-png_folder.engine_fingerprint = lambda: {OTHER_ENGINE!r}
+run_record.engine_fingerprint = lambda: {OTHER_ENGINE!r}
 sys.exit(main(["sample", "--quiet", "-n", "128", "--batch-size", "64", "--out", {str(half_run)!r}, "--resume"]))
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -80,7 +80,7 @@ sys.exit(main(["sample", "--quiet", "-n", "128", "--batch-size", "64", "--out", 
 
 
 def test_strict_engine_refuses_another_engine_and_writes_nothing(half_run, monkeypatch, capsys):
-    monkeypatch.setattr(png_folder, "engine_fingerprint", lambda: OTHER_ENGINE)
+    monkeypatch.setattr(run_record, "engine_fingerprint", lambda: OTHER_ENGINE)
     assert sample("-n", "128", "--batch-size", "64", "--out", str(half_run), "--shard", "1/2", "--strict-engine") == 2
     err = capsys.readouterr().err
     assert "--strict-engine allows only the same engine" in err and len(err.strip().splitlines()) == 1
@@ -104,7 +104,7 @@ def test_a_record_from_before_fingerprints_resumes_and_strict_refuses_it(half_ru
 
 
 def test_the_api_takes_strict_engine(half_run, monkeypatch):
-    monkeypatch.setattr(png_folder, "engine_fingerprint", lambda: OTHER_ENGINE)
+    monkeypatch.setattr(run_record, "engine_fingerprint", lambda: OTHER_ENGINE)
     with pytest.raises(vae_gen.OutputError, match="strict_engine=True allows only the same engine"):
         generate_run(vae_gen.load(), half_run, 128, batch_size=64, shard="1/2", strict_engine=True)
 

@@ -30,9 +30,7 @@ from .card_fields import (
     read_value_range,
     require_field,
 )
-from .card_parts import Conditioning, Prior
-from .card_parts import GoldenCheck as GoldenCheck  # re-exported: model.selftest imports it from here
-from .card_parts import OnnxFile as OnnxFile  # re-exported: model.sessions imports it from here
+from .card_parts import Conditioning, GoldenCheck, OnnxFile, Prior
 from .onnx_inspect import refuse_external_data
 
 #: The format this vae-gen writes. Bump it for any change an older vae-gen would misread; the runtime

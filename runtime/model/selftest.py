@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .card import GoldenCheck
+from .card_parts import GoldenCheck
 from .engine import CROSS_ENGINE
 from .sessions import DEFAULT_BATCH_SIZE, ModelSessions
 

@@ -18,7 +18,8 @@ import numpy as np
 from ..core.checks import check_integer
 from ..core.memory import GuardedSession, import_onnxruntime, is_out_of_memory, out_of_memory
 from ..errors import InvalidArgumentError, ModelIntegrityError
-from .card import ModelCard, OnnxFile, verified_bytes
+from .card import ModelCard, verified_bytes
+from .card_parts import OnnxFile
 
 log = logging.getLogger(__name__)
 

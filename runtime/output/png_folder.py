@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CancelEvent, InvalidArgumentError, OutputError, raise_if_cancelled
-from ..model.engine import describe, engine_fingerprint
 from ..sampling.generator import Generator, ProgressCallback
 from ..sampling.labels import Labels
 from ..sampling.latents import block_ranges
@@ -29,16 +28,14 @@ from .locks import FolderLock
 from .png_writer import PngWriter
 from .run_layout import (
     FILES_PER_FOLDER,
-    RUN_RECORD,
     RunSpec,
     manifest_name,
 )
+from .run_record import check_run_record, holds_another_run, run_record, write_run_record
 
 log = logging.getLogger(__name__)
 
 MODES = ("new", "overwrite", "resume")
-#: Run record fields beside the spec: the engine that started the run, and every engine that wrote part of it.
-ENGINE_FIELD, ENGINES_FIELD = "engine", "engines"
 RUN_BEING_REPLACED = "another vae-gen process is replacing the run in this folder"
 
 
@@ -76,81 +73,6 @@ def _remove_stale_temporaries(folder: Path, path_of: Callable[[int], str], lo: i
             relative = final_name if path.parent == folder else f"{path.parent.name}/{final_name}"
             if _in_range(relative, path_of, lo, hi):
                 path.unlink(missing_ok=True)
-
-
-def _check_run_record(folder: Path, spec: RunSpec, mode: str, has_pngs: bool, strict_engine: bool) -> bool:
-    """Refuse to mix runs in one folder; True when the record of this run is still to be written.
-
-    A process joining a run that another engine started (a resume, a tail, a shard) is told in one line: its
-    images may differ from that engine's by the cross-engine tolerance; strict_engine refuses it instead.
-    """
-    record = folder / RUN_RECORD
-    if record.is_file() and mode != "overwrite":
-        try:
-            recorded = json.loads(record.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise OutputError(f'{record}: unreadable run record ({exc}); pass mode="overwrite" to start afresh') from None
-        expected = spec.record()
-        recorded = RunSpec.normalized_record(recorded)
-        engine = recorded.pop(ENGINE_FIELD, None) if isinstance(recorded, dict) else None
-        if isinstance(recorded, dict):
-            recorded.pop(ENGINES_FIELD, None)
-        if recorded != expected:
-            recorded = recorded if isinstance(recorded, dict) else {}
-            differing = sorted(k for k in expected if recorded.get(k) != expected[k])
-            raise OutputError(
-                f'{folder}: holds a run with a different {", ".join(differing)}; use another folder or mode="overwrite"'
-            )
-        _check_engine(folder, engine, strict_engine)
-        return False
-    if has_pngs and mode == "resume":
-        raise OutputError(f"{folder}: holds PNG images but no {RUN_RECORD}, so there is no vae-gen run to resume")
-    if has_pngs and mode == "new":
-        raise OutputError(f'{folder}: already holds PNG images; pass mode="overwrite" to replace them')
-    return True
-
-
-def _holds_another_run(folder: Path, spec: RunSpec, has_pngs: bool) -> bool:
-    """Whether the folder holds images that are not of the run `spec`: another run's record, or PNGs without one."""
-    record = folder / RUN_RECORD
-    if not record.is_file():
-        return has_pngs
-    try:
-        recorded = RunSpec.normalized_record(json.loads(record.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return True
-    if not isinstance(recorded, dict):
-        return True
-    recorded.pop(ENGINE_FIELD, None)
-    recorded.pop(ENGINES_FIELD, None)
-    return bool(recorded != spec.record())
-
-
-def _check_engine(folder: Path, recorded: object, strict: bool) -> None:
-    """Warn (or, strict, refuse) when this engine is not the one that started the run in `folder`."""
-    here = engine_fingerprint()
-    if recorded == here:
-        return
-    started = "started by a vae-gen that did not record its engine" if recorded is None else f"started on {describe(recorded)}"
-    if strict:
-        raise OutputError(
-            f"{folder}: the run was {started}; this machine is {describe(here)}, and strict_engine=True allows "
-            "only the same engine"
-        )
-    if recorded is not None:
-        log.warning(
-            "%s: the run was %s; this machine is %s, so its images may differ from that engine's by a level on a few "
-            "pixels (docs/determinism.md)", folder, started, describe(here),
-        )  # fmt: skip
-
-
-def run_record(spec: RunSpec, engines: list[dict[str, str]] | None = None) -> dict[str, object]:
-    """The JSON of a run record: the spec, the engine that started the run, and (a Dask run) every engine that
-    wrote some of it."""
-    record: dict[str, object] = spec.record() | {ENGINE_FIELD: engine_fingerprint()}
-    if engines is not None:
-        record[ENGINES_FIELD] = engines
-    return record
 
 
 def prepare_folder(folder: Path) -> Path:
@@ -235,7 +157,7 @@ def _claim_range(
     folder is overwritten only whole and alone, a new run never over this run's images; the run record is checked
     (and written first, when the folder has none)."""
     has_pngs = next(_finished_pngs(folder), None) is not None
-    if mode == "overwrite" and _holds_another_run(folder, spec, has_pngs):
+    if mode == "overwrite" and holds_another_run(folder, spec, has_pngs):
         if (lo, hi) != (0, spec.count):
             raise OutputError(
                 f"{folder}: holds another run; overwriting only images {lo}-{hi - 1} of it would leave a folder "
@@ -244,7 +166,7 @@ def _claim_range(
         run_lock.make_exclusive(
             "another vae-gen process is writing a run into this folder; wait for it to end before replacing the run"
         )
-    write_record = _check_run_record(folder, spec, mode, has_pngs, strict_engine)
+    write_record = check_run_record(folder, spec, mode, has_pngs, strict_engine)
     if mode == "new" and has_pngs:
         clash = _first_clash(folder, path_of, lo, hi)
         if clash is not None:
@@ -269,11 +191,6 @@ def _write_manifest(folder: Path, spec: RunSpec, labels: Labels | None, lo: int,
                 if names is not None:
                     line["class"] = names[i - first]
                 handle.write(json.dumps(line) + "\n")
-
-
-def write_run_record(folder: Path, record: dict[str, object]) -> None:
-    with atomic_file(folder / RUN_RECORD) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def merge_manifests(folder: Path, count: int, ranges: list[tuple[int, int]]) -> Path:
