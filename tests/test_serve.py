@@ -210,7 +210,7 @@ def test_a_key_guards_every_endpoint_but_healthz():
 
 
 def slow(generator: vae_gen.Generator, seconds: float):
-    real = generator.generate
+    real = generator.images
 
     def generate(*args, **kwargs):
         time.sleep(seconds)
@@ -223,7 +223,7 @@ def test_a_full_queue_answers_429_with_retry_after(monkeypatch):
     import httpx
 
     settings = make_settings(jobs=1)
-    monkeypatch.setattr(settings.models[DENSE2], "generate", slow(settings.models[DENSE2], 0.3))
+    monkeypatch.setattr(settings.models[DENSE2], "images", slow(settings.models[DENSE2], 0.3))
     from vae_gen.serve import state
 
     monkeypatch.setattr(state, "QUEUE_LIMIT", 1)
@@ -241,7 +241,7 @@ def test_a_full_queue_answers_429_with_retry_after(monkeypatch):
 
 def test_a_request_over_its_time_limit_is_503_and_a_fault_is_a_json_500(monkeypatch):
     settings = make_settings(request_seconds=0.05)
-    monkeypatch.setattr(settings.models[DENSE2], "generate", slow(settings.models[DENSE2], 0.5))
+    monkeypatch.setattr(settings.models[DENSE2], "images", slow(settings.models[DENSE2], 0.5))
     client = TestClient(server.create_app(settings), raise_server_exceptions=False)
     late = client.post("/v1/generate", json={"model": DENSE2, "n": 1})
     assert late.status_code == 503 and error_of(late)["code"] == "timeout"
@@ -249,7 +249,7 @@ def test_a_request_over_its_time_limit_is_503_and_a_fault_is_a_json_500(monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(settings.models[vae_gen.DEFAULT_MODEL], "generate", broken)
+    monkeypatch.setattr(settings.models[vae_gen.DEFAULT_MODEL], "images", broken)
     fault = client.post("/v1/generate", json={"n": 1})
     assert fault.status_code == 500 and error_of(fault) == {"code": "internal", "message": "the server failed; its log says why"}
 

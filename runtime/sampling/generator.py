@@ -136,8 +136,7 @@ class Generator:
         return self.to_latents(self.noise(n, seed, temperature=temperature, start=start))
 
     def labels(self, label: LabelSpec | None, n: int | None = None, start: int = 0) -> Labels | None:
-        """`label` checked against this model's classes (vae_gen.sampling.labels; None without classes) for a
-        per-image sequence of `n` images from index `start`."""
+        """`label` checked for this model (None without classes); a per-image sequence covers [start, start + n)."""
         return resolve(label, self.classes, self.name, n, start)
 
     def decode(
@@ -145,12 +144,8 @@ class Generator:
     ) -> np.ndarray:
         """Decode latents float32 [n, latent_dim] to images float32 [n, H, W, C] in value_range.
 
-        label: required for a conditional model, refused for others: a class
-        name or index, "all" (row i of class i mod K), a {name: weight} blend,
-        or one of those per row. guidance: a conditional model's class
-        guidance, >= 0 (see vae_gen.sampling.guidance; 0, the default, is the decoder's
-        own output). One decoder call per `batch_size` latents (two with
-        guidance): onnxruntime is no faster on larger batches here, and its
+        label and guidance: as for `generate` (a label per row, or one for all). One decoder call per
+        `batch_size` latents (two with guidance): onnxruntime is no faster on larger batches here, and its
         buffers grow with them.
         """
         z = check_latents(z, self.latent_dim, self.name)
@@ -172,8 +167,7 @@ class Generator:
         self, n: int, seed: int = 0, *, temperature: float = 1.0, start: int = 0, label: LabelSpec | None = None,
         guidance: float = 0.0, one_label: bool = False,
     ) -> Sampling:  # fmt: skip
-        """Images [start, start + n) of `seed` as one request checked for this model (see `generate` for the
-        arguments; `one_label` refuses per-image label sequences): what `stream` takes."""
+        """The request `generate` would make, checked once (`one_label`: no per-image labels), for `stream`."""
         return Sampling.checked(self.classes, self.name, n, seed=seed, start=start, temperature=temperature,
                                 label=label, guidance=guidance, one_label=one_label)  # fmt: skip
 
@@ -253,6 +247,13 @@ class Generator:
         request = self.sampling(n, seed, temperature=temperature, start=start, label=label, guidance=guidance)
         batch_size = check_batch_size(batch_size)
         check_callbacks(progress, cancel)
+        return self.images(request, batch_size, progress, cancel)
+
+    def images(
+        self, request: Sampling, batch_size: int = DEFAULT_BATCH_SIZE, progress: ProgressCallback | None = None,
+        cancel: CancelEvent | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """The images of a request made by `sampling` (so checked already) as one uint8 array, as `generate`."""
         out = np.empty((request.count, *self.uint8_shape), np.uint8)
         for lo, batch in self.stream(request, batch_size, progress, cancel):
             out[lo - request.start : lo - request.start + len(batch)] = batch

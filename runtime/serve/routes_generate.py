@@ -21,14 +21,11 @@ router = APIRouter(prefix="/v1")
 @router.post("/generate", summary="images of a run, as `vae-gen sample` makes them", response_class=Response)
 async def generate(request: GenerateRequest, state: State) -> Response:
     generator = state.generator_for(request.model)
-    label, guidance = state.label_of(generator, request.class_), generator.check_guidance(request.guidance)
+    label = state.parsed_label(generator, request.class_)
+    sampling = generator.sampling(request.n, request.seed, start=request.start, temperature=request.temperature,
+                                  label=label, guidance=request.guidance)  # fmt: skip
     state.check_count(request.n)
-    images = await state.run_job(
-        lambda cancel: generator.generate(
-            request.n, request.seed, start=request.start, temperature=request.temperature, label=label,
-            guidance=guidance, cancel=cancel,
-        )
-    )  # fmt: skip
+    images = await state.run_job(lambda cancel: generator.images(sampling, cancel=cancel))
     return encoded(images, request.format, first_index=request.start)
 
 

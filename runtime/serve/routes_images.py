@@ -16,8 +16,9 @@ from ..output.images import png_bytes
 from ..sampling.generator import DEFAULT_BATCH_SIZE, Generator
 from ..sampling.guidance import MAX_GUIDANCE
 from ..sampling.latents import MAX_SEED, MAX_TEMPERATURE
+from ..sampling.request import Sampling
 from .schemas import CLASS_DESCRIPTION, GUIDANCE_DESCRIPTION
-from .state import LabelText, ServerState, State
+from .state import ServerState, State
 
 #: Deterministic images never change: clients and proxies may keep them for a year.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -42,18 +43,18 @@ async def one_image(
     guidance: Annotated[float, Query(ge=0, le=MAX_GUIDANCE, description=GUIDANCE_DESCRIPTION)] = 0.0,
 ) -> Response:
     generator = state.generator_for(name)
-    label, guidance = state.label_of(generator, class_), generator.check_guidance(guidance)
-    labels = generator.labels(label)
-    spec = None if labels is None else json.dumps(labels.spec, sort_keys=True)
-    tag = image_tag(generator, seed, index, temperature, spec, guidance)
+    first = index - index % DEFAULT_BATCH_SIZE  # image i is decoded in its batch of the run, as `sample` does
+    sampling = generator.sampling(DEFAULT_BATCH_SIZE, seed, start=first, temperature=temperature,
+                                  label=state.parsed_label(generator, class_), guidance=guidance)  # fmt: skip
+    spec = None if sampling.labels is None else json.dumps(sampling.label, sort_keys=True)
+    tag = image_tag(generator, seed, index, sampling.temperature, spec, sampling.guidance)
     headers = {"ETag": tag, "Cache-Control": IMMUTABLE}
     if request.headers.get("if-none-match") == tag:
         return Response(status_code=304, headers=headers)
-    first = index - index % DEFAULT_BATCH_SIZE
-    key = (generator.name, seed, first, temperature, spec, guidance)
+    key = (generator.name, seed, first, sampling.temperature, spec, sampling.guidance)
     batch = state.recent_batches.get(key)
     if batch is None:
-        batch = await decoded_batch(state, key, generator, label)
+        batch = await decoded_batch(state, key, generator, sampling)
         state.recent_batches.put(key, batch)
     return Response(png_bytes(batch[index - first]), media_type="image/png", headers=headers)
 
@@ -68,16 +69,12 @@ def image_tag(generator: Generator, seed: int, index: int, temperature: float, s
     return '"' + hashlib.sha256(facts.encode()).hexdigest()[:32] + '"'
 
 
-async def decoded_batch(state: ServerState, key: tuple[Any, ...], generator: Generator, label: LabelText) -> np.ndarray:
-    """Image i is decoded in its batch of the run, as `sample` decodes it; neighbours will ask for the rest, often
-    at once: they all wait for the one decoding of their batch."""
-    _, seed, first, temperature, _, guidance = key
+async def decoded_batch(state: ServerState, key: tuple[Any, ...], generator: Generator, sampling: Sampling) -> np.ndarray:
+    """The batch `sampling` asks for, decoded once: neighbours will ask for the rest of it, often at once, and they
+    all wait for the one decoding of their batch."""
     decoding = state.batches_in_flight.get(key)
     if decoding is None:  # (run_job returns the generator's array)
-        decoding = asyncio.ensure_future(state.run_job(
-            lambda cancel: generator.generate(DEFAULT_BATCH_SIZE, seed, start=first, temperature=temperature,
-                                              label=label, guidance=guidance, cancel=cancel)
-        ))  # fmt: skip
+        decoding = asyncio.ensure_future(state.run_job(lambda cancel: generator.images(sampling, cancel=cancel)))
         state.batches_in_flight[key] = decoding
         decoding.add_done_callback(lambda _: state.batches_in_flight.pop(key, None))
     batch: np.ndarray = await asyncio.shield(decoding)

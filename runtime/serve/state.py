@@ -102,9 +102,14 @@ class ServerState:
     @staticmethod
     def label_of(generator: Generator, text: str | int | None) -> LabelText:
         """The `class` text (or index) as the model's label spec, checked now (a bad one is a 400 before any work)."""
-        label = parse_label_text(text, generator.classes) if isinstance(text, str) else text
+        label = ServerState.parsed_label(generator, text)
         generator.labels(label)
         return label
+
+    @staticmethod
+    def parsed_label(generator: Generator, text: str | int | None) -> LabelText:
+        """The `class` text (or index) as a label spec, for `Generator.sampling` to check."""
+        return parse_label_text(text, generator.classes) if isinstance(text, str) else text
 
     def check_count(self, n: int) -> None:
         if n > self.settings.max_images:
