@@ -27,6 +27,7 @@ DEFAULT_MODELS = [
     "fashion-mnist-residual32-sharp",
     "fashion-mnist-conditional32",
     "fashion-mnist-conditional32-sharp",
+    "fashion-mnist-conditional32-sharp-ac",
 ]
 BATCHES = (1, 64, 1024)
 #: Images decoded per timed repetition at each batch size (whole batches).
