@@ -152,8 +152,8 @@ def test_the_r1_weight_is_a_setting_the_discriminator_loss_uses():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"objective": "adversarial", "class_weight": 1.0}, "needs --conditional and --objective adversarial"),
-        ({"conditional": True, "class_weight": 1.0}, "needs --conditional and --objective adversarial"),
+        ({"class_weight": 1.0}, "needs --objective adversarial"),
+        ({"conditional": True, "class_weight": 1.0}, "needs --objective adversarial"),
         ({"discriminator_depth": 5}, "discriminator_depth"),
         ({"class_weight": -1.0}, "class_weight"),
     ],
@@ -166,7 +166,8 @@ def test_discriminator_settings_out_of_their_rules_are_refused(changes, message)
         TrainSettings(**changes)
 
 
-def test_the_class_term_changes_what_the_decoder_learns():
+@pytest.mark.parametrize("conditional", [True, False], ids=["label", "confidence"])
+def test_the_class_term_changes_what_the_decoder_learns(conditional):
     import keras
 
     from vae_gen.train.fit import build_model
@@ -178,11 +179,30 @@ def test_the_class_term_changes_what_the_decoder_learns():
     decoders = []
     for class_weight in (0.0, 1.0):
         keras.utils.set_random_seed(0)
-        settings = TrainSettings(objective="adversarial", conditional=True, arch="conv", latent_dim=2,
+        settings = TrainSettings(objective="adversarial", conditional=conditional, arch="conv", latent_dim=2,
                                  class_weight=class_weight)  # fmt: skip
-        model = build_model(settings, (28, 28, 1), classes=10)
+        model = build_model(settings, (28, 28, 1), classes=10 if conditional else 0, class_head=10)
         model.compile(keras.optimizers.Adam(1e-3))
-        model.train_step((keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)))
+        batch = keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)
+        model.train_step(batch if conditional or class_weight else batch[0])  # as fit's batches are made
         decoders.append(model.decoder.get_weights())
-    # Same start, same noise; only the auxiliary classifier's pull on the decoded images differs.
+    # Same start, same noise; only the class head's pull on the decoded images differs (towards their label when
+    # conditional; towards one clear class each, all classes evenly, when not).
     assert any(not np.allclose(a, b) for a, b in zip(*decoders, strict=True))
+
+
+def test_an_unconditional_run_with_a_class_weight_learns_a_class_head_and_exports_as_usual(tmp_path):
+    import keras
+
+    run = tmp_path / "run"
+    argv = ["train", "--objective", "adversarial", "--arch", "conv", "--latent-dim", "4", "--class-weight", "1",
+            *SLICE, "--out", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    (epoch,) = json.loads((run / "history.json").read_text())
+    assert np.isfinite(epoch["class_loss"]) and epoch["class_loss"] > 0
+    discriminator = keras.saving.load_model(run / "discriminator.keras", compile=False)
+    realness, class_logits = discriminator(np.zeros((2, 28, 28, 1), np.float32))
+    assert realness.shape == (2, 1) and class_logits.shape == (2, 10)
+    assert main(["export", str(run), "--out", str(tmp_path / "model")]) == 0
+    generator = vae_gen.load(tmp_path / "model")
+    assert generator.classes == () and generator.selftest().passed

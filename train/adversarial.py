@@ -38,12 +38,12 @@ MAX_ADAPTIVE_SCALE = 1e4
 
 
 def build_discriminator(
-    image_shape: tuple[int, int, int], classes: int = 0, depth: int = 2, classify: bool = False
+    image_shape: tuple[int, int, int], classes: int = 0, depth: int = 2, class_head: int = 0
 ) -> keras.Model:
     """Image [, label] -> one logit per image (real: high). `depth` stride-2 convolutions (64 channels, doubling)
-    and a Dense layer. With classes, a projection term (Miyato & Koyama 2018): the logit gains
-    <h, embed(label)>, so the verdict is about the image *as* the class it was asked to be; with `classify`, a
-    second output, one logit per class (the auxiliary classifier of AC-GAN, Odena et al. 2017)."""
+    and a Dense layer. With classes (a conditional model's labels), a projection term (Miyato & Koyama 2018): the
+    logit gains <h, embed(label)>, so the verdict is about the image *as* the class it was asked to be. With
+    `class_head` K, a second output, K class logits (the auxiliary classifier of AC-GAN, Odena et al. 2017)."""
     image, label = keras.Input(shape=image_shape, name="image"), label_input(classes)
     x = image
     for level in range(depth):
@@ -54,8 +54,18 @@ def build_discriminator(
     if label is not None:
         projection = layers.Dot(axes=1)([h, layers.Dense(256, use_bias=False)(label)])
         logit = layers.Add()([logit, projection])
-    outputs = [logit, layers.Dense(classes, name="class_logits")(h)] if classify and classes else logit
+    outputs = [logit, layers.Dense(class_head, name="class_logits")(h)] if class_head else logit
     return keras.Model(image if label is None else [image, label], outputs, name="discriminator")
+
+
+def confidence_loss(class_logits):
+    """CatGAN's generator term (Springenberg 2016) for images decoded without a label: each should be clearly one
+    class (low entropy of its class distribution) while the batch covers the classes evenly (high entropy of
+    their mean), so the term cannot be met by drawing one easy class."""
+    p = tf.nn.softmax(tf.cast(class_logits, tf.float32))
+    each = -tf.reduce_mean(tf.reduce_sum(p * tf.math.log(p + 1e-8), axis=1))
+    mean = tf.reduce_mean(p, axis=0)
+    return each + tf.reduce_sum(mean * tf.math.log(mean + 1e-8))
 
 
 class AdversarialVAE(VAE):
@@ -106,8 +116,18 @@ class AdversarialVAE(VAE):
         """Cross-entropy of the auxiliary classifier against the (one-hot) labels."""
         return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels, tf.cast(class_logits, tf.float32)))
 
-    def train_step(self, data):
+    def split_classes(self, data):
+        """(images, conditioning labels or None, the images' classes for the class head or None). An unconditional
+        model trained with a class weight is given (images, one-hot classes) batches: the classes only teach the
+        discriminator's class head."""
+        if self.class_weight and not self.conditional:
+            images, classes = data
+            return images, None, classes
         images, labels = self.split(data)
+        return images, labels, labels
+
+    def train_step(self, data):
+        images, labels, true_classes = self.split_classes(data)
         batch = tf.shape(images)[0]
         z_prior = keras.random.normal((batch, self.decoder.inputs[0].shape[-1]), seed=self.prior_noise)
         vae_weights = self.optimized_weights()
@@ -127,8 +147,10 @@ class AdversarialVAE(VAE):
                 adversarial_norm = tf.norm(tape.gradient(adversarial_loss, self.output_kernel))
                 scale = tf.clip_by_value(likelihood_norm / (adversarial_norm + 1e-4), 0.0, MAX_ADAPTIVE_SCALE)
             decoder_verdict = adversarial_loss
-            if self.class_weight:  # the decoded images should be recognised as the label they were decoded for
+            if self.class_weight and labels is not None:  # decoded images should show the label they were given
                 decoder_verdict += self.class_weight * self.class_loss(fake_class_logits, fake_labels)
+            elif self.class_weight:  # without labels: each image clearly one class, the classes evenly covered
+                decoder_verdict += self.class_weight * confidence_loss(fake_class_logits)
             objective = likelihood_loss + self.adversarial_weight * scale * decoder_verdict
         gradients = tape.gradient(objective, vae_weights)
         del tape
@@ -152,7 +174,7 @@ class AdversarialVAE(VAE):
                 + 0.5 * self.r1_gamma * r1
             )
             if self.class_weight:  # the classifier learns from real images only, so it cannot be taught by fakes
-                real_class_loss = self.class_loss(real_class_logits, labels)
+                real_class_loss = self.class_loss(real_class_logits, true_classes)
                 discriminator_loss += real_class_loss
         weights = self.discriminator.trainable_weights
         self.discriminator_optimizer.apply_gradients(zip(tape.gradient(discriminator_loss, weights), weights, strict=True))
@@ -163,7 +185,7 @@ class AdversarialVAE(VAE):
         self.adaptive_scale_tracker.update_state(scale, sample_weight=batch_size)
         if self.class_tracker is not None:
             self.class_tracker.update_state(real_class_loss, sample_weight=batch_size)
-        self.update_metrics(neg_elbo, reconstruction_loss, kl, data)
+        self.update_metrics(neg_elbo, reconstruction_loss, kl, images if labels is None else (images, labels))
         return {m.name: m.result() for m in self.metrics}
 
     def use_decoder_average(self) -> None:

@@ -235,10 +235,12 @@ def _run(
     data = load_dataset(settings, data_dir)
     n_train, x_test = len(data.train_images), data.test_images  # uint8: batches become floats in the pipeline
     classes = len(data.class_names) if settings.conditional else 0
-    if settings.conditional and classes < 2:
+    labelled = settings.conditional or settings.class_weight > 0  # the class weight teaches a class head
+    if labelled and len(data.class_names) < 2:
         found = f"one class ({data.class_names[0]})" if data.class_names else "no classes"
+        needs = "--conditional" if settings.conditional else f"--class-weight {settings.class_weight:g}"
         raise DataError(
-            f"--conditional needs labelled images of two classes or more; {settings.data} has {found} "
+            f"{needs} needs labelled images of two classes or more; {settings.data} has {found} "
             "(give a folder with one subfolder per class, or fashion-mnist)"
         )
     log.info("training on %d images, testing on %d, each %s", n_train, len(x_test), "x".join(map(str, data.image_shape)))
@@ -259,7 +261,8 @@ def _run(
     keras.utils.set_random_seed(settings.seed)
     if settings.deterministic:
         tf.config.experimental.enable_op_determinism()
-    vae = build_model(settings, data.image_shape, classes, starting_weights=checkpoint is None)
+    vae = build_model(settings, data.image_shape, classes, starting_weights=checkpoint is None,
+                      class_head=len(data.class_names) if settings.class_weight else 0)  # fmt: skip
     vae.compile(
         optimizer=build_optimizer(settings, steps_per_epoch=-(-n_train // batch_size)),
         steps_per_execution=STEPS_PER_EXECUTION,
@@ -286,9 +289,12 @@ def _run(
     callbacks.append(SaveCheckpoint(out_dir / CHECKPOINT_FILE, state, progress, keep_best if settings.keep_best else None,
                                     judging))  # fmt: skip
     callbacks.append(stop_on_signal)  # last: an epoch that ended is checkpointed before a stop
-    train_labels, test_labels = (data.train_labels, data.test_labels) if classes else (None, None)
-    train_set = _batches(data.train_images, batch_size, shuffle_seed=settings.seed, labels=train_labels,
-                         classes=classes, first_epoch=first_epoch)  # fmt: skip
+    # The training batches carry the classes whenever something learns them (an unconditional model's class head
+    # too); the test batches only when the model itself takes a label.
+    train_set = _batches(data.train_images, batch_size, shuffle_seed=settings.seed,
+                         labels=data.train_labels if labelled else None, classes=len(data.class_names),
+                         first_epoch=first_epoch)  # fmt: skip
+    test_labels = data.test_labels if classes else None
     test_set = _batches(x_test, batch_size, labels=test_labels, classes=classes)
 
     created = not out_dir.exists()
@@ -410,23 +416,26 @@ def warn_if_too_few_steps(n_train: int, batch_size: int, epochs: int) -> None:
 
 
 def build_model(
-    settings: TrainSettings, image_shape: tuple[int, int, int], classes: int, starting_weights: bool = True
+    settings: TrainSettings, image_shape: tuple[int, int, int], classes: int, starting_weights: bool = True,
+    class_head: int = 0,
 ) -> VAE:
     """The VAE the settings ask for: its objective's model class, its weights new or from `init_from` (unless
     `starting_weights` is False: a resumed run's come from its checkpoint)."""
     encoder, decoder = build_networks(settings.arch, settings.latent_dim, image_shape, settings.precision, classes)
     if settings.init_from is not None and starting_weights:
         load_starting_weights(starting_folder(settings.init_from), encoder, decoder)
-    vae = _vae_for(settings, encoder, decoder, image_shape, classes)
+    vae = _vae_for(settings, encoder, decoder, image_shape, classes, class_head or classes)
     vae.kl_weight.assign(settings.kl_weight)  # the objective's; every reported -ELBO weighs the KL term by 1
     return vae
 
 
-def _vae_for(settings: TrainSettings, encoder, decoder, image_shape: tuple[int, int, int], classes: int) -> VAE:
-    """The model class of the settings' objective around the two networks."""
+def _vae_for(
+    settings: TrainSettings, encoder, decoder, image_shape: tuple[int, int, int], classes: int, class_head: int
+) -> VAE:
+    """The model class of the settings' objective around the two networks (`class_head`: the data's classes)."""
     if settings.objective == "adversarial":
         discriminator = build_discriminator(image_shape, classes, settings.discriminator_depth,
-                                            classify=settings.class_weight > 0)  # fmt: skip
+                                            class_head if settings.class_weight else 0)  # fmt: skip
         return AdversarialVAE(encoder, decoder, discriminator, settings.adversarial_weight, seed=settings.seed,
                               r1_gamma=settings.r1_gamma, class_weight=settings.class_weight,
                               name=f"vae_{settings.arch}")  # fmt: skip
@@ -458,7 +467,8 @@ def _batches(
     first_epoch: int = 0,
 ) -> tf.data.Dataset:
     """Batches of `images` (uint8) as float32 in [0, 1]; with a seed, in an order drawn anew each epoch.
-    With `labels` (int [n]), batches are (images, one-hot labels [batch, classes]) for a conditional VAE.
+    With `labels` (int [n]), batches are (images, one-hot labels [batch, classes]): for a conditional VAE, or a
+    discriminator's class head.
 
     Each batch is gathered from the numpy array itself, which stays the only
     copy of the images: `from_tensor_slices` would copy them into TensorFlow

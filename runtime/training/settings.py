@@ -131,11 +131,14 @@ class TrainSettings:
     #: sees 10-pixel patches before its dense layer, 3 sees 22-pixel ones.
     discriminator_depth: int = setting(2, integer(2, 4), "with --objective adversarial: stride-2 convolutions in "
                                        "the discriminator (more: it judges larger shapes, not only textures)")  # fmt: skip
-    #: Weight of the auxiliary-classifier term (AC-GAN, Odena et al. 2017) of a conditional run: 0 is off.
-    class_weight: float = setting(0.0, number(0, inclusive=True), "with --objective adversarial and --conditional: "
-                                  "the discriminator also learns the class of real images, and the decoder's images "
-                                  "are pushed to be recognised as their label, at this weight next to the "
-                                  "adversarial term; 0 is off")  # fmt: skip
+    #: Weight of the class term (0: off): the discriminator's class head learns labelled real images; a conditional
+    #: decoder's images are pushed towards their label (AC-GAN), an unconditional one's towards one clear class each
+    #: with the classes evenly covered (CatGAN).
+    class_weight: float = setting(0.0, number(0, inclusive=True), "with --objective adversarial, on labelled data: the "
+                                  "discriminator also learns the class of real images, and the decoder's images are "
+                                  "pushed to be recognised as their label (conditional) or as one clear class each, "
+                                  "all classes evenly (unconditional), at this weight next to the adversarial term; "
+                                  "0 is off")  # fmt: skip
     #: A model folder or run folder whose encoder.keras and decoder.keras start the run (recorded as given).
     init_from: str | None = setting(None, optional_text("new weights from the seed"), "start from the weights of "
                                     "this model or run folder (fine-tuning; installed shipped models hold no Keras "
@@ -149,9 +152,9 @@ class TrainSettings:
             except ValueError as exc:
                 raise SettingError(spec.name, str(exc)) from None
             object.__setattr__(self, spec.name, value)  # normalized: 1 -> 1.0 for a float setting
-        if self.class_weight > 0 and not (self.conditional and self.objective == "adversarial"):
-            raise SettingError("class_weight", f"{self.class_weight} needs --conditional and --objective adversarial "
-                                               "(it pushes a conditional decoder's images towards their label)")  # fmt: skip
+        if self.class_weight > 0 and self.objective != "adversarial":
+            raise SettingError("class_weight", f"{self.class_weight} needs --objective adversarial (it weighs a term "
+                                               "of the discriminator's class head)")  # fmt: skip
         if self.data == FASHION_MNIST:
             for name in ("image_size", "channels", "test_fraction"):
                 if getattr(self, name) is not None:
