@@ -253,6 +253,9 @@ def test_conditional_training_needs_labelled_data(tmp_path):
         Image.fromarray(np.full((8, 8), i * 40, np.uint8)).save(flat / f"{i}.png")
     with pytest.raises(Exception, match=r"--conditional needs labelled images of two classes or more; .* has no classes"):
         train(TrainSettings(data=str(flat), conditional=True, epochs=1, test_fraction=0.5), tmp_path / "run")
+    unconditional = TrainSettings(data=str(flat), objective="adversarial", class_weight=1.0, epochs=1, test_fraction=0.5)
+    with pytest.raises(Exception, match=r"--class-weight 1 needs labelled images of two classes or more; .* has no classes"):
+        train(unconditional, tmp_path / "run")
 
 
 @pytest.fixture(scope="module")
