@@ -27,6 +27,7 @@ IMAGES, SEED = 10_000, 0
 DEFAULT_MODELS = [
     "fashion-mnist-residual32",
     "fashion-mnist-residual32-sharp",
+    "fashion-mnist-residual32-sharp-ac",
     "fashion-mnist-conditional32",
     "fashion-mnist-conditional32-sharp",
     "fashion-mnist-conditional32-sharp-ac",
