@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from ..output.images import MAX_GRID_SCALE, check_grid_size, check_picture_path, save_animation, save_grid
+from ..output.images import check_grid_size, check_picture_path, save_animation, save_grid
 from ..sampling.generator import Generator
 from ..sampling.latent_paths import MAX_FRAMES, MAX_MANIFOLD_SIZE, METHODS, interpolate, manifold, random_walk
 from ..sampling.reconstruct import MAX_VARIATIONS, reconstruct_rows
 from ..sampling.user_inputs import INVERT_CHOICES, load_image, load_latent
 from .args import MAX_FPS, MIN_FPS, frames_per_second, int_from_to, non_negative_int, positive_float, seed_number
-from .options import add_class_option, add_prior_option, generator_for, label_of
+from .options import add_class_option, add_picture_options, generator_for, label_of
 
 
 def add_explore_commands(commands: Any, model_help: str) -> None:
@@ -50,13 +50,9 @@ def _add_interpolate(commands: Any, model_help: str) -> None:
     interpolate.add_argument("--from-class", metavar="NAME|INDEX", help="a conditional model: morph the label from this "
                              "class (with --to-class), the latent fixed at --from-seed's")  # fmt: skip
     interpolate.add_argument("--to-class", metavar="NAME|INDEX", help="a conditional model: ... to this class")
-    interpolate.add_argument("--out", type=Path, required=True, help="a .png strip or a .gif animation")
     interpolate.add_argument("--fps", type=frames_per_second, default=8.0,
                              help=f"GIF frames per second (default 8; {MIN_FPS:g} to {MAX_FPS:g})")
-    interpolate.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
-                        help=f"nearest-neighbour upscaling (default 1, at most {MAX_GRID_SCALE})")
-    interpolate.add_argument("--model", help=model_help)
-    add_prior_option(interpolate)
+    add_picture_options(interpolate, "a .png strip or a .gif animation", model_help)
     interpolate.set_defaults(run=_cmd_interpolate)
 
 
@@ -76,11 +72,7 @@ def _add_manifold(commands: Any, model_help: str) -> None:
         help="the two latent dimensions to vary (default 0 1)",
     )
     add_class_option(manifold_cmd)
-    manifold_cmd.add_argument("--out", type=Path, required=True, help="the grid PNG")
-    manifold_cmd.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
-                        help=f"nearest-neighbour upscaling (default 1, at most {MAX_GRID_SCALE})")
-    manifold_cmd.add_argument("--model", help=model_help)
-    add_prior_option(manifold_cmd)
+    add_picture_options(manifold_cmd, "the grid PNG", model_help)
     manifold_cmd.set_defaults(run=_cmd_manifold)
 
 
@@ -95,11 +87,7 @@ def _add_walk(commands: Any, model_help: str) -> None:
     walk.add_argument("--fps", type=frames_per_second, default=15.0,
                       help=f"frames per second (default 15; {MIN_FPS:g} to {MAX_FPS:g})")
     add_class_option(walk)
-    walk.add_argument("--out", type=Path, required=True, help="the .gif file")
-    walk.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
-                        help=f"nearest-neighbour upscaling (default 1, at most {MAX_GRID_SCALE})")
-    walk.add_argument("--model", help=model_help)
-    add_prior_option(walk)
+    add_picture_options(walk, "the .gif file", model_help)
     walk.set_defaults(run=_cmd_walk)
 
 
@@ -121,12 +109,8 @@ def _add_reconstruct(commands: Any, model_help: str) -> None:
         default="auto",
         help="make dark-on-light pictures light-on-dark like Fashion-MNIST (default auto)",
     )
-    reconstruct.add_argument(
-        "--out", type=Path, required=True, help="a PNG grid: one row per image: input, reconstruction, variations"
-    )
-    reconstruct.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
-                        help=f"nearest-neighbour upscaling (default 1, at most {MAX_GRID_SCALE})")
-    reconstruct.add_argument("--model", help=model_help)
+    add_picture_options(reconstruct, "a PNG grid: one row per image: input, reconstruction, variations", model_help,
+                        prior=False)  # fmt: skip
     reconstruct.set_defaults(run=_cmd_reconstruct)
 
 

@@ -1,14 +1,17 @@
-"""Options that several `vae-gen` commands share: --class and --guidance (a conditional model's label), --prior."""
+"""Options that several `vae-gen` commands share: --class and --guidance (a conditional model's label), --prior,
+and the --out/--scale/--model tail of the commands that write one picture."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from ..output.images import MAX_GRID_SCALE
 from ..sampling.generator import Generator
 from ..sampling.guidance import MAX_GUIDANCE
 from ..sampling.labels import parse_label_text
-from .args import guidance_value
+from .args import guidance_value, int_from_to
 
 #: What --class takes, for a class-conditional model (`vae-gen info` lists its classes).
 CLASS_HELP = ("a conditional model's class: a name or index, all (image i of class i mod K, balanced), or a blend "
@@ -37,6 +40,17 @@ def add_prior_option(parser: argparse.ArgumentParser) -> None:
                         help="model (default): a model with a learned prior maps N(0, I) noise through it, and the "
                              "latent tools move in its noise space; none: latents from N(0, I) directly, as for "
                              "models without one")  # fmt: skip
+
+
+def add_picture_options(parser: argparse.ArgumentParser, out_help: str, model_help: str, prior: bool = True) -> None:
+    """--out (required), --scale, --model and, on the commands that draw from noise, --prior: the tail that every
+    command writing one picture shares."""
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    parser.add_argument("--scale", type=int_from_to(1, MAX_GRID_SCALE), default=1,
+                        help=f"nearest-neighbour upscaling (default 1, at most {MAX_GRID_SCALE})")
+    parser.add_argument("--model", help=model_help)
+    if prior:
+        add_prior_option(parser)
 
 
 def generator_for(args: argparse.Namespace, **options: Any) -> Generator:
