@@ -191,6 +191,45 @@ def test_the_class_term_changes_what_the_decoder_learns(conditional):
     assert any(not np.allclose(a, b) for a, b in zip(*decoders, strict=True))
 
 
+def test_with_samples_only_the_discriminator_never_reaches_the_encoder():
+    import keras
+
+    from vae_gen.train.fit import build_model
+    from vae_gen.training.settings import TrainSettings
+
+    images = np.random.default_rng(0).random((16, 28, 28, 1)).astype(np.float32)
+    encoders, decoders = {}, {}
+    for objective, judged in (("elbo", "both"), ("adversarial", "both"), ("adversarial", "samples")):
+        keras.utils.set_random_seed(0)
+        settings = TrainSettings(objective=objective, adversarial_images=judged, arch="conv", latent_dim=2)
+        model = build_model(settings, (28, 28, 1), classes=0)
+        model.compile(keras.optimizers.Adam(1e-3))
+        model.train_step(keras.ops.convert_to_tensor(images))
+        encoders[objective, judged] = model.encoder.get_weights()
+        decoders[objective, judged] = model.decoder.get_weights()
+
+    def same(a, b):
+        return all(np.allclose(x, y, rtol=0, atol=1e-7) for x, y in zip(a, b, strict=True))
+
+    # Prior samples do not depend on the encoder: judged alone, the encoder learns the ELBO's step exactly ...
+    assert same(encoders["adversarial", "samples"], encoders["elbo", "both"])
+    # ... while judged reconstructions pass the discriminator's gradient back through it.
+    assert not same(encoders["adversarial", "both"], encoders["elbo", "both"])
+    # The decoder answers to the discriminator either way.
+    assert not same(decoders["adversarial", "samples"], decoders["elbo", "both"])
+
+
+def test_judging_samples_only_needs_the_adversarial_objective():
+    from vae_gen.training.rules import SettingError
+    from vae_gen.training.settings import TrainSettings
+
+    with pytest.raises(SettingError, match="samples needs --objective adversarial"):
+        TrainSettings(adversarial_images="samples")
+    with pytest.raises(SettingError, match="adversarial_images"):
+        TrainSettings(objective="adversarial", adversarial_images="reconstructions")
+    assert TrainSettings().adversarial_images == "both"  # the first sharp models' choice, which their recipes record
+
+
 def test_an_unconditional_run_with_a_class_weight_learns_a_class_head_and_exports_as_usual(tmp_path):
     import keras
 

@@ -1,5 +1,5 @@
 """The adversarial objective: the negative ELBO plus a discriminator's verdict on prior samples and
-reconstructions (VAE-GAN, Larsen et al. 2016), for a decoder that draws sharp images.
+reconstructions (VAE-GAN, Larsen et al. 2016), or on prior samples only, for a decoder that draws sharp images.
 
 Why: a decoder trained on the Bernoulli likelihood alone outputs the mean of
 everything a z could be, so its samples are the blurred average of plausible
@@ -74,8 +74,12 @@ class AdversarialVAE(VAE):
     `adaptive_scale` (the factor that balances it, before `adversarial_weight`)."""
 
     def __init__(self, encoder, decoder, discriminator: keras.Model, adversarial_weight: float, seed=None,
-                 r1_gamma: float = 1.0, class_weight: float = 0.0, **kwargs):  # fmt: skip
+                 r1_gamma: float = 1.0, class_weight: float = 0.0, judge_reconstructions: bool = True,
+                 **kwargs):  # fmt: skip
         super().__init__(encoder, decoder, seed=seed, **kwargs)
+        # False: only prior samples face the discriminator, and the reconstructions answer to the ELBO alone (they
+        # need not invent texture the latent does not hold); the sampled images, what users see, get every fake slot.
+        self.judge_reconstructions = judge_reconstructions
         self.discriminator = discriminator
         self.adversarial_weight = adversarial_weight
         self.class_weight = class_weight  # > 0 only with a discriminator built with `classify`
@@ -131,15 +135,15 @@ class AdversarialVAE(VAE):
         batch = tf.shape(images)[0]
         z_prior = keras.random.normal((batch, self.decoder.inputs[0].shape[-1]), seed=self.prior_noise)
         vae_weights = self.optimized_weights()
-        fake_labels = None if labels is None else tf.concat([labels, labels], axis=0)
+        fake_labels = labels if labels is None or not self.judge_reconstructions else tf.concat([labels, labels], 0)
 
-        # The VAE: ELBO, plus fooling the discriminator with its reconstructions and its prior samples.
+        # The VAE: ELBO, plus fooling the discriminator with its prior samples (and reconstructions, if judged).
         with tf.GradientTape(persistent=True) as tape:
             reconstruction, z_mean, z_log_var = self.reconstruct(images, labels, training=True)
             generated = self.decoder(z_prior if labels is None else [z_prior, labels], training=True)
             neg_elbo, reconstruction_loss, kl = vae_losses(images, reconstruction, z_mean, z_log_var)
             likelihood_loss = reconstruction_loss + self.kl_weight * kl
-            fakes = tf.concat([reconstruction, generated], axis=0)
+            fakes = tf.concat([reconstruction, generated], axis=0) if self.judge_reconstructions else generated
             fake_logits, fake_class_logits = self.judged(fakes, fake_labels)
             adversarial_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
             with tape.stop_recording():

@@ -438,6 +438,7 @@ def _vae_for(
                                             class_head if settings.class_weight else 0)  # fmt: skip
         return AdversarialVAE(encoder, decoder, discriminator, settings.adversarial_weight, seed=settings.seed,
                               r1_gamma=settings.r1_gamma, class_weight=settings.class_weight,
+                              judge_reconstructions=settings.adversarial_images == "both",
                               name=f"vae_{settings.arch}")  # fmt: skip
     return VAE(encoder, decoder, seed=settings.seed, name=f"vae_{settings.arch}")
 

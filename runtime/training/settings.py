@@ -47,6 +47,8 @@ LR_SCHEDULES = ("constant", "cosine")
 #: "elbo": the negative ELBO alone. "adversarial": the ELBO plus a discriminator's verdict on prior samples and
 #: reconstructions, for sharp samples (vae_gen.train.adversarial).
 OBJECTIVES = ("elbo", "adversarial")
+#: What the discriminator judges against real images (`adversarial_images`).
+ADVERSARIAL_IMAGES = ("both", "samples")
 
 
 #: The batch size of a run that does not set one: TRAIN_BATCH_SIZE, halved while an epoch of the training set
@@ -131,6 +133,12 @@ class TrainSettings:
     #: sees 10-pixel patches before its dense layer, 3 sees 22-pixel ones.
     discriminator_depth: int = setting(2, integer(2, 4), "with --objective adversarial: stride-2 convolutions in "
                                        "the discriminator (more: it judges larger shapes, not only textures)")  # fmt: skip
+    #: "both": prior samples and reconstructions (VAE-GAN's, the first sharp models'); "samples": prior samples only.
+    adversarial_images: str = setting("both", one_of(*ADVERSARIAL_IMAGES), "with --objective adversarial: what the "
+                                      "discriminator judges against real images: both (prior samples and "
+                                      "reconstructions) or samples (prior samples only: the reconstructions answer "
+                                      "to the ELBO alone, and the images users draw get all of the discriminator's "
+                                      "attention)")  # fmt: skip
     #: Weight of the class term (0: off): the discriminator's class head learns labelled real images; a conditional
     #: decoder's images are pushed towards their label (AC-GAN), an unconditional one's towards one clear class each
     #: with the classes evenly covered (CatGAN).
@@ -152,6 +160,9 @@ class TrainSettings:
             except ValueError as exc:
                 raise SettingError(spec.name, str(exc)) from None
             object.__setattr__(self, spec.name, value)  # normalized: 1 -> 1.0 for a float setting
+        if self.adversarial_images != "both" and self.objective != "adversarial":
+            raise SettingError("adversarial_images", f"{self.adversarial_images} needs --objective adversarial (it "
+                                                     "says what the discriminator judges)")  # fmt: skip
         if self.class_weight > 0 and self.objective != "adversarial":
             raise SettingError("class_weight", f"{self.class_weight} needs --objective adversarial (it weighs a term "
                                                "of the discriminator's class head)")  # fmt: skip
