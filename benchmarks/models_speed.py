@@ -25,7 +25,7 @@ from vae_gen.model.engine import engine_fingerprint
 DEFAULT_MODELS = [
     "fashion-mnist-residual32",
     "fashion-mnist-residual32-sharp",
-    "fashion-mnist-residual32-sharp-ac",
+    "fashion-mnist-residual32-sharp-ac-samples",
     "fashion-mnist-conditional32",
     "fashion-mnist-conditional32-sharp",
     "fashion-mnist-conditional32-sharp-ac",

@@ -8,7 +8,7 @@ from ..errors import ModelNotFoundError
 from .card import CARD_FILENAME
 
 #: Used when no model is named.
-DEFAULT_MODEL = "fashion-mnist-residual32-sharp-ac"
+DEFAULT_MODEL = "fashion-mnist-residual32-sharp-ac-samples"
 
 
 def shipped_models_dir() -> Path:
