@@ -82,7 +82,7 @@ class AdversarialVAE(VAE):
         self.judge_reconstructions = judge_reconstructions
         self.discriminator = discriminator
         self.adversarial_weight = adversarial_weight
-        self.class_weight = class_weight  # > 0 only with a discriminator built with `classify`
+        self.class_weight = class_weight  # > 0 only with a discriminator built with a `class_head`
         self.r1_gamma = r1_gamma  # the R1 penalty's weight: gamma / 2 * E ||grad_x D(x)||^2 on real images
         self.prior_noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.output_kernel = next(layer.kernel for layer in reversed(decoder.layers) if hasattr(layer, "kernel"))
@@ -135,7 +135,6 @@ class AdversarialVAE(VAE):
         batch = tf.shape(images)[0]
         z_prior = keras.random.normal((batch, self.decoder.inputs[0].shape[-1]), seed=self.prior_noise)
         vae_weights = self.optimized_weights()
-        fake_labels = labels if labels is None or not self.judge_reconstructions else tf.concat([labels, labels], 0)
 
         # The VAE: ELBO, plus fooling the discriminator with its prior samples (and reconstructions, if judged).
         with tf.GradientTape(persistent=True) as tape:
@@ -143,7 +142,10 @@ class AdversarialVAE(VAE):
             generated = self.decoder(z_prior if labels is None else [z_prior, labels], training=True)
             neg_elbo, reconstruction_loss, kl = vae_losses(images, reconstruction, z_mean, z_log_var)
             likelihood_loss = reconstruction_loss + self.kl_weight * kl
-            fakes = tf.concat([reconstruction, generated], axis=0) if self.judge_reconstructions else generated
+            fakes, fake_labels = generated, labels
+            if self.judge_reconstructions:  # the reconstructions too, each with its image's label
+                fakes = tf.concat([reconstruction, generated], axis=0)
+                fake_labels = None if labels is None else tf.concat([labels, labels], axis=0)
             fake_logits, fake_class_logits = self.judged(fakes, fake_labels)
             adversarial_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
             with tape.stop_recording():
